@@ -1,0 +1,68 @@
+# walcount build. `make` builds bin/walcount; `make test` and `make run`
+# install what is missing first (scripts/deps.sh), see README.md.
+
+CC      ?= cc
+PG_INC  := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -Ibuild
+LDLIBS  := -lpq -ljansson -lyaml -lm
+
+BUILD   := build
+PURE    := lsn decode delta batch config
+MODULES := $(PURE) log db prereq slot apply stream consumer
+OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
+SQL     := $(sort $(wildcard sql/*.sql))
+UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all test unit integration run check-sanitize clean deps
+all: bin/walcount
+
+bin/walcount: $(BUILD)/main.o $(OBJS)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/sqlfiles.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# SQL files are compiled into the binary so it runs from any directory.
+$(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h: $(SQL) scripts/embed-sql.sh
+	@mkdir -p $(BUILD)
+	sh scripts/embed-sql.sh $(BUILD)/sqlfiles $(SQL)
+
+$(BUILD)/sqlfiles.o: $(BUILD)/sqlfiles.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Unit tests link the pure modules only: they must not need a server.
+$(BUILD)/tests/%: tests/unit/%.c $(PURE:%=$(BUILD)/%.o) $(BUILD)/log.o
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)/lsn.o
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
+
+unit: $(UNIT)
+	@sh tests/run-unit.sh $(UNIT)
+
+deps:
+	@sh scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration
+	@sh tests/run.sh
+
+integration: all $(BUILD)/tests/integration
+	@sh tests/run.sh --integration-only
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/run-local.sh
+
+check-sanitize:
+	@$(MAKE) --no-print-directory BUILD=build-san CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		build-san/tests/integration $(UNIT:$(BUILD)/%=build-san/%)
+	@sh tests/run-unit.sh $(UNIT:$(BUILD)/%=build-san/%)
+
+clean:
+	rm -rf build build-san bin

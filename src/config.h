@@ -1,0 +1,58 @@
+/* config: config.yaml (libyaml) plus WALCOUNT_* environment overrides, read
+ * through one declarative table of keys in config.c. Parsing is pure; only
+ * config_load touches the file system. */
+#ifndef WALCOUNT_CONFIG_H
+#define WALCOUNT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_format { LOG_TEXT, LOG_JSON };
+
+/* Strings are owned by the struct (config_free releases them); NULL means
+ * unset. Durations are in milliseconds. */
+struct config {
+	char *database_dsn;
+	char *database_password_file;
+	char *slot_name;
+	bool slot_temporary;
+	int64_t batch_max_changes;
+	int64_t batch_max_delay_ms;
+	int64_t batch_max_keys;
+	int64_t checkpoint_interval_ms;
+	bool reconcile_enabled;
+	int64_t reconcile_chunk_rows;
+	char *metrics_listen;
+	enum log_level log_level;
+	enum log_format log_format;
+	int64_t stream_status_interval_ms;
+	int64_t stream_reconnect_min_ms;
+	int64_t stream_reconnect_max_ms;
+};
+
+/* Looks up an environment variable; NULL when unset. getenv fits. */
+typedef const char *(*config_getenv_fn)(const char *name);
+
+/* Fills *cfg with the defaults of every key. Returns false only when out of
+ * memory. */
+bool config_defaults(struct config *cfg);
+
+/* Parses YAML text (len bytes) named `name` in messages over *cfg, which must
+ * hold defaults or an earlier parse, then applies environment overrides from
+ * env (may be NULL). Returns true on success. On failure returns false and
+ * writes one line into err such as
+ * "config.yaml:12:5: batch.max_changes must be > 0" or
+ * "WALCOUNT_BATCH_MAX_DELAY: batch.max_delay: bad duration 'x' (use ms, s, m, h)";
+ * *cfg may then hold partly applied values and must still be config_free'd. */
+bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env,
+		  struct config *cfg, char *err, size_t errlen);
+
+/* Defaults + file at path + environment. A missing file is an error naming
+ * the path. Same contract as config_parse otherwise. */
+bool config_load(const char *path, config_getenv_fn env, struct config *cfg, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+#endif

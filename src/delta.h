@@ -1,0 +1,61 @@
+/* delta: the pure counting rules. Turns one row change into signed deltas on
+ * aggregate columns. No I/O. */
+#ifndef WALCOUNT_DELTA_H
+#define WALCOUNT_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decode.h"
+
+enum agg_table { AGG_USER, AGG_TRACK, AGG_PLAYLIST, AGG__COUNT };
+
+/* Every aggregate column the stream maintains. */
+enum agg_column {
+	COL_USER_REPOST,        /* aggregate_user.repost_count */
+	COL_USER_TRACK_SAVE,    /* aggregate_user.track_save_count */
+	COL_USER_FOLLOWER,      /* aggregate_user.follower_count */
+	COL_USER_FOLLOWING,     /* aggregate_user.following_count */
+	COL_TRACK_REPOST,       /* aggregate_track.repost_count */
+	COL_TRACK_SAVE,         /* aggregate_track.save_count */
+	COL_PLAYLIST_REPOST,    /* aggregate_playlist.repost_count */
+	COL_PLAYLIST_SAVE,      /* aggregate_playlist.save_count */
+	COL__COUNT,
+};
+
+/* Columns per aggregate table, the widest being aggregate_user. */
+#define AGG_MAX_COLUMNS 4
+
+enum skip_reason {
+	SKIP_NONE,
+	SKIP_NULL_FLAG,       /* is_current or is_delete is NULL in an image */
+	SKIP_UNKNOWN_TYPE,    /* repost_type / save_type not track|playlist|album */
+	SKIP_NULL_KEY,        /* a key column is NULL */
+	SKIP__COUNT,
+};
+
+struct delta {
+	enum agg_column column;
+	int64_t key;
+	int64_t amount;         /* never 0 in derive's output */
+};
+
+/* An image moves at most two columns, a change has two images. */
+#define DELTA_MAX 4
+
+/* Derives the deltas of one I/U/D change into out and returns how many
+ * (0..DELTA_MAX). The old image gives -1 on its keys when active, the new
+ * image +1 when active (active = is_current AND NOT is_delete); entries on
+ * the same (column, key) are summed and zero sums dropped, so a no-op
+ * redelivery yields 0. When an image cannot be counted, returns 0 and sets
+ * *skip to the reason; otherwise *skip = SKIP_NONE. Other actions yield 0. */
+size_t delta_derive(const struct change *c, struct delta out[DELTA_MAX], enum skip_reason *skip);
+
+enum agg_table agg_column_table(enum agg_column c);
+/* Position of c among its table's columns (0..AGG_MAX_COLUMNS-1). */
+int agg_column_index(enum agg_column c);
+const char *agg_column_name(enum agg_column c);   /* e.g. "repost_count" */
+const char *agg_table_name(enum agg_table t);     /* e.g. "aggregate_user" */
+const char *skip_reason_name(enum skip_reason r); /* e.g. "null_is_delete" */
+
+#endif
