@@ -56,6 +56,6 @@ enum agg_table agg_column_table(enum agg_column c);
 int agg_column_index(enum agg_column c);
 const char *agg_column_name(enum agg_column c);   /* e.g. "repost_count" */
 const char *agg_table_name(enum agg_table t);     /* e.g. "aggregate_user" */
-const char *skip_reason_name(enum skip_reason r); /* e.g. "null_is_delete" */
+const char *skip_reason_name(enum skip_reason r); /* e.g. "null_flag" */
 
 #endif

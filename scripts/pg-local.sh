@@ -1,0 +1,62 @@
+#!/bin/sh
+# pg-local.sh: a project-local PostgreSQL 15 cluster for `make run`, the tests
+# and the benchmarks, set up for logical decoding with wal2json.
+#
+#   pg-local.sh start DIR PORT [name=value ...]  create (once) and start
+#   pg-local.sh restart DIR                        fast restart
+#   pg-local.sh stop DIR                           fast stop
+#
+# The server listens on 127.0.0.1:PORT and on a socket in DIR, trusting
+# local connections (a throwaway cluster, never exposed). As root it runs as
+# the postgres user, since PostgreSQL refuses to run as root.
+set -eu
+
+bin=/usr/lib/postgresql/15/bin
+cmd=$1 dir=$2
+shift 2
+
+as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+create() {
+	mkdir -p "$dir"
+	[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+	chmod 700 "$dir"
+	as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+	# output_plugin_libraries exists from 15.19; an older server refuses to
+	# start with it set, and then allows every plugin anyway.
+	plugins=""
+	if as_owner "$bin/postgres" --describe-config | grep -q '^output_plugin_libraries'; then
+		plugins="output_plugin_libraries = 'pgoutput, test_decoding, wal2json'"
+	fi
+	cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+wal_level = logical
+$plugins
+max_replication_slots = 20
+max_wal_senders = 20
+logging_collector = off
+CONF
+	for kv in "$@"; do echo "$kv" | sed 's/=/ = /' >>"$dir/data/postgresql.conf"; done
+}
+
+case "$cmd" in
+start)
+	port=$1; shift
+	[ -f "$dir/data/PG_VERSION" ] || create "$@"
+	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+	;;
+restart)
+	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
+	;;
+stop)
+	as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+	;;
+*)
+	echo "usage: pg-local.sh start DIR PORT [name=value ...] | restart DIR | stop DIR" >&2
+	exit 2
+	;;
+esac

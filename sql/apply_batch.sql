@@ -1,0 +1,44 @@
+-- One batch as one statement, hence one transaction: the aggregate upserts
+-- and the progress row commit together or not at all (design.md §5).
+-- Deltas arrive as parallel arrays, one element per aggregate row, sorted by
+-- key so concurrent writers lock rows in the same order.
+--   $1 slot name, $2 progress lsn, $3 partial xid (NULL when none),
+--   $4 changes applied of the partial transaction
+--   $5 user ids; $6 repost, $7 track_save, $8 follower, $9 following deltas
+--   $10 track ids; $11 repost, $12 save deltas
+--   $13 playlist ids; $14 repost, $15 save deltas
+-- Nullable count columns count NULL as 0, as the reconcile sweep does.
+WITH u AS (
+	INSERT INTO aggregate_user AS a
+		(user_id, repost_count, track_save_count, follower_count, following_count)
+	SELECT * FROM unnest($5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+	ON CONFLICT (user_id) DO UPDATE SET
+		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
+		track_save_count = coalesce(a.track_save_count, 0) + excluded.track_save_count,
+		follower_count = coalesce(a.follower_count, 0) + excluded.follower_count,
+		following_count = coalesce(a.following_count, 0) + excluded.following_count
+), t AS (
+	INSERT INTO aggregate_track AS a (track_id, repost_count, save_count)
+	SELECT * FROM unnest($10::int[], $11::int[], $12::int[])
+	ON CONFLICT (track_id) DO UPDATE SET
+		repost_count = a.repost_count + excluded.repost_count,
+		save_count = a.save_count + excluded.save_count
+), p AS (
+	-- A new aggregate_playlist row copies is_album from playlists, as the
+	-- seed's triggers do.
+	INSERT INTO aggregate_playlist AS a (playlist_id, repost_count, save_count, is_album)
+	SELECT d.id, d.r, d.s,
+		(SELECT pl.is_album FROM playlists pl
+		 WHERE pl.playlist_id = d.id AND pl.is_current LIMIT 1)
+	FROM unnest($13::int[], $14::int[], $15::int[]) AS d(id, r, s)
+	ON CONFLICT (playlist_id) DO UPDATE SET
+		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
+		save_count = coalesce(a.save_count, 0) + excluded.save_count
+)
+INSERT INTO walcount.progress (slot_name, lsn, partial_xid, partial_changes, updated_at)
+VALUES ($1, $2::pg_lsn, $3::bigint, $4::bigint, now())
+ON CONFLICT (slot_name) DO UPDATE SET
+	lsn = excluded.lsn,
+	partial_xid = excluded.partial_xid,
+	partial_changes = excluded.partial_changes,
+	updated_at = excluded.updated_at

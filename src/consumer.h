@@ -1,0 +1,17 @@
+/* consumer: drives the pipeline stream -> decode -> delta -> batch -> apply
+ * for `walcount run`, and owns the exactly-once bookkeeping (design.md §5):
+ * which transactions to skip after a restart, when a batch is flushed, which
+ * LSN may be reported to the server, and reconnecting with backoff. */
+#ifndef WALCOUNT_CONSUMER_H
+#define WALCOUNT_CONSUMER_H
+
+#include <signal.h>
+
+#include "config.h"
+
+/* Streams until *stop becomes non-zero (then flushes, confirms and returns
+ * 0) or an error retrying cannot fix (returns 1 after logging it). The state
+ * schema and the slot must exist (slot.c). */
+int consumer_run(const struct config *cfg, volatile sig_atomic_t *stop);
+
+#endif

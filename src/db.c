@@ -1,0 +1,149 @@
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void first_line(const char *msg, char *buf, size_t len)
+{
+	size_t n = strcspn(msg, "\n");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, msg, n);
+	buf[n] = '\0';
+}
+
+const char *db_error_line(const PGconn *conn, char *buf, size_t len)
+{
+	first_line(conn ? PQerrorMessage(conn) : "out of memory", buf, len);
+	return buf;
+}
+
+/* Reads the first line of a password file. Returns a malloc'd string the
+ * caller frees, or NULL with err set. */
+static char *read_password(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+
+	if (f == NULL) {
+		snprintf(err, errlen, "database.password_file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fgets(line, sizeof line, f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	char *pw = strdup(line);
+	if (pw == NULL)
+		snprintf(err, errlen, "out of memory");
+	return pw;
+}
+
+PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_t errlen)
+{
+	const char *keys[5] = {"dbname", "application_name", NULL, NULL, NULL};
+	const char *vals[5] = {cfg->database_dsn, "walcount", NULL, NULL, NULL};
+	char *password = NULL;
+	int n = 2;
+
+	if (kind == DB_REPLICATION) {
+		keys[n] = "replication";
+		vals[n++] = "database";
+	}
+	if (cfg->database_password_file != NULL) {
+		password = read_password(cfg->database_password_file, err, errlen);
+		if (password == NULL)
+			return NULL;
+		keys[n] = "password";
+		vals[n++] = password;
+	}
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	free(password);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		char line[512], dsn[512];
+		db_redacted_dsn(cfg->database_dsn, dsn, sizeof dsn);
+		snprintf(err, errlen, "cannot connect to \"%s\": %s", dsn, db_error_line(conn, line, sizeof line));
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* Replaces buf[from, to) with "***", cutting the tail when the result would
+ * not fit in len bytes. */
+static void mask(char *buf, size_t len, char *from, char *to)
+{
+	size_t tail = strlen(to) + 1;
+	size_t room = len - (size_t) (from - buf);
+
+	if (room < 4) {
+		*from = '\0';
+		return;
+	}
+	if (3 + tail > room)
+		tail = room - 3;
+	memmove(from + 3, to, tail);
+	memcpy(from, "***", 3);
+	from[3 + tail - 1] = '\0';
+}
+
+/* URIs carry the password as postgresql://user:PASSWORD@host; conninfo
+ * strings as password=VALUE (possibly quoted). Both are masked. */
+void db_redacted_dsn(const char *dsn, char *buf, size_t len)
+{
+	char *scheme, *pw;
+
+	snprintf(buf, len, "%s", dsn);
+	if ((scheme = strstr(buf, "://")) != NULL) {
+		char *at = strchr(scheme + 3, '@');
+		char *colon = strchr(scheme + 3, ':');
+		if (at != NULL && colon != NULL && colon < at)
+			mask(buf, len, colon + 1, at);
+		return;
+	}
+	if ((pw = strstr(buf, "password")) == NULL)
+		return;
+	char *val = pw + strlen("password");
+	val += strspn(val, " =");
+	char *end = val;
+	if (*end == '\'') {
+		for (end++; *end && *end != '\''; end++)
+			if (*end == '\\' && end[1])
+				end++;
+		if (*end)
+			end++;
+	} else {
+		end += strcspn(end, " ");
+	}
+	mask(buf, len, val, end);
+}
+
+static PGresult *check_result(PGconn *conn, PGresult *res, const char *what, char *err, size_t errlen)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	char line[512];
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	first_line(res ? PQresultErrorMessage(res) : PQerrorMessage(conn), line, sizeof line);
+	if (line[0] == '\0')
+		db_error_line(conn, line, sizeof line);
+	snprintf(err, errlen, "%s: %s", what, line);
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen)
+{
+	return check_result(conn, PQexec(conn, sql), what, err, errlen);
+}
+
+PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams,
+			 const char *const *params, char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	return check_result(conn, res, what, err, errlen);
+}

@@ -1,0 +1,21 @@
+/* prereq: read-only checks that the server and the source tables can feed
+ * walcount. Nothing is written, so a failed check leaves no trace. */
+#ifndef WALCOUNT_PREREQ_H
+#define WALCOUNT_PREREQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* Checks wal_level, output_plugin_libraries, the role's REPLICATION
+ * attribute and each source table's replica identity. Returns true when all
+ * pass; otherwise false with one line in err that says what is wrong and the
+ * statement that fixes it. */
+bool prereq_check(PGconn *conn, char *err, size_t errlen);
+
+/* True when output_plugin_libraries (a comma-separated list, as the server
+ * shows it) names wal2json. Pure, exposed for unit tests. */
+bool prereq_plugin_listed(const char *libraries);
+
+#endif

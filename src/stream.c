@@ -1,0 +1,229 @@
+#include "stream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+
+/* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+/* 'w' + dataStart + walEnd + sendTime */
+#define XLOGDATA_HEADER 25
+/* 'k' + walEnd + sendTime + replyRequested */
+#define KEEPALIVE_LEN 18
+#define SHUTDOWN_DRAIN_MS 5000
+
+/* Per-connection state. */
+struct conn_state {
+	PGconn *conn;
+	const struct stream_opts *opts;
+	const struct stream_sink *sink;
+	lsn_t sent_flush;        /* last flush position reported */
+	int64_t next_status_ms;  /* when the next standby status update is due */
+};
+
+int64_t stream_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t pg_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - PG_EPOCH_OFFSET_US;
+}
+
+static void put_u64(char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (char) (v & 0xff);
+}
+
+static uint64_t get_u64(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char) p[i];
+	return v;
+}
+
+/* Sends a standby status update ('r'): written, flushed and applied are all
+ * the sink's durable LSN, since nothing counts as received until applied.
+ * Skipped when nothing moved, unless forced (reply requested, interval). */
+static bool send_status(struct conn_state *cs, bool force)
+{
+	lsn_t flush = cs->sink->durable(cs->sink->ctx);
+	char msg[34];
+
+	if (!force && flush == cs->sent_flush)
+		return true;
+	msg[0] = 'r';
+	put_u64(msg + 1, flush);
+	put_u64(msg + 9, flush);
+	put_u64(msg + 17, flush);
+	put_u64(msg + 25, (uint64_t) pg_now_us());
+	msg[33] = 0;
+	if (PQputCopyData(cs->conn, msg, sizeof msg) <= 0 || PQflush(cs->conn) != 0) {
+		char line[256];
+		log_warn("stream: sending status update failed: %s", db_error_line(cs->conn, line, sizeof line));
+		return false;
+	}
+	cs->sent_flush = flush;
+	cs->next_status_ms = stream_now_ms() + cs->opts->status_interval_ms;
+	return true;
+}
+
+static bool start_replication(struct conn_state *cs)
+{
+	const struct stream_opts *o = cs->opts;
+	char sql[512], lsn[LSN_BUFLEN], err[512];
+	PGresult *res;
+
+	if (o->temporary) {
+		snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" TEMPORARY LOGICAL wal2json (SNAPSHOT 'nothing')", o->slot);
+		if ((res = db_exec(cs->conn, "creating temporary slot", sql, err, sizeof err)) == NULL) {
+			log_error("stream: %s", err);
+			return false;
+		}
+		PQclear(res);
+	}
+	snprintf(sql, sizeof sql,
+		 "START_REPLICATION SLOT \"%s\" LOGICAL %s (\"format-version\" '2', \"include-xids\" '1', "
+		 "\"include-lsn\" '1', \"include-transaction\" '1', \"include-timestamp\" '1', \"include-types\" '0', "
+		 "\"add-tables\" 'public.reposts,public.saves,public.follows', \"add-msg-prefixes\" 'walcount')",
+		 o->slot, lsn_format(o->start, lsn));
+	res = PQexec(cs->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+		log_error("stream: START_REPLICATION failed: %s", db_error_line(cs->conn, err, sizeof err));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	log_info("stream: started slot %s at %s", o->slot, lsn);
+	return true;
+}
+
+/* Waits until the socket is readable or deadline_ms passes. */
+static bool wait_socket(PGconn *conn, int64_t deadline_ms)
+{
+	int fd = PQsocket(conn);
+	fd_set rfds;
+	int64_t wait_ms = deadline_ms - stream_now_ms();
+	struct timeval tv = {0, 0};
+
+	if (fd < 0)
+		return false;
+	if (wait_ms > 0)
+		tv.tv_sec = wait_ms / 1000, tv.tv_usec = (wait_ms % 1000) * 1000;
+	FD_ZERO(&rfds);
+	FD_SET(fd, &rfds);
+	if (select(fd + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR) {
+		log_warn("stream: select: %s", strerror(errno));
+		return false;
+	}
+	return PQconsumeInput(conn) == 1;
+}
+
+static enum stream_result handle_message(struct conn_state *cs, const char *buf, int len)
+{
+	if (buf[0] == 'w' && len >= XLOGDATA_HEADER)
+		return cs->sink->record(cs->sink->ctx, buf + XLOGDATA_HEADER, (size_t) (len - XLOGDATA_HEADER),
+					get_u64(buf + 1));
+	if (buf[0] == 'k' && len >= KEEPALIVE_LEN) {
+		cs->sink->keepalive(cs->sink->ctx, get_u64(buf + 1));
+		if (buf[17] && !send_status(cs, true))
+			return STREAM_LOST;
+		return STREAM_CONTINUE;
+	}
+	log_error("stream: unexpected replication message '%c' of %d bytes", buf[0], len);
+	return STREAM_FATAL;
+}
+
+/* The server ended the copy or the connection broke: say why. */
+static enum stream_result copy_ended(struct conn_state *cs, int rc)
+{
+	char line[512];
+
+	if (rc == -1) {
+		PGresult *res = PQgetResult(cs->conn);
+		log_warn("stream: server ended replication: %s",
+			 PQresultStatus(res) == PGRES_COMMAND_OK ? "no error" : db_error_line(cs->conn, line, sizeof line));
+		PQclear(res);
+	} else {
+		log_warn("stream: connection lost: %s", db_error_line(cs->conn, line, sizeof line));
+	}
+	return STREAM_LOST;
+}
+
+/* Clean stop, as pg_recvlogical: apply what is held, report it, send
+ * CopyDone and read until the server's reply so a late error is seen. */
+static enum stream_result finish(struct conn_state *cs)
+{
+	enum stream_result rc = cs->sink->flush(cs->sink->ctx);
+	int64_t deadline = stream_now_ms() + SHUTDOWN_DRAIN_MS;
+	char *buf;
+	int n;
+
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	if (!send_status(cs, true) || PQputCopyEnd(cs->conn, NULL) <= 0 || PQflush(cs->conn) != 0)
+		return STREAM_STOPPED;
+	while ((n = PQgetCopyData(cs->conn, &buf, 1)) >= 0 && stream_now_ms() < deadline) {
+		if (n > 0)
+			PQfreemem(buf);
+		else if (!wait_socket(cs->conn, deadline))
+			break;
+	}
+	for (PGresult *res; (res = PQgetResult(cs->conn)) != NULL;)
+		PQclear(res);
+	return STREAM_STOPPED;
+}
+
+/* One turn: due work and status, then one message or a wait. */
+static enum stream_result turn(struct conn_state *cs, bool *received)
+{
+	int64_t next_tick = INT64_MAX;
+	enum stream_result rc = cs->sink->tick(cs->sink->ctx, stream_now_ms(), &next_tick);
+	char *buf = NULL;
+
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	if (!send_status(cs, stream_now_ms() >= cs->next_status_ms))
+		return STREAM_LOST;
+	int n = PQgetCopyData(cs->conn, &buf, 1);
+	if (n == 0) {
+		int64_t deadline = next_tick < cs->next_status_ms ? next_tick : cs->next_status_ms;
+		return wait_socket(cs->conn, deadline) ? STREAM_CONTINUE : copy_ended(cs, -2);
+	}
+	if (n < 0)
+		return copy_ended(cs, n);
+	*received = true;
+	rc = handle_message(cs, buf, n);
+	PQfreemem(buf);
+	return rc;
+}
+
+enum stream_result stream_run(PGconn *conn, const struct stream_opts *opts, const struct stream_sink *sink,
+			      volatile sig_atomic_t *stop, bool *received)
+{
+	struct conn_state cs = {conn, opts, sink, LSN_INVALID, 0};
+	enum stream_result rc = STREAM_CONTINUE;
+
+	*received = false;
+	if (!start_replication(&cs))
+		return STREAM_LOST;
+	cs.next_status_ms = stream_now_ms() + opts->status_interval_ms;
+	while (rc == STREAM_CONTINUE)
+		rc = *stop ? finish(&cs) : turn(&cs, received);
+	return rc;
+}

@@ -1,0 +1,58 @@
+/* stream: the logical replication protocol. Starts wal2json on a slot, hands
+ * each record to a sink, answers keepalives and reports the sink's durable
+ * LSN as flushed. One connection per call; reconnecting is the caller's. */
+#ifndef WALCOUNT_STREAM_H
+#define WALCOUNT_STREAM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "lsn.h"
+
+enum stream_result {
+	STREAM_CONTINUE, /* sink callbacks only: all is well */
+	STREAM_STOPPED,  /* stop was requested; the sink flushed; clean exit */
+	STREAM_LOST,     /* connection or apply trouble: reconnect */
+	STREAM_FATAL,    /* an error retrying cannot fix */
+};
+
+/* The consumer side. Each callback returns STREAM_CONTINUE, STREAM_LOST or
+ * STREAM_FATAL. */
+struct stream_sink {
+	void *ctx;
+	/* One wal2json record of len bytes (not NUL-terminated) that starts at
+	 * WAL position wal_start (from the XLogData header). */
+	enum stream_result (*record)(void *ctx, const char *data, size_t len, lsn_t wal_start);
+	/* The server's WAL end from a keepalive. */
+	void (*keepalive)(void *ctx, lsn_t wal_end);
+	/* Called every loop turn: do what is due. Sets *next_ms to the
+	 * monotonic millisecond time it next needs a call (INT64_MAX: none). */
+	enum stream_result (*tick)(void *ctx, int64_t now_ms, int64_t *next_ms);
+	/* Apply everything held, at shutdown. */
+	enum stream_result (*flush)(void *ctx);
+	/* The LSN that is durably applied and may be reported as flushed. */
+	lsn_t (*durable)(void *ctx);
+};
+
+struct stream_opts {
+	const char *slot;
+	bool temporary;          /* create a temporary slot on this connection */
+	lsn_t start;             /* where to resume; the server takes the later
+				  * of this and the slot's confirmed_flush_lsn */
+	int64_t status_interval_ms;
+};
+
+/* Streams on conn (a replication connection) until *stop becomes non-zero,
+ * the connection fails or the sink says otherwise. Sets *received when at
+ * least one record arrived (the caller resets its backoff then). Does not
+ * close conn. */
+enum stream_result stream_run(PGconn *conn, const struct stream_opts *opts, const struct stream_sink *sink,
+			      volatile sig_atomic_t *stop, bool *received);
+
+/* Monotonic clock in milliseconds. */
+int64_t stream_now_ms(void);
+
+#endif
