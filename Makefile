@@ -8,6 +8,7 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -Ibuil
 LDLIBS  := -lpq -ljansson -lyaml -lm
 
 BUILD   := build
+WALCOUNT := bin/walcount
 PURE    := lsn decode delta batch config
 MODULES := $(PURE) log db prereq slot apply stream consumer
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
@@ -15,10 +16,10 @@ SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all test unit integration run check-sanitize clean deps
-all: bin/walcount
+all: $(WALCOUNT)
 
-bin/walcount: $(BUILD)/main.o $(OBJS)
-	@mkdir -p bin
+$(WALCOUNT): $(BUILD)/main.o $(OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/sqlfiles.h
@@ -59,10 +60,13 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run-local.sh
 
-check-sanitize:
-	@$(MAKE) --no-print-directory BUILD=build-san CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		build-san/tests/integration $(UNIT:$(BUILD)/%=build-san/%)
-	@sh tests/run-unit.sh $(UNIT:$(BUILD)/%=build-san/%)
+# The same tests with walcount and the unit tests built with ASan/UBSan.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+check-sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build-san WALCOUNT=build-san/walcount CFLAGS="$(SAN_FLAGS)" \
+		build-san/walcount build-san/tests/integration $(UNIT:$(BUILD)/%=build-san/%)
+	@WALCOUNT_BIN=$(CURDIR)/build-san/walcount IT_BIN=build-san/tests/integration UNIT_DIR=build-san/tests \
+		sh tests/run.sh
 
 clean:
 	rm -rf build build-san bin

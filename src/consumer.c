@@ -67,6 +67,7 @@ static void discard(struct consumer *c)
 	PQfinish(c->db);
 	c->db = NULL;
 	batch_reset(c->batch);
+	c->pending = c->durable;
 	c->txn.open = false;
 }
 
@@ -123,8 +124,6 @@ static enum stream_result on_commit(struct consumer *c, const struct change *ch)
 	/* A transaction that moved nothing needs no write to be confirmed. */
 	if (!needs_write(c))
 		confirm(c, c->txn.end_lsn);
-	if (batch_changes(c->batch) >= (size_t) c->cfg->batch_max_changes)
-		return flush(c);
 	return STREAM_CONTINUE;
 }
 

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "log.h"
@@ -15,27 +16,34 @@ bool slot_state_schema(PGconn *conn, char *err, size_t errlen)
 	return res != NULL;
 }
 
-/* Returns 1 when the slot exists and is usable, 0 when missing, -1 on error. */
-static int inspect(PGconn *conn, const char *name, char *err, size_t errlen)
+/* How long a slot held by another process is waited for: the walsender of a
+ * walcount that was just killed lets go of the slot only once it notices the
+ * closed connection, usually within milliseconds. */
+#define SLOT_BUSY_WAIT_MS 15000
+#define SLOT_BUSY_POLL_MS 250
+
+enum slot_state { SLOT_ERROR = -1, SLOT_MISSING, SLOT_READY, SLOT_BUSY };
+
+static enum slot_state inspect(PGconn *conn, const char *name, char *err, size_t errlen)
 {
 	const char *params[1] = {name};
 	PGresult *res = db_exec_params(conn, "inspecting replication slot",
 				       "SELECT plugin, database = current_database(), active, active_pid "
 				       "FROM pg_replication_slots WHERE slot_name = $1",
 				       1, params, err, errlen);
-	int rc = 1;
+	enum slot_state rc = SLOT_READY;
 
 	if (res == NULL)
-		return -1;
+		return SLOT_ERROR;
 	if (PQntuples(res) == 0)
-		rc = 0;
+		rc = SLOT_MISSING;
 	else if (strcmp(PQgetvalue(res, 0, 0), "wal2json") != 0)
-		rc = -1, snprintf(err, errlen, "slot %s uses plugin %s, not wal2json; choose another slot.name or drop it: SELECT pg_drop_replication_slot('%s');",
+		rc = SLOT_ERROR, snprintf(err, errlen, "slot %s uses plugin %s, not wal2json; choose another slot.name or drop it: SELECT pg_drop_replication_slot('%s');",
 				  name, PQgetvalue(res, 0, 0), name);
 	else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
-		rc = -1, snprintf(err, errlen, "slot %s belongs to another database", name);
+		rc = SLOT_ERROR, snprintf(err, errlen, "slot %s belongs to another database", name);
 	else if (strcmp(PQgetvalue(res, 0, 2), "t") == 0)
-		rc = -1, snprintf(err, errlen, "slot %s is in use by PID %s (another walcount?)", name, PQgetvalue(res, 0, 3));
+		rc = SLOT_BUSY, snprintf(err, errlen, "slot %s is in use by PID %s (another walcount?)", name, PQgetvalue(res, 0, 3));
 	PQclear(res);
 	return rc;
 }
@@ -89,6 +97,20 @@ static void warn_if_preexisting(PGconn *conn)
 	PQclear(res);
 }
 
+/* Inspects the slot, waiting a while for one that another process holds. */
+static enum slot_state inspect_patiently(PGconn *conn, const char *name, char *err, size_t errlen)
+{
+	enum slot_state st = inspect(conn, name, err, errlen);
+
+	for (int waited = 0; st == SLOT_BUSY && waited < SLOT_BUSY_WAIT_MS; waited += SLOT_BUSY_POLL_MS) {
+		if (waited == 0)
+			log_warn("%s; waiting up to %d s for it to be released", err, SLOT_BUSY_WAIT_MS / 1000);
+		nanosleep(&(struct timespec){0, SLOT_BUSY_POLL_MS * 1000000L}, NULL);
+		st = inspect(conn, name, err, errlen);
+	}
+	return st;
+}
+
 bool slot_ensure(PGconn *conn, const struct config *cfg, bool *created, char *err, size_t errlen)
 {
 	char point[32];
@@ -96,9 +118,9 @@ bool slot_ensure(PGconn *conn, const struct config *cfg, bool *created, char *er
 	*created = false;
 	if (cfg->slot_temporary)
 		return true;
-	int state = inspect(conn, cfg->slot_name, err, errlen);
-	if (state != 0)
-		return state > 0;
+	enum slot_state state = inspect_patiently(conn, cfg->slot_name, err, errlen);
+	if (state != SLOT_MISSING)
+		return state == SLOT_READY;
 	if (!create_slot(cfg, point, sizeof point, err, errlen) || !record_start(conn, cfg->slot_name, point, err, errlen))
 		return false;
 	*created = true;
