@@ -1,4 +1,5 @@
 #include "db.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +43,14 @@ static char *read_password(const char *path, char *err, size_t errlen)
 	return pw;
 }
 
+/* Server notices ("schema walcount already exists, skipping") are routine:
+ * they go to the debug log instead of stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+	(void) arg;
+	log_debug("server: %.*s", (int) strcspn(message, "\n"), message);
+}
+
 PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_t errlen)
 {
 	const char *keys[5] = {"dbname", "application_name", NULL, NULL, NULL};
@@ -69,6 +78,7 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
 		PQfinish(conn);
 		return NULL;
 	}
+	PQsetNoticeProcessor(conn, notice_to_log, NULL);
 	return conn;
 }
 
