@@ -230,8 +230,12 @@ static void report(struct consumer *c, int64_t now)
 	if (s->applied != s->reported) {
 		for (int i = 0; i < SKIP__COUNT; i++)
 			skipped += s->skipped[i];
-		log_info("progress: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
-			 lsn_format(c->durable.lsn, lsn), s->applied, s->batches,
+		char part[64] = "";
+		if (c->durable.partial_xid != 0)
+			snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, c->durable.partial_changes,
+				 c->durable.partial_xid);
+		log_info("progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
+			 lsn_format(c->durable.lsn, lsn), part, s->applied, s->batches,
 			 (double) (s->applied - s->reported) * 1000.0 / REPORT_INTERVAL_MS, skipped);
 		s->reported = s->applied;
 	}
