@@ -27,7 +27,7 @@ create() {
 	# output_plugin_libraries exists from 15.19; an older server refuses to
 	# start with it set, and then allows every plugin anyway.
 	plugins=""
-	if as_owner "$bin/postgres" --describe-config | grep -q '^output_plugin_libraries'; then
+	if as_owner "$bin/postgres" --describe-config | grep "^output_plugin_libraries" >/dev/null; then
 		plugins="output_plugin_libraries = 'pgoutput, test_decoding, wal2json'"
 	fi
 	cat >>"$dir/data/postgresql.conf" <<CONF

@@ -6,7 +6,9 @@
 #include "db.h"
 #include "sqlfiles.h"
 
-bool prereq_plugin_listed(const char *libraries)
+/* True when output_plugin_libraries, a comma-separated list as the server
+ * shows it, names wal2json. */
+static bool plugin_listed(const char *libraries)
 {
 	const char *p = libraries;
 
@@ -44,7 +46,7 @@ static bool check_plugin_allowed(PGconn *conn, char *err, size_t errlen)
 
 	if (res == NULL)
 		return false;
-	bool ok = PQntuples(res) == 0 || prereq_plugin_listed(PQgetvalue(res, 0, 0));
+	bool ok = PQntuples(res) == 0 || plugin_listed(PQgetvalue(res, 0, 0));
 	if (!ok)
 		snprintf(err, errlen,
 			 "output_plugin_libraries = '%s' does not allow wal2json; fix: ALTER SYSTEM SET output_plugin_libraries = '%s%swal2json'; then restart PostgreSQL",

@@ -14,8 +14,4 @@
  * statement that fixes it. */
 bool prereq_check(PGconn *conn, char *err, size_t errlen);
 
-/* True when output_plugin_libraries (a comma-separated list, as the server
- * shows it) names wal2json. Pure, exposed for unit tests. */
-bool prereq_plugin_listed(const char *libraries);
-
 #endif
