@@ -5,7 +5,7 @@ CC      ?= cc
 PG_INC  := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so `make CFLAGS=...` (check-sanitize) keeps them.
-WFLAGS  := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
+WFLAGS   = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
 LDLIBS  := -lpq -ljansson -lyaml -lm
 
 BUILD   := build

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_ENUM };
+enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
 
 #define K_NULLABLE 0x1 /* YAML null, or an empty string, stores NULL */
 #define K_RESTART 0x2  /* used only at start: a reload could not apply it */
@@ -23,7 +23,7 @@ struct key {
 	enum key_type type;
 	size_t offset;                          /* of the field in struct config */
 	const char *def;                        /* default, parsed like a file value; NULL is null */
-	int64_t min;                            /* T_INT, T_DURATION (ms): smallest value accepted */
+	int64_t min;                            /* T_INT, T_DURATION (ms), T_SIZE (bytes): smallest value */
 	unsigned flags;
 	const char *const *names;               /* T_ENUM: accepted names, in enum order */
 	const char *(*check)(const char *value); /* T_STRING: extra rule; returns a hint when broken */
@@ -54,6 +54,7 @@ static const struct key keys[] = {
 	{KEY("database.password_file", T_STRING,   database_password_file,    NULL,             0, K_RESTART | K_NULLABLE)},
 	{KEY("slot.name",              T_STRING,   slot_name,                 "walcount",       0, K_RESTART), .check = check_slot_name},
 	{KEY("slot.temporary",         T_BOOL,     slot_temporary,            "false",          0, K_RESTART)},
+	{KEY("slot.heartbeat_interval", T_DURATION, slot_heartbeat_interval_ms, "30s",          1, 0)},
 	{KEY("batch.max_changes",      T_INT,      batch_max_changes,         "10000",          1, 0)},
 	{KEY("batch.max_delay",        T_DURATION, batch_max_delay_ms,        "200ms",          1, 0)},
 	{KEY("batch.max_keys",         T_INT,      batch_max_keys,            "100000",         8, 0)},
@@ -61,6 +62,14 @@ static const struct key keys[] = {
 	{KEY("reconcile.enabled",      T_BOOL,     reconcile_enabled,         "true",           0, 0)},
 	{KEY("reconcile.chunk_rows",   T_INT,      reconcile_chunk_rows,      "50000",          1, 0)},
 	{KEY("metrics.listen",         T_STRING,   metrics_listen,            "127.0.0.1:9187", 0, K_RESTART)},
+	{KEY("status.lag_warning",     T_SIZE,     status_lag_warning,        "64MB",           0, 0)},
+	{KEY("status.lag_critical",    T_SIZE,     status_lag_critical,       "1GB",            0, 0)},
+	{KEY("status.retained_wal_warning", T_SIZE, status_retained_wal_warning, "1GB",         0, 0)},
+	{KEY("status.retained_wal_critical", T_SIZE, status_retained_wal_critical, "8GB",       0, 0)},
+	{KEY("status.inactive_warning", T_DURATION, status_inactive_warning_ms, "1m",           0, 0)},
+	{KEY("status.inactive_critical", T_DURATION, status_inactive_critical_ms, "15m",        0, 0)},
+	{KEY("status.batch_age_warning", T_DURATION, status_batch_age_warning_ms, "5m",         0, 0)},
+	{KEY("status.batch_age_critical", T_DURATION, status_batch_age_critical_ms, "30m",      0, 0)},
 	{KEY("log.level",              T_ENUM,     log_level,                 "info",           0, 0), .names = level_names},
 	{KEY("log.format",             T_ENUM,     log_format,                "text",           0, 0), .names = format_names},
 	/* Must stay below the server's wal_sender_timeout, which only the server knows. */
@@ -185,45 +194,61 @@ static enum num_status read_integer(const char *s, int64_t *v)
 	return st == NUM_OK && *end != '\0' ? NUM_BAD : st;
 }
 
-/* Reads "<integer><unit>" as milliseconds. The unit is required: a bare "5"
- * is ambiguous between ms and s, and guessing wrong is a 1000x mistake. */
-static enum num_status read_duration(const char *s, int64_t *ms)
+struct unit {
+	const char *suffix;
+	int64_t factor;
+};
+
+/* A unit is required: a bare "5" is ambiguous between ms and s (or bytes and
+ * MB), and guessing wrong is a 1000x mistake. */
+static const struct unit duration_units[] = {
+	{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}, {NULL, 0},
+};
+/* PostgreSQL's spelling of memory units. */
+static const struct unit size_units[] = {
+	{"B", 1}, {"kB", INT64_C(1) << 10}, {"MB", INT64_C(1) << 20}, {"GB", INT64_C(1) << 30},
+	{"TB", INT64_C(1) << 40}, {NULL, 0},
+};
+
+/* Reads "<integer><unit>" scaled by the unit's factor. */
+static enum num_status read_scaled(const char *s, const struct unit *units, int64_t *out)
 {
-	static const struct { const char *suffix; int64_t ms; } units[] = {
-		{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000},
-	};
 	char *end;
 	int64_t v;
 	enum num_status st = read_int(s, &v, &end);
 
-	for (size_t i = 0; st == NUM_OK && i < sizeof units / sizeof units[0]; i++) {
-		if (strcmp(end, units[i].suffix) != 0)
+	for (const struct unit *u = units; st == NUM_OK && u->suffix; u++) {
+		if (strcmp(end, u->suffix) != 0)
 			continue;
-		if (v > INT64_MAX / units[i].ms || v < -(INT64_MAX / units[i].ms))
+		if (v > INT64_MAX / u->factor || v < -(INT64_MAX / u->factor))
 			return NUM_RANGE;
-		*ms = v * units[i].ms;
+		*out = v * u->factor;
 		return NUM_OK;
 	}
 	return st == NUM_OK ? NUM_BAD : st;
 }
 
-/* Both T_INT and T_DURATION: read, then hold to the row's minimum. */
+/* T_INT, T_DURATION and T_SIZE: read, then hold to the row's minimum. */
 static bool set_number(const struct key *k, const char *text, void *field, char *why, size_t len)
 {
-	const char *unit = k->type == T_DURATION ? "ms" : "";
+	static const char *const unit[] = {[T_INT] = "", [T_DURATION] = "ms", [T_SIZE] = " bytes"};
 	int64_t v;
-	enum num_status st = k->type == T_DURATION ? read_duration(text, &v) : read_integer(text, &v);
+	enum num_status st = k->type == T_DURATION ? read_scaled(text, duration_units, &v)
+			     : k->type == T_SIZE   ? read_scaled(text, size_units, &v)
+						   : read_integer(text, &v);
 
 	if (st == NUM_RANGE)
 		return reject(why, len, "%s: '%s' is out of range", k->path, text);
 	if (st == NUM_BAD && k->type == T_DURATION)
 		return reject(why, len, "%s: bad duration '%s' (use ms, s, m or h)", k->path, text);
+	if (st == NUM_BAD && k->type == T_SIZE)
+		return reject(why, len, "%s: bad size '%s' (use B, kB, MB, GB or TB)", k->path, text);
 	if (st == NUM_BAD)
 		return reject(why, len, "%s: bad integer '%s'", k->path, text);
 	if (v < k->min && k->min == 1)
 		return reject(why, len, "%s must be > 0", k->path);
 	if (v < k->min)
-		return reject(why, len, "%s must be >= %" PRId64 "%s", k->path, k->min, unit);
+		return reject(why, len, "%s must be >= %" PRId64 "%s", k->path, k->min, unit[k->type]);
 	*(int64_t *) field = v;
 	return true;
 }
@@ -238,6 +263,7 @@ static const struct {
 	[T_BOOL] = {"a boolean", set_bool},
 	[T_INT] = {"an integer", set_number},
 	[T_DURATION] = {"a duration", set_number},
+	[T_SIZE] = {"a size", set_number},
 	[T_ENUM] = {"a string", set_enum},
 };
 

@@ -18,6 +18,7 @@ struct config {
 	char *database_password_file;
 	char *slot_name;
 	bool slot_temporary;
+	int64_t slot_heartbeat_interval_ms;
 	int64_t batch_max_changes;
 	int64_t batch_max_delay_ms;
 	int64_t batch_max_keys;
@@ -25,6 +26,14 @@ struct config {
 	bool reconcile_enabled;
 	int64_t reconcile_chunk_rows;
 	char *metrics_listen;
+	int64_t status_lag_warning;            /* bytes */
+	int64_t status_lag_critical;
+	int64_t status_retained_wal_warning;
+	int64_t status_retained_wal_critical;
+	int64_t status_inactive_warning_ms;
+	int64_t status_inactive_critical_ms;
+	int64_t status_batch_age_warning_ms;
+	int64_t status_batch_age_critical_ms;
 	enum log_level log_level;
 	enum log_format log_format;
 	int64_t stream_status_interval_ms;
@@ -44,7 +53,7 @@ bool config_defaults(struct config *cfg);
  * env (may be NULL). Returns true on success. On failure returns false and
  * writes one line into err such as
  * "config.yaml:12:5: batch.max_changes must be > 0" or
- * "WALCOUNT_BATCH_MAX_DELAY: batch.max_delay: bad duration 'x' (use ms, s, m, h)";
+ * "WALCOUNT_BATCH_MAX_DELAY: batch.max_delay: bad duration 'x' (use ms, s, m or h)";
  * *cfg may then hold partly applied values and must still be config_free'd. */
 bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env,
 		  struct config *cfg, char *err, size_t errlen);
