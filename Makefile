@@ -6,12 +6,12 @@ PG_INC  := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postg
 CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so `make CFLAGS=...` (check-sanitize) keeps them.
 WFLAGS   = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
-LDLIBS  := -lpq -ljansson -lyaml -lm
+LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
 PURE    := lsn decode delta batch config
-MODULES := $(PURE) log db prereq slot apply stream consumer
+MODULES := $(PURE) log db prereq slot apply stream consumer metrics status
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -43,6 +43,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(PURE:%=$(BUILD)/%.o) $(BUILD)/log.o
 $(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)/lsn.o
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS) $(WFLAGS) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
+
+# metrics.c renders without a server but lives beside its HTTP listener.
+$(BUILD)/tests/test_metrics: $(BUILD)/metrics.o
 
 unit: $(UNIT)
 	@sh tests/run-unit.sh $(UNIT)

@@ -1,0 +1,42 @@
+/* metrics: process-wide counters, gauges and histograms of a running
+ * consumer, served as Prometheus text on /metrics, with /healthz, by a
+ * libmicrohttpd thread. Every update function is thread-safe and cannot
+ * fail; they may be called before metrics_start or without it. */
+#ifndef WALCOUNT_METRICS_H
+#define WALCOUNT_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decode.h"
+#include "delta.h"
+#include "lsn.h"
+
+/* A change received from the stream (I, U, D or T of a source table). */
+void metrics_change(enum src_table table, enum change_action action);
+void metrics_skipped(enum skip_reason reason);
+/* A committed batch: its apply duration, and the applied LSN it reached. */
+void metrics_batch(double seconds, lsn_t applied);
+/* Commit timestamp of a source transaction to the commit of its batch. */
+void metrics_commit_to_apply(double seconds);
+void metrics_reconnect(void);
+/* From the periodic slot refresh. */
+void metrics_slot(int64_t lag_bytes, int64_t retained_wal_bytes, bool active);
+/* A reconcile sweep (reconcile work): corrected cells of one column. */
+void metrics_reconcile_corrected(enum agg_table table, const char *column, uint64_t n);
+void metrics_reconcile_duration(double seconds);
+/* /healthz answers 200 while streaming and the last batch succeeded. */
+void metrics_health(bool streaming, bool last_batch_ok);
+
+/* Renders the whole exposition into a malloc'd NUL-terminated string the
+ * caller frees; NULL when out of memory. */
+char *metrics_render(void);
+
+/* Starts the HTTP listener on "host:port" (IPv4 address or "localhost",
+ * or "[v6]:port"); an empty string starts nothing. Returns false with err
+ * set when the address is malformed or cannot be bound. */
+bool metrics_start(const char *listen, char *err, size_t errlen);
+void metrics_stop(void);
+
+#endif
