@@ -2,53 +2,68 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "apply.h"
 #include "batch.h"
+#include "cron.h"
 #include "db.h"
 #include "decode.h"
 #include "delta.h"
 #include "log.h"
+#include "metrics.h"
+#include "slot.h"
 #include "stream.h"
 
 #define REPORT_INTERVAL_MS 10000
+#define SLOT_REFRESH_MS 5000
 
 /* The source transaction being received. */
 struct txn {
 	bool open;
 	uint64_t xid;
 	lsn_t end_lsn;
+	int64_t commit_time_us;
 	uint64_t changes;       /* I/U/D/T records received so far */
 	uint64_t skip;          /* the first `skip` of them are already applied */
 };
 
+/* Commit times of the source transactions a batch completes, for the
+ * commit-to-apply histogram. Grows as needed; emptied by every flush. */
+struct commit_times {
+	int64_t *us;
+	size_t n, cap;
+};
+
 struct stats {
-	uint64_t received[4][4]; /* [src_table][I, U, D, T] */
-	uint64_t skipped[SKIP__COUNT];
+	uint64_t skipped;
 	uint64_t applied;        /* changes in committed batches */
 	uint64_t batches;
 	uint64_t reported;       /* `applied` at the last progress line */
-	int64_t next_report_ms;
 };
 
 struct consumer {
 	const struct config *cfg;
 	PGconn *db;              /* apply connection; NULL while broken */
 	struct batch *batch;
-	struct progress durable; /* what walcount.progress holds */
+	struct progress durable; /* what walcount.progress holds: the only LSN
+				  * ever reported to the server as flushed */
 	struct progress pending; /* what it will hold once the batch is applied */
-	lsn_t confirmable;       /* reported as flushed; never goes back */
+	lsn_t idle_lsn;          /* everything up to here is applied or moved
+				  * nothing; persisted by the heartbeat */
 	int64_t batch_since_ms;  /* when the batch got its first change */
 	struct txn txn;
+	struct commit_times commits;
 	struct stats stats;
+	struct cron_task cron[3];
 };
 
-static void confirm(struct consumer *c, lsn_t lsn)
+static void advance_idle(struct consumer *c, lsn_t lsn)
 {
-	if (lsn > c->confirmable)
-		c->confirmable = lsn;
+	if (lsn > c->idle_lsn)
+		c->idle_lsn = lsn;
 }
 
 /* True when the progress row must be written: the batch holds changes, or
@@ -67,32 +82,57 @@ static void discard(struct consumer *c)
 	PQfinish(c->db);
 	c->db = NULL;
 	batch_reset(c->batch);
+	c->commits.n = 0;
 	c->pending = c->durable;
 	c->txn.open = false;
 }
 
-static enum stream_result flush(struct consumer *c)
+static double real_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
+static void observe_applied(struct consumer *c, size_t changes, int64_t started_ms)
+{
+	double now_us = real_now_us();
+
+	for (size_t i = 0; i < c->commits.n; i++)
+		metrics_commit_to_apply((now_us - (double) c->commits.us[i]) / 1e6);
+	c->commits.n = 0;
+	metrics_batch((double) (stream_now_ms() - started_ms) / 1e3, c->durable.lsn);
+	c->stats.applied += changes;
+	c->stats.batches++;
+}
+
+/* Writes the batch and c->pending now, whatever needs_write says. */
+static enum stream_result apply_now(struct consumer *c)
 {
 	char err[512], lsn[LSN_BUFLEN];
 	int64_t started = stream_now_ms();
 	size_t changes = batch_changes(c->batch);
 
-	if (!needs_write(c))
-		return STREAM_CONTINUE;
 	if (c->db == NULL || !apply_batch(c->db, c->cfg->slot_name, c->batch, &c->pending, err, sizeof err)) {
 		log_warn("apply: %s; discarding the unapplied batch, it will be received again",
 			 c->db ? err : "no database connection");
+		metrics_health(true, false);
 		discard(c);
 		return STREAM_LOST;
 	}
 	c->durable = c->pending;
-	confirm(c, c->durable.lsn);
-	c->stats.applied += changes;
-	c->stats.batches++;
 	batch_reset(c->batch);
+	metrics_health(true, true);
+	observe_applied(c, changes, started);
 	log_debug("apply: %zu changes through %s in %" PRId64 " ms", changes, lsn_format(c->durable.lsn, lsn),
 		  stream_now_ms() - started);
 	return STREAM_CONTINUE;
+}
+
+static enum stream_result flush(struct consumer *c)
+{
+	return needs_write(c) ? apply_now(c) : STREAM_CONTINUE;
 }
 
 static enum stream_result on_begin(struct consumer *c, const struct change *ch)
@@ -104,12 +144,30 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 			  lsn_format(ch->lsn, lsn), c->txn.xid);
 		return STREAM_FATAL;
 	}
-	c->txn = (struct txn){true, ch->xid, ch->end_lsn, 0, 0};
+	c->txn = (struct txn){true, ch->xid, ch->end_lsn, ch->commit_time_us, 0, 0};
 	if (ch->end_lsn <= c->durable.lsn)
 		c->txn.skip = UINT64_MAX;
 	else if (ch->xid == c->durable.partial_xid)
 		c->txn.skip = c->durable.partial_changes;
 	return STREAM_CONTINUE;
+}
+
+static bool note_commit_time(struct consumer *c)
+{
+	struct commit_times *t = &c->commits;
+
+	if (c->txn.commit_time_us == 0)
+		return true;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		int64_t *us = realloc(t->us, cap * sizeof *us);
+		if (us == NULL)
+			return false;
+		t->us = us;
+		t->cap = cap;
+	}
+	t->us[t->n++] = c->txn.commit_time_us;
+	return true;
 }
 
 static enum stream_result on_commit(struct consumer *c, const struct change *ch)
@@ -121,9 +179,13 @@ static enum stream_result on_commit(struct consumer *c, const struct change *ch)
 	}
 	c->txn.open = false;
 	c->pending = (struct progress){c->txn.end_lsn, 0, 0};
-	/* A transaction that moved nothing needs no write to be confirmed. */
+	/* A transaction that moved nothing needs no write of its own. */
 	if (!needs_write(c))
-		confirm(c, c->txn.end_lsn);
+		advance_idle(c, c->txn.end_lsn);
+	else if (!note_commit_time(c)) {
+		log_error("consumer: out of memory");
+		return STREAM_FATAL;
+	}
 	return STREAM_CONTINUE;
 }
 
@@ -131,7 +193,8 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 {
 	char lsn[LSN_BUFLEN];
 
-	c->stats.skipped[why]++;
+	c->stats.skipped++;
+	metrics_skipped(why);
 	log_warn("skipped %s change of %s at %s: %s (counted in walcount_skipped_changes_total)",
 		 change_action_name(ch->action), src_table_name(ch->table), lsn_format(ch->lsn, lsn),
 		 skip_reason_name(why));
@@ -173,7 +236,7 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	}
 	if (++c->txn.changes <= c->txn.skip)
 		return STREAM_CONTINUE;
-	c->stats.received[ch->table][ch->action - ACT_INSERT]++;
+	metrics_change(ch->table, ch->action);
 	if (ch->action == ACT_TRUNCATE)
 		log_warn("TRUNCATE of public.%s at %s: its counts are now stale until `walcount reconcile` runs",
 			 src_table_name(ch->table), lsn_format(ch->lsn, lsn));
@@ -209,48 +272,88 @@ static enum stream_result sink_record(void *ctx, const char *data, size_t len, l
 }
 
 /* With no transaction open and nothing held, everything the server has sent
- * is applied or moved nothing, so its WAL end may be confirmed: a quiet
- * slot then does not pin WAL written to other tables. */
+ * is applied or moved nothing, so its WAL end may be confirmed once the
+ * heartbeat has persisted it: a quiet slot then does not pin WAL written to
+ * other tables or databases. */
 static void sink_keepalive(void *ctx, lsn_t wal_end)
 {
 	struct consumer *c = ctx;
 
 	if (!c->txn.open && !needs_write(c))
-		confirm(c, wal_end);
+		advance_idle(c, wal_end);
 }
 
-static void report(struct consumer *c, int64_t now)
+static enum stream_result cron_report(void *ctx, int64_t now)
 {
+	struct consumer *c = ctx;
 	struct stats *s = &c->stats;
-	char lsn[LSN_BUFLEN];
-	uint64_t skipped = 0;
+	char lsn[LSN_BUFLEN], part[64] = "";
 
-	if (now < s->next_report_ms)
-		return;
-	if (s->applied != s->reported) {
-		for (int i = 0; i < SKIP__COUNT; i++)
-			skipped += s->skipped[i];
-		char part[64] = "";
-		if (c->durable.partial_xid != 0)
-			snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, c->durable.partial_changes,
-				 c->durable.partial_xid);
-		log_info("progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
-			 lsn_format(c->durable.lsn, lsn), part, s->applied, s->batches,
-			 (double) (s->applied - s->reported) * 1000.0 / REPORT_INTERVAL_MS, skipped);
-		s->reported = s->applied;
+	(void) now;
+	if (s->applied == s->reported)
+		return STREAM_CONTINUE;
+	if (c->durable.partial_xid != 0)
+		snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, c->durable.partial_changes,
+			 c->durable.partial_xid);
+	log_info("progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
+		 lsn_format(c->durable.lsn, lsn), part, s->applied, s->batches,
+		 (double) (s->applied - s->reported) * 1000.0 / REPORT_INTERVAL_MS, s->skipped);
+	s->reported = s->applied;
+	return STREAM_CONTINUE;
+}
+
+/* Persists how far the stream is known to be idle, then emits a logical
+ * message: on a quiet database it comes back as an empty transaction whose
+ * end the next heartbeat persists, so the slot keeps moving. */
+static enum stream_result cron_heartbeat(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+	char err[512];
+
+	(void) now;
+	if (!needs_write(c) && !c->txn.open && c->idle_lsn > c->durable.lsn) {
+		c->pending = (struct progress){c->idle_lsn, 0, 0};
+		enum stream_result rc = apply_now(c);
+		if (rc != STREAM_CONTINUE)
+			return rc;
 	}
-	s->next_report_ms = now + REPORT_INTERVAL_MS;
+	PGresult *res = db_exec(c->db, "heartbeat", "SELECT pg_logical_emit_message(true, 'walcount', 'heartbeat')", err,
+				sizeof err);
+	if (res == NULL)
+		log_warn("%s", err);
+	PQclear(res);
+	return STREAM_CONTINUE;
+}
+
+/* Slot gauges for /metrics: lag and retained WAL as the server sees them. */
+static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+	char err[512], lsn[LSN_BUFLEN];
+	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
+	PGresult *res = db_exec_params(c->db, "reading slot",
+				       "SELECT pg_current_wal_lsn() - $2::pg_lsn, pg_current_wal_lsn() - restart_lsn, active "
+				       "FROM pg_replication_slots WHERE slot_name = $1",
+				       2, params, err, sizeof err);
+
+	(void) now;
+	if (res == NULL)
+		log_warn("%s", err);
+	else if (PQntuples(res) == 1)
+		metrics_slot(strtoll(PQgetvalue(res, 0, 0), NULL, 10), strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+			     strcmp(PQgetvalue(res, 0, 2), "t") == 0);
+	PQclear(res);
+	return STREAM_CONTINUE;
 }
 
 static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
 {
 	struct consumer *c = ctx;
 	int64_t due = c->batch_since_ms + c->cfg->batch_max_delay_ms;
+	enum stream_result rc = cron_tick(c->cron, sizeof c->cron / sizeof c->cron[0], c, now, next);
 
-	report(c, now);
-	*next = c->stats.next_report_ms;
-	if (!needs_write(c))
-		return STREAM_CONTINUE;
+	if (rc != STREAM_CONTINUE || !needs_write(c))
+		return rc;
 	if (batch_changes(c->batch) == 0 || now >= due)
 		return flush(c);
 	if (due < *next)
@@ -265,19 +368,21 @@ static enum stream_result sink_flush(void *ctx)
 
 static lsn_t sink_durable(void *ctx)
 {
-	return ((struct consumer *) ctx)->confirmable;
+	return ((struct consumer *) ctx)->durable.lsn;
 }
 
-/* (Re)opens the apply connection and re-reads the progress row, the only
- * truth about what is applied. */
+/* (Re)opens the apply connection, makes sure the slot can continue (a
+ * replaced or lost slot is rebuilt exactly) and re-reads the progress row,
+ * the only truth about what is applied. */
 static bool db_ready(struct consumer *c)
 {
-	char err[512];
+	char err[1024];
 
-	if (c->db != NULL)
-		return true;
-	c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err);
-	if (c->db == NULL || !apply_prepare(c->db, err, sizeof err) ||
+	if (c->db == NULL && (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL) {
+		log_warn("apply: %s", err);
+		return false;
+	}
+	if (!apply_prepare(c->db, err, sizeof err) || !slot_ensure(c->db, c->cfg, false, err, sizeof err) ||
 	    !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)) {
 		log_warn("apply: %s", err);
 		PQfinish(c->db);
@@ -285,7 +390,7 @@ static bool db_ready(struct consumer *c)
 		return false;
 	}
 	c->pending = c->durable;
-	confirm(c, c->durable.lsn);
+	advance_idle(c, c->durable.lsn);
 	return true;
 }
 
@@ -314,7 +419,9 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		return STREAM_LOST;
 	}
 	log_info("stream: connected");
+	metrics_health(true, true);
 	rc = stream_run(repl, &opts, sink, stop, received);
+	metrics_health(false, true);
 	PQfinish(repl);
 	c->txn.open = false;
 	if (rc != STREAM_STOPPED && flush(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
@@ -339,16 +446,24 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 			delay = c->cfg->stream_reconnect_min_ms, attempt = 0;
 		if (*stop)
 			break;
+		metrics_reconnect();
 		log_warn("stream: reconnect attempt %d in %" PRId64 " ms", ++attempt, delay);
 		backoff_sleep(delay, stop);
-		delay = delay * 2 > c->cfg->stream_reconnect_max_ms ? c->cfg->stream_reconnect_max_ms : delay * 2;
+		delay = delay > c->cfg->stream_reconnect_max_ms / 2 ? c->cfg->stream_reconnect_max_ms : delay * 2;
 	}
 	return 0;
 }
 
 int consumer_run(const struct config *cfg, volatile sig_atomic_t *stop)
 {
-	struct consumer c = {.cfg = cfg};
+	struct consumer c = {
+		.cfg = cfg,
+		.cron = {
+			{"report", REPORT_INTERVAL_MS, cron_report, 0},
+			{"heartbeat", cfg->slot_heartbeat_interval_ms, cron_heartbeat, 0},
+			{"slot refresh", SLOT_REFRESH_MS, cron_slot_refresh, 0},
+		},
+	};
 	char lsn[LSN_BUFLEN];
 
 	if ((c.batch = batch_new()) == NULL) {
@@ -360,6 +475,7 @@ int consumer_run(const struct config *cfg, volatile sig_atomic_t *stop)
 		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
 			 lsn_format(c.durable.lsn, lsn), c.stats.applied, c.stats.batches);
 	batch_free(c.batch);
+	free(c.commits.us);
 	PQfinish(c.db);
 	return rc;
 }

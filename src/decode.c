@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -333,6 +334,33 @@ static bool read_images(struct ctx *c, const struct table_spec *t, json_t *root,
 
 /* Decodes a parsed record. The LSN is read first so that every later error
  * can name it. */
+/* Parses wal2json's commit "timestamp" ("2026-11-24 22:27:16.654103+00",
+ * PostgreSQL's ISO style) into Unix microseconds; 0 for anything else. It
+ * only feeds the commit-to-apply metric, so an unexpected DateStyle must not
+ * stop the stream. */
+static int64_t read_timestamp(json_t *root)
+{
+	const char *s = json_string_value(json_object_get(root, "timestamp"));
+	struct tm tm = {0};
+	int frac_start = 0, frac_end = 0, tzh = 0, tzm = 0, n = 0;
+	long frac = 0;
+
+	if (s == NULL || sscanf(s, "%d-%d-%d %d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+				&tm.tm_min, &tm.tm_sec, &n) != 6)
+		return 0;
+	s += n;
+	if (*s == '.' && sscanf(s, ".%n%ld%n", &frac_start, &frac, &frac_end) == 1)
+		s += frac_end;
+	for (int digits = frac_end - frac_start; digits < 6 && frac_end; digits++)
+		frac *= 10;
+	if (sscanf(s, "%3d:%2d", &tzh, &tzm) < 1)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	int64_t secs = (int64_t) timegm(&tm) - (int64_t) tzh * 3600 - (tzh < 0 ? -tzm : tzm) * 60;
+	return secs * 1000000 + frac;
+}
+
 static bool decode_root(struct ctx *c, json_t *root, struct change *ch)
 {
 	const struct table_spec *t = NULL;
@@ -352,6 +380,8 @@ static bool decode_root(struct ctx *c, json_t *root, struct change *ch)
 	if (!read_xid(c, root, needs & NEED_TXN, &ch->xid) ||
 	    !read_lsn(c, root, "nextlsn", needs & NEED_END, &ch->end_lsn))
 		return false;
+	if (needs & NEED_END)
+		ch->commit_time_us = read_timestamp(root);
 	if (!(needs & NEED_TABLE))
 		return true;
 	if (!read_table(c, root, &t))

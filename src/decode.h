@@ -55,6 +55,8 @@ struct change {
 	uint64_t xid;          /* 0 when the record has none */
 	lsn_t lsn;             /* the record's "lsn" */
 	lsn_t end_lsn;         /* B and C: "nextlsn", the commit's end LSN */
+	int64_t commit_time_us; /* B and C: "timestamp" as Unix microseconds;
+				 * 0 when absent or not in ISO style */
 	enum src_table table;
 	struct image old;      /* U (from "identity"), D */
 	struct image new;      /* I, U */

@@ -1,6 +1,7 @@
 /* walcount: keeps Audius-style aggregate counters exact by streaming WAL
  * changes of reposts, saves and follows from a logical replication slot. */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,10 @@
 #include "consumer.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "prereq.h"
 #include "slot.h"
+#include "status.h"
 
 #define WALCOUNT_VERSION "0.1.0"
 
@@ -22,21 +25,38 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
+/* Command-line flags; each command accepts the ones its row names. */
+struct options {
+	const char *config_path;
+	bool json, yes, takeover;
+};
+
+enum { OPT_JSON = 1, OPT_YES = 2, OPT_TAKEOVER = 4 };
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"walcount %s: exact denormalised counters from a logical replication slot\n"
 		"\n"
-		"Usage: walcount COMMAND [--config PATH]\n"
+		"Usage: walcount COMMAND [OPTIONS]\n"
 		"\n"
 		"Commands:\n"
-		"  run       check prerequisites, create the state schema and slot when missing,\n"
-		"            then stream until SIGINT/SIGTERM (flushes and exits 0)\n"
-		"  init      only the checks, the state schema and the slot; idempotent\n"
+		"  run [--takeover]  check prerequisites, create the state schema and the slot with\n"
+		"                    an exact initial load when missing, then stream until\n"
+		"                    SIGINT/SIGTERM (flushes, confirms and exits 0)\n"
+		"  init [--takeover] only the checks, the state schema, the slot and its initial\n"
+		"                    load; idempotent\n"
+		"  status [--json]   slot and consumer health; exit 0 ok, 1 warning, 2 critical,\n"
+		"                    3 unknown\n"
+		"  drop --yes        drop the slot and walcount's state (refused while a consumer\n"
+		"                    is attached)\n"
 		"\n"
 		"Options:\n"
 		"  --config PATH  configuration file (default: $WALCOUNT_CONFIG, else ./config.yaml);\n"
 		"                 every key can be overridden by WALCOUNT_<SECTION>_<KEY>\n"
+		"  --takeover     end another process that holds the slot (a stale consumer)\n"
+		"  --json         status as one JSON object\n"
+		"  --yes          confirm drop\n"
 		"  --help         this text\n"
 		"  --version      print the version\n",
 		WALCOUNT_VERSION);
@@ -44,17 +64,16 @@ static void usage(FILE *f)
 
 /* Prerequisites, state schema and slot: everything `run` does before
  * streaming. Checks come first so a failed one writes nothing. */
-static int prepare(const struct config *cfg)
+static int prepare(const struct config *cfg, bool takeover)
 {
 	char err[1024];
-	bool created;
 	PGconn *conn = db_connect(cfg, DB_NORMAL, err, sizeof err);
 	int rc = 1;
 
 	if (conn == NULL)
 		log_error("%s", err);
 	else if (!prereq_check(conn, err, sizeof err) || !slot_state_schema(conn, err, sizeof err) ||
-		 !slot_ensure(conn, cfg, &created, err, sizeof err))
+		 !slot_ensure(conn, cfg, takeover, err, sizeof err))
 		log_error("%s", err);
 	else
 		rc = 0;
@@ -62,21 +81,26 @@ static int prepare(const struct config *cfg)
 	return rc;
 }
 
-static int cmd_init(const struct config *cfg)
+static int cmd_init(const struct config *cfg, const struct options *o)
 {
-	int rc = prepare(cfg);
+	int rc = prepare(cfg, o->takeover);
 
 	if (rc == 0)
 		log_info("init: ready, slot %s", cfg->slot_name);
 	return rc;
 }
 
-static int cmd_run(const struct config *cfg)
+static int cmd_run(const struct config *cfg, const struct options *o)
 {
 	struct sigaction sa = {0};
+	char err[512];
 
-	if (prepare(cfg) != 0)
+	if (prepare(cfg, o->takeover) != 0)
 		return 1;
+	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
+		log_error("%s", err);
+		return 1;
+	}
 	if (cfg->slot_temporary)
 		log_warn("slot.temporary is set: changes made while walcount is disconnected are lost");
 	/* No SA_RESTART: a signal must wake the stream's select(). */
@@ -84,15 +108,44 @@ static int cmd_run(const struct config *cfg)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	return consumer_run(cfg, &stop_requested);
+	int rc = consumer_run(cfg, &stop_requested);
+	metrics_stop();
+	return rc;
+}
+
+static int cmd_status(const struct config *cfg, const struct options *o)
+{
+	return (int) status_run(cfg, o->json);
+}
+
+static int cmd_drop(const struct config *cfg, const struct options *o)
+{
+	char err[1024];
+
+	if (!o->yes) {
+		fprintf(stderr, "walcount: drop removes slot %s and walcount's state; run again with --yes\n",
+			cfg->slot_name);
+		return 2;
+	}
+	PGconn *conn = db_connect(cfg, DB_NORMAL, err, sizeof err);
+	bool ok = conn != NULL && slot_drop(conn, cfg, err, sizeof err);
+	if (ok)
+		log_info("drop: slot %s and its state removed", cfg->slot_name);
+	else
+		log_error("%s", err);
+	PQfinish(conn);
+	return ok ? 0 : 1;
 }
 
 static const struct command {
 	const char *name;
-	int (*fn)(const struct config *cfg);
+	int (*fn)(const struct config *cfg, const struct options *o);
+	unsigned flags;  /* OPT_* this command accepts */
 } commands[] = {
-	{"init", cmd_init},
-	{"run", cmd_run},
+	{"drop", cmd_drop, OPT_YES},
+	{"init", cmd_init, OPT_TAKEOVER},
+	{"run", cmd_run, OPT_TAKEOVER},
+	{"status", cmd_status, OPT_JSON},
 };
 
 static const struct command *find_command(const char *name)
@@ -103,11 +156,41 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
-/* Parses argv into the command and config path; exits on --help/--version
- * and on usage errors. */
-static const struct command *parse_args(int argc, char **argv, const char **config_path)
+static const struct {
+	const char *name;
+	unsigned flag;
+	size_t offset;
+} flags[] = {
+	{"--json", OPT_JSON, offsetof(struct options, json)},
+	{"--yes", OPT_YES, offsetof(struct options, yes)},
+	{"--takeover", OPT_TAKEOVER, offsetof(struct options, takeover)},
+};
+
+/* Sets a boolean flag of o; returns the flag's OPT_ bit, 0 when arg is none. */
+static unsigned set_flag(const char *arg, struct options *o)
+{
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+		if (strcmp(arg, flags[i].name) == 0) {
+			*(bool *) ((char *) o + flags[i].offset) = true;
+			return flags[i].flag;
+		}
+	return 0;
+}
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "walcount: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see walcount --help)\n");
+	exit(2);
+}
+
+/* Parses argv into the command and options; exits on --help/--version and
+ * on usage errors. */
+static const struct command *parse_args(int argc, char **argv, struct options *o)
 {
 	const struct command *cmd = NULL;
+	unsigned seen = 0, bit;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -117,18 +200,21 @@ static const struct command *parse_args(int argc, char **argv, const char **conf
 			printf("walcount %s\n", WALCOUNT_VERSION);
 			exit(0);
 		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			*config_path = argv[++i];
+			o->config_path = argv[++i];
+		} else if ((bit = set_flag(argv[i], o)) != 0) {
+			seen |= bit;
 		} else if (cmd == NULL && argv[i][0] != '-' && (cmd = find_command(argv[i])) != NULL) {
 			continue;
 		} else {
-			fprintf(stderr, "walcount: unknown argument '%s' (see walcount --help)\n", argv[i]);
-			exit(2);
+			usage_error("unknown argument '%s'", argv[i]);
 		}
 	}
 	if (cmd == NULL) {
 		usage(stderr);
 		exit(2);
 	}
+	if (seen & ~cmd->flags)
+		usage_error("an option given does not apply to '%s'", cmd->name);
 	return cmd;
 }
 
@@ -139,18 +225,18 @@ static const char *env_lookup(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *path = getenv("WALCOUNT_CONFIG") ? getenv("WALCOUNT_CONFIG") : "config.yaml";
-	const struct command *cmd = parse_args(argc, argv, &path);
+	struct options o = {getenv("WALCOUNT_CONFIG") ? getenv("WALCOUNT_CONFIG") : "config.yaml", false, false, false};
+	const struct command *cmd = parse_args(argc, argv, &o);
 	struct config cfg;
 	char err[1024];
 
-	if (!config_load(path, env_lookup, &cfg, err, sizeof err)) {
+	if (!config_load(o.config_path, env_lookup, &cfg, err, sizeof err)) {
 		fprintf(stderr, "walcount: %s\n", err);
 		config_free(&cfg);
 		return 1;
 	}
 	log_setup(cfg.log_level, cfg.log_format);
-	int rc = cmd->fn(&cfg);
+	int rc = cmd->fn(&cfg, &o);
 	config_free(&cfg);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* slot: the walcount state schema and the replication slot: inspect, create
- * when missing, refuse when unusable. */
+ * with the exact initial load, rebuild when the slot can no longer continue
+ * what walcount applied, drop. */
 #ifndef WALCOUNT_SLOT_H
 #define WALCOUNT_SLOT_H
 
@@ -13,12 +14,23 @@
 /* Creates the walcount schema and its tables when missing (idempotent). */
 bool slot_state_schema(PGconn *conn, char *err, size_t errlen);
 
-/* Makes sure a usable persistent slot named cfg->slot_name exists in conn's
- * database: creates it with wal2json when missing and records its consistent
- * point as the progress; refuses a slot of another plugin or database, or
- * one held by another process. Sets *created. A temporary slot
- * (slot.temporary) is not touched here: stream.c creates it per connection.
- * Returns false with err set on any failure. */
-bool slot_ensure(PGconn *conn, const struct config *cfg, bool *created, char *err, size_t errlen);
+/* Makes the slot cfg->slot_name ready to stream from walcount.progress, on
+ * conn (a normal connection to the slot's database):
+ *  - missing: creates it with an exported snapshot and runs the exact
+ *    initial load in that snapshot (design.md §6);
+ *  - held by another process: waits a while for it to be released, or with
+ *    takeover terminates the holder; then an error naming the PID;
+ *  - another plugin or database: an error;
+ *  - no progress row, wal_status lost, or confirmed_flush_lsn ahead of the
+ *    stored progress (advanced or replaced by someone else): logs why, drops
+ *    it and rebuilds it exactly as if missing.
+ * A temporary slot (slot.temporary) is left to stream.c. Returns false with
+ * a one-line err on failure. */
+bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *err, size_t errlen);
+
+/* Drops the slot and walcount's state (its progress and checkpoint rows;
+ * the schema too when no other slot's rows remain). Refuses while a
+ * consumer holds the slot. Returns false with err set on failure. */
+bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen);
 
 #endif

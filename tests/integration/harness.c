@@ -276,7 +276,12 @@ bool it_restart_server(char *err, size_t errlen)
 
 bool wc_start(struct walcount *wc, char *err, size_t errlen)
 {
-	char *argv[] = {(char *) IT.bin, "run", "--config", wc->config, NULL};
+	return wc_start_args(wc, NULL, err, errlen);
+}
+
+bool wc_start_args(struct walcount *wc, const char *extra, char *err, size_t errlen)
+{
+	char *argv[] = {(char *) IT.bin, "run", "--config", wc->config, (char *) extra, NULL};
 	int fd = open(wc->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 	if (fd < 0) {

@@ -120,7 +120,11 @@ static void test_sample_begin_commit(void **state)
 	assert_int_equal(c->xid, 752);
 	assert_int_equal(c->lsn, 0x1594DC0);
 	assert_int_equal(c->end_lsn, 0x1594DF0);
+	/* "2026-11-24 22:27:16.654103+00" */
+	assert_int_equal(b->commit_time_us, INT64_C(1795559236654103));
+	assert_int_equal(c->commit_time_us, b->commit_time_us);
 }
+
 
 static void test_sample_insert_track(void **state)
 {
@@ -313,6 +317,20 @@ static void test_error_case(void **state)
 		assert_true((unsigned char) *p >= 0x20);
 }
 
+static void test_timestamp_styles(void **state)
+{
+	(void) state;
+	assert_int_equal(decode_ok("{\"action\":\"C\",\"xid\":9,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\","
+				   "\"timestamp\":\"2026-11-24 23:27:16.5+01\"}").commit_time_us,
+			 INT64_C(1795559236500000));
+	assert_int_equal(decode_ok("{\"action\":\"C\",\"xid\":9,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\","
+				   "\"timestamp\":\"2026-11-24 17:57:16-04:30\"}").commit_time_us,
+			 INT64_C(1795559236000000));
+	/* Another DateStyle reads as unknown, never as an error. */
+	assert_int_equal(decode_ok("{\"action\":\"C\",\"xid\":9,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\","
+				   "\"timestamp\":\"Tue Nov 24 22:27:16 2026 UTC\"}").commit_time_us, 0);
+}
+
 static void test_null_is_delete(void **state)
 {
 	struct change c = decode_ok(INSERT_REPOST(REPOST("3", "11", "\"track\"", "true", "null")));
@@ -445,6 +463,7 @@ int main(void)
 	const struct CMUnitTest fixed[] = {
 		cmocka_unit_test_prestate(test_sample_every_line, &sample),
 		cmocka_unit_test_prestate(test_sample_begin_commit, &sample),
+		cmocka_unit_test(test_timestamp_styles),
 		cmocka_unit_test_prestate(test_sample_insert_track, &sample),
 		cmocka_unit_test_prestate(test_sample_update_with_identity, &sample),
 		cmocka_unit_test_prestate(test_sample_delete, &sample),

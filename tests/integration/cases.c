@@ -1,0 +1,206 @@
+/* cases: the shared steps of the integration tests (see cases.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "workload.h"
+
+#include "cases.h"
+
+uint64_t seed;
+
+/* Records why the test failed; the first reason wins, since later ones
+ * (cleanup) are usually consequences. Returns false. */
+bool fail(struct ctx *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->reason[0] != '\0')
+		return false;
+	va_start(ap, fmt);
+	vsnprintf(t->reason, sizeof t->reason, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+bool fail_err(struct ctx *t, const char *what, const char *err)
+{
+	return fail(t, "%s: %s", what, err);
+}
+
+/* Writes the test's config file. Reconnects are fast and the status
+ * interval short so the tests do not wait on walcount's timers. */
+bool configure(struct ctx *t, const struct wc_opts *o)
+{
+	FILE *f = fopen(t->wc.config, "w");
+
+	if (f == NULL)
+		return fail(t, "%s: %s", t->wc.config, strerror(errno));
+	fprintf(f, "database:\n  dsn: \"host=%s port=%s dbname=%s user=postgres\"\n", IT.host, IT.port, t->db);
+	fprintf(f, "slot:\n  name: %s\n", t->db);
+	if (o->heartbeat)
+		fprintf(f, "  heartbeat_interval: %s\n", o->heartbeat);
+	fprintf(f, "batch:\n  max_delay: %s\n", o->max_delay ? o->max_delay : "100ms");
+	if (o->max_changes)
+		fprintf(f, "  max_changes: %ld\n", o->max_changes);
+	if (o->max_keys)
+		fprintf(f, "  max_keys: %ld\n", o->max_keys);
+	/* The stream alone must be exact: a reconcile sweep would hide drift. */
+	fprintf(f, "reconcile:\n  enabled: false\n");
+	/* Off unless asked for: other walcount instances may run on this host. */
+	fprintf(f, "metrics:\n  listen: \"%s\"\n", o->metrics_listen ? o->metrics_listen : "");
+	fprintf(f, "log:\n  level: info\n");
+	fprintf(f, "stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n");
+	if (fclose(f) != 0)
+		return fail(t, "%s: %s", t->wc.config, strerror(errno));
+	return true;
+}
+
+bool wait_slot(struct ctx *t, bool active, double timeout_s)
+{
+	const char *params[1] = {t->db};
+	char err[IT_ERRLEN];
+	int rc = it_poll(t->conn, active ? ACTIVE_SQL : INACTIVE_SQL, 1, params, timeout_s, active ? &t->wc : NULL,
+			 err, sizeof err);
+
+	if (rc < 0)
+		return fail_err(t, active ? "waiting for the slot to become active" : "waiting for the slot to be released", err);
+	if (rc == 0)
+		return fail(t, "slot %s not %s within %.0f s", t->db, active ? "active" : "released", timeout_s);
+	return true;
+}
+
+bool start(struct ctx *t)
+{
+	char err[IT_ERRLEN];
+
+	return wc_start(&t->wc, err, sizeof err) || fail_err(t, "starting walcount", err);
+}
+
+/* Starts walcount and waits for its slot to stream: changes made before the
+ * slot exists would not be counted. */
+bool start_streaming(struct ctx *t)
+{
+	return start(t) && wait_slot(t, true, 60);
+}
+
+/* SIGTERM: walcount must flush and exit 0. */
+bool stop_clean(struct ctx *t)
+{
+	char err[IT_ERRLEN], st[32];
+
+	if (!wc_signal(&t->wc, SIGTERM, STOP_TIMEOUT, err, sizeof err))
+		return fail_err(t, "stopping walcount", err);
+	if (!WIFEXITED(t->wc.status) || WEXITSTATUS(t->wc.status) != 0)
+		return fail(t, "walcount stopped by SIGTERM ended with %s, want exit 0",
+			    it_status_text(t->wc.status, st, sizeof st));
+	return true;
+}
+
+/* SIGKILL, reap, and wait for the server to release the slot, since a new
+ * walcount refuses a slot that is still held. */
+bool kill_hard(struct ctx *t)
+{
+	char err[IT_ERRLEN], st[32];
+
+	if (!wc_signal(&t->wc, SIGKILL, 10, err, sizeof err))
+		return fail_err(t, "killing walcount", err);
+	if (!WIFSIGNALED(t->wc.status) || WTERMSIG(t->wc.status) != SIGKILL)
+		return fail(t, "walcount had already ended (%s) before SIGKILL", it_status_text(t->wc.status, st, sizeof st));
+	return wait_slot(t, false, 30);
+}
+
+/* Runs the workload until `target` more changes are committed. With
+ * reconnect, a broken connection (server restart) is replaced and the
+ * workload goes on. */
+bool run_changes(struct ctx *t, long target, bool reconnect)
+{
+	char err[IT_ERRLEN];
+	long goal = t->wl.committed + target;
+
+	while (t->wl.committed < goal) {
+		long rc = workload_run(&t->wl, t->conn, goal - t->wl.committed, err, sizeof err);
+		if (rc == WL_FAILED || (rc == WL_LOST && !reconnect))
+			return fail_err(t, "workload", err);
+		if (rc == WL_LOST && !it_reconnect(&t->conn, t->db, 60, err, sizeof err))
+			return fail_err(t, "reconnecting the workload", err);
+	}
+	return true;
+}
+
+bool marker(struct ctx *t, char m[LSN_BUFLEN])
+{
+	char err[IT_ERRLEN];
+
+	return it_marker(t->conn, ++t->markers, m, err, sizeof err) || fail_err(t, "marker transaction", err);
+}
+
+bool wait_applied(struct ctx *t, const char m[LSN_BUFLEN], double timeout_s)
+{
+	char err[IT_ERRLEN];
+
+	return it_wait_applied(t->conn, t->db, m, timeout_s, &t->wc, err, sizeof err) || fail_err(t, "caught-up wait", err);
+}
+
+bool caught_up(struct ctx *t, double timeout_s)
+{
+	char m[LSN_BUFLEN];
+
+	return marker(t, m) && wait_applied(t, m, timeout_s);
+}
+
+bool drift_zero(struct ctx *t)
+{
+	char err[IT_ERRLEN], examples[1024];
+	long n = it_drift(t->conn, examples, sizeof examples, err, sizeof err);
+
+	if (n < 0)
+		return fail_err(t, "drift check", err);
+	if (n > 0)
+		return fail(t, "drift: %ld count cells differ from the source tables, e.g. %s", n, examples);
+	return true;
+}
+
+/* 1. A random workload is counted exactly, live and from a backlog. */
+
+/* Runs bin/walcount with args to completion (30 s at most), stdout and
+ * stderr in IT_TMP/LABEL.out and .err; fills *status and the texts. */
+bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext)
+{
+	char outp[PATH_MAX], errp[PATH_MAX], err[IT_ERRLEN];
+	char *argv[16] = {(char *) IT.bin};
+	size_t n = 1;
+
+	for (; args[n - 1] != NULL && n < 15; n++)
+		argv[n] = (char *) args[n - 1];
+	argv[n] = NULL;
+	snprintf(outp, sizeof outp, "%s/%s.out", IT.tmp, label);
+	snprintf(errp, sizeof errp, "%s/%s.err", IT.tmp, label);
+	int ofd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int efd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	pid_t pid = ofd < 0 || efd < 0 ? -1 : it_spawn(argv, ofd, efd, err, sizeof err);
+	if (ofd >= 0)
+		close(ofd);
+	if (efd >= 0)
+		close(efd);
+	if (pid < 0)
+		return fail(t, "%s: cannot start walcount: %s", label, ofd < 0 || efd < 0 ? strerror(errno) : err);
+	if (!it_reap(pid, 30, status, NULL)) {
+		kill(pid, SIGKILL);
+		it_reap(pid, 10, status, NULL);
+		return fail(t, "%s: walcount still running after 30 s", label);
+	}
+	*out = it_read_file(outp, NULL, err, sizeof err);
+	*errtext = it_read_file(errp, NULL, err, sizeof err);
+	return (*out && *errtext) || fail_err(t, "reading walcount's output", err);
+}

@@ -1,0 +1,71 @@
+/* cases: what the integration test cases share: the per-test context and
+ * the steps they are built from (start walcount, wait for its slot, run the
+ * workload, wait until caught up, check drift). Each step returns false
+ * after recording the first failure reason in the context. */
+#ifndef IT_CASES_H
+#define IT_CASES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "harness.h"
+#include "workload.h"
+
+#define ACTIVE_SQL "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active)"
+#define INACTIVE_SQL "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active)"
+#define CAUGHT_UP_TIMEOUT 120
+#define STOP_TIMEOUT 30
+
+extern uint64_t seed;
+
+/* Config keys a test sets; 0 / NULL leaves the test default. */
+struct wc_opts {
+	long max_changes, max_keys;
+	const char *max_delay;
+	const char *heartbeat;      /* slot.heartbeat_interval */
+	const char *metrics_listen; /* default "" (off) */
+};
+
+struct ctx {
+	char db[64];          /* database and slot name (it_...) */
+	PGconn *conn;
+	struct walcount wc;
+	struct workload wl;
+	uint64_t rng;         /* the test's own choices: chunk sizes, sleeps */
+	int markers;
+	char details[1024];
+	char reason[IT_ERRLEN];
+};
+
+bool fail(struct ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool fail_err(struct ctx *t, const char *what, const char *err);
+bool configure(struct ctx *t, const struct wc_opts *o);
+bool wait_slot(struct ctx *t, bool active, double timeout_s);
+bool start(struct ctx *t);
+bool start_streaming(struct ctx *t);
+bool stop_clean(struct ctx *t);
+bool kill_hard(struct ctx *t);
+bool run_changes(struct ctx *t, long target, bool reconnect);
+bool marker(struct ctx *t, char m[LSN_BUFLEN]);
+bool wait_applied(struct ctx *t, const char m[LSN_BUFLEN], double timeout_s);
+bool caught_up(struct ctx *t, double timeout_s);
+bool drift_zero(struct ctx *t);
+/* Runs bin/walcount with args (NULL-terminated, after the program name) to
+ * its exit, 30 s at most; stdout and stderr go to IT_TMP/LABEL.out/.err and
+ * into *out and *errtext (malloc'd, the caller frees). */
+bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext);
+
+/* The test cases, one per file group. */
+bool test_random_workload(struct ctx *t);
+bool test_sigkill_restarts(struct ctx *t);
+bool test_reconnects(struct ctx *t);
+bool test_huge_transaction(struct ctx *t);
+bool test_prerequisites(struct ctx *t);
+bool test_initial_load(struct ctx *t);
+bool test_idle_wal_retention(struct ctx *t);
+bool test_takeover(struct ctx *t);
+bool test_takeover_flag(struct ctx *t);
+bool test_rebuild(struct ctx *t);
+bool test_drop(struct ctx *t);
+
+#endif
