@@ -331,7 +331,8 @@ static void render_batches(struct buf *b)
 			 &m.commit_to_apply);
 }
 
-static void render_slot(struct buf *b)
+/* Where the stream stands: applied LSN, lag, the slot, reconnects. */
+static void render_stream(struct buf *b)
 {
 	family(b, "walcount_applied_lsn", "gauge", "Commit end LSN of the last applied batch, as a number.");
 	buf_printf(b, "walcount_applied_lsn %" PRIu64 "\n", m.applied_lsn);
@@ -374,7 +375,7 @@ char *metrics_render(void)
 	render_changes(&b);
 	render_skipped(&b);
 	render_batches(&b);
-	render_slot(&b);
+	render_stream(&b);
 	render_reconcile(&b);
 	pthread_mutex_unlock(&m.lock);
 	if (b.failed) {

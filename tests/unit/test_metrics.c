@@ -287,8 +287,10 @@ static void test_listen_rejected(void **state)
 	assert_rejected("::1:9187", "metrics.listen '::1:9187': an IPv6 address needs brackets, as in [::1]:9187");
 	assert_rejected("[::1]9187", "metrics.listen '[::1]9187': expected [address]:port");
 	assert_rejected("[::1", "metrics.listen '[::1': expected [address]:port");
-	assert_rejected("[127.0.0.1]:9187", "metrics.listen '[127.0.0.1]:9187': cannot resolve '127.0.0.1': "
-					     "Address family for hostname not supported");
+	/* gai_strerror's wording is libc's; only the prefix is ours. */
+	assert_false(metrics_start("[127.0.0.1]:9187", err, sizeof err));
+	assert_non_null(strstr(err, "metrics.listen '[127.0.0.1]:9187': cannot resolve '127.0.0.1': "));
+	err[0] = '\0';
 	/* Empty means disabled: success, nothing started. */
 	assert_true(metrics_start("", err, sizeof err));
 	assert_string_equal(err, "");
@@ -318,7 +320,8 @@ static int connect_to(int family, const char *addr, int port)
 		v4->sin_port = htons((uint16_t) port);
 	else
 		v6->sin6_port = htons((uint16_t) port);
-	assert_int_equal(inet_pton(family, addr, family == AF_INET ? (void *) &v4->sin_addr : (void *) &v6->sin6_addr), 1);
+	assert_int_equal(inet_pton(family, addr, family == AF_INET ? (void *) &v4->sin_addr : (void *) &v6->sin6_addr),
+			 1);
 	if (connect(fd, (struct sockaddr *) &ss, family == AF_INET ? sizeof *v4 : sizeof *v6) != 0) {
 		close(fd);
 		return -1;
@@ -328,7 +331,8 @@ static int connect_to(int family, const char *addr, int port)
 
 /* One HTTP/1.0 request (the server closes after the reply); returns the
  * status, or -1 when nothing listens. */
-static int request(int family, const char *addr, int port, const char *method, const char *path, struct reply *r)
+static int request(int family, const char *addr, int port, const char *method, const char *path,
+		   struct reply *r)
 {
 	char req[256];
 	size_t len = 0;
