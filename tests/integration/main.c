@@ -39,6 +39,7 @@ static const struct test {
 	{"takeover_flag", "it_takeover_flag", test_takeover_flag},
 	{"rebuild", "it_rebuild", test_rebuild},
 	{"drop", "it_drop", test_drop},
+	{"metrics", "it_metrics", test_metrics},
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
 

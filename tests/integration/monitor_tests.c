@@ -1,0 +1,155 @@
+/* Monitoring tests: /metrics and /healthz of a running consumer, checked
+ * by promtool and scraped by a real Prometheus server. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cases.h"
+
+/* Ports derived from the process id, so parallel runs on one host differ. */
+#define METRICS_PORT (20000 + getpid() % 20000)
+#define PROMETHEUS_PORT (METRICS_PORT + 1)
+
+/* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
+ * error) and the body in a malloc'd *body the caller frees. */
+static int http_get(int port, const char *path, char **body)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+	char req[256];
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (buf && fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t) strlen(req)) {
+		for (ssize_t n; (n = read(fd, buf + len, cap - len - 1)) > 0;) {
+			len += (size_t) n;
+			if (len + 1 == cap && (buf = realloc(buf, cap *= 2)) == NULL)
+				break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (buf == NULL)
+		return -1;
+	buf[len] = '\0';
+	char *sep = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || sep == NULL)
+		status = -1;
+	*body = strdup(sep ? sep + 4 : "");
+	free(buf);
+	return status;
+}
+
+/* The value of one sample line "name{labels} value" in an exposition. */
+static double sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; (p = strstr(p, series)) != NULL; p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
+static bool promtool_ok(struct ctx *t, const char *text)
+{
+	char path[PATH_MAX], cmd[2 * PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/metrics.txt", IT.tmp);
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+		return fail(t, "%s: %s", path, strerror(errno));
+	snprintf(cmd, sizeof cmd, "promtool check metrics < %s > %s.check 2>&1", path, path);
+	return system(cmd) == 0 || fail(t, "promtool check metrics failed, see %s.check", path);
+}
+
+static bool check_exposition(struct ctx *t, int port)
+{
+	char *text = NULL, *health = NULL;
+	int st = http_get(port, "/metrics", &text), hst = http_get(port, "/healthz", &health);
+	bool ok = st == 200 || fail(t, "/metrics answered %d", st);
+
+	ok = ok && (hst == 200 || fail(t, "/healthz answered %d: %s", hst, health ? health : ""));
+	ok = ok && promtool_ok(t, text);
+	ok = ok && (sample(text, "walcount_changes_total{table=\"reposts\",action=\"insert\"}") > 0 ||
+		    fail(t, "no reposts inserts counted in /metrics"));
+	ok = ok && (sample(text, "walcount_batches_total") > 0 || fail(t, "walcount_batches_total not > 0"));
+	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 ||
+		    fail(t, "commit_to_apply histogram empty"));
+	ok = ok && (sample(text, "walcount_slot_active") == 1 || fail(t, "walcount_slot_active is not 1"));
+	free(text);
+	free(health);
+	return ok;
+}
+
+static bool write_prometheus_config(struct ctx *t, const char *path, int port)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return fail(t, "%s: %s", path, strerror(errno));
+	fprintf(f, "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: walcount\n"
+		   "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", port);
+	return fclose(f) == 0 || fail(t, "%s: %s", path, strerror(errno));
+}
+
+/* Starts Debian's prometheus scraping walcount every second and waits until
+ * its query API returns walcount_batches_total of the job. */
+static bool prometheus_scrapes(struct ctx *t, int port)
+{
+	char cfg[PATH_MAX], data[PATH_MAX], log[PATH_MAX], listen[64], err[IT_ERRLEN];
+	const char *query = "/api/v1/query?query=walcount_batches_total%7Bjob%3D%22walcount%22%7D";
+
+	snprintf(cfg, sizeof cfg, "%s/prometheus.yml", IT.tmp);
+	snprintf(data, sizeof data, "--storage.tsdb.path=%s/prometheus-data", IT.tmp);
+	snprintf(log, sizeof log, "%s/prometheus.log", IT.tmp);
+	snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%d", PROMETHEUS_PORT);
+	char cfgarg[PATH_MAX + 16];
+	snprintf(cfgarg, sizeof cfgarg, "--config.file=%s", cfg);
+	char *argv[] = {"/usr/bin/prometheus", cfgarg, data, listen, NULL};
+	if (!write_prometheus_config(t, cfg, port))
+		return false;
+	FILE *lf = fopen(log, "w");
+	pid_t pid = lf ? it_spawn(argv, fileno(lf), fileno(lf), err, sizeof err) : -1;
+	if (lf)
+		fclose(lf);
+	if (pid < 0)
+		return fail(t, "starting prometheus: %s", lf ? err : strerror(errno));
+	bool seen = false;
+	for (double end = it_now() + 60; !seen && it_now() < end; it_sleep_ms(500)) {
+		char *body = NULL;
+		seen = http_get(PROMETHEUS_PORT, query, &body) == 200 && strstr(body, "\"value\":[") != NULL;
+		free(body);
+	}
+	int status;
+	kill(pid, SIGTERM);
+	if (!it_reap(pid, 20, &status, NULL))
+		kill(pid, SIGKILL), it_reap(pid, 5, &status, NULL);
+	return seen || fail(t, "prometheus did not scrape walcount_batches_total within 60 s (see %s)", log);
+}
+
+bool test_metrics(struct ctx *t)
+{
+	char listen[32];
+	int port = METRICS_PORT;
+	struct wc_opts o = {.metrics_listen = listen};
+
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 3000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
+		return false;
+	/* The slot gauges are refreshed every few seconds. */
+	it_sleep_ms(5500);
+	if (!check_exposition(t, port) || !prometheus_scrapes(t, port))
+		return false;
+	snprintf(t->details, sizeof t->details, "/metrics passes promtool, /healthz 200, Prometheus scraped it");
+	return true;
+}
