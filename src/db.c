@@ -53,10 +53,12 @@ static void notice_to_log(void *arg, const char *message)
 
 PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_t errlen)
 {
-	const char *keys[5] = {"dbname", "application_name", NULL, NULL, NULL};
-	const char *vals[5] = {cfg->database_dsn, "walcount", NULL, NULL, NULL};
+	const char *keys[6] = {"connect_timeout", "dbname", "application_name", NULL, NULL, NULL};
+	/* Before dbname, so a connect_timeout in the DSN wins over this
+	 * default, which keeps a blackholed host from hanging for minutes. */
+	const char *vals[6] = {"10", cfg->database_dsn, "walcount", NULL, NULL, NULL};
 	char *password = NULL;
-	int n = 2;
+	int n = 3;
 
 	if (kind == DB_REPLICATION) {
 		keys[n] = "replication";

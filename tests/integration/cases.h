@@ -68,5 +68,6 @@ bool test_takeover_flag(struct ctx *t);
 bool test_rebuild(struct ctx *t);
 bool test_drop(struct ctx *t);
 bool test_metrics(struct ctx *t);
+bool test_status(struct ctx *t);
 
 #endif

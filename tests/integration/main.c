@@ -40,6 +40,8 @@ static const struct test {
 	{"rebuild", "it_rebuild", test_rebuild},
 	{"drop", "it_drop", test_drop},
 	{"metrics", "it_metrics", test_metrics},
+	{"status", "it_status", test_status},
+	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
 
