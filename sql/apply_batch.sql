@@ -9,9 +9,11 @@
 --   $13 playlist ids; $14 repost, $15 save deltas
 -- Nullable count columns count NULL as 0, as the reconcile sweep does.
 WITH u AS (
+	-- A new row's dominant_genre_count is NULL, as for a user without
+	-- tracks; the reconcile sweep fills the track-derived columns.
 	INSERT INTO aggregate_user AS a
-		(user_id, repost_count, track_save_count, follower_count, following_count)
-	SELECT * FROM unnest($5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+		(user_id, repost_count, track_save_count, follower_count, following_count, dominant_genre_count)
+	SELECT *, NULL::int FROM unnest($5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
 	ON CONFLICT (user_id) DO UPDATE SET
 		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
 		track_save_count = coalesce(a.track_save_count, 0) + excluded.track_save_count,

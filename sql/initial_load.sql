@@ -41,9 +41,9 @@ WITH r AS (
 	GROUP BY id
 ), u AS (
 	INSERT INTO aggregate_user AS a
-		(user_id, repost_count, track_save_count, follower_count, following_count)
+		(user_id, repost_count, track_save_count, follower_count, following_count, dominant_genre_count)
 	SELECT coalesce(a.user_id, c.id), coalesce(c.rp, 0), coalesce(c.ts, 0),
-		coalesce(c.fr, 0), coalesce(c.fg, 0)
+		coalesce(c.fr, 0), coalesce(c.fg, 0), NULL::int
 	FROM aggregate_user a FULL JOIN user_counts c ON c.id = a.user_id
 	WHERE (a.repost_count, a.track_save_count, a.follower_count, a.following_count)
 		IS DISTINCT FROM (coalesce(c.rp, 0), coalesce(c.ts, 0), coalesce(c.fr, 0), coalesce(c.fg, 0))

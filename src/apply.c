@@ -6,70 +6,32 @@
 #include <string.h>
 
 #include "db.h"
+#include "pgarray.h"
 #include "sqlfiles.h"
 
 /* Parameter count of sql/apply_batch.sql. */
 #define APPLY_PARAMS 15
-
-/* A growable text buffer for one array literal. */
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static bool text_reserve(struct text *t, size_t more)
-{
-	if (t->len + more < t->cap)
-		return true;
-	size_t cap = t->cap ? t->cap : 256;
-	while (cap <= t->len + more)
-		cap *= 2;
-	char *s = realloc(t->s, cap);
-	if (s == NULL)
-		return false;
-	t->s = s;
-	t->cap = cap;
-	return true;
-}
-
-/* Writes "{a,b,c}" of one field of rows (field -1: the key). */
-static bool array_literal(struct text *t, const struct batch_row *rows, size_t n, int field)
-{
-	t->len = 0;
-	if (!text_reserve(t, 2))
-		return false;
-	t->s[t->len++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		int64_t v = field < 0 ? rows[i].key : rows[i].d[field];
-		if (!text_reserve(t, 22))
-			return false;
-		t->len += (size_t) sprintf(t->s + t->len, "%s%" PRId64, i ? "," : "", v);
-	}
-	t->s[t->len++] = '}';
-	t->s[t->len] = '\0';
-	return true;
-}
 
 /* Columns per aggregate table in apply_batch.sql's parameter order. */
 static const int table_columns[AGG__COUNT] = {4, 2, 2};
 
 /* Fills texts[first..] with the key array and one array per column of table
  * t. Returns false when out of memory. */
-static bool table_params(const struct batch *b, enum agg_table t, struct text *texts)
+static bool table_params(const struct batch *b, enum agg_table t, struct pgarray *texts)
 {
 	size_t n;
 	struct batch_row *rows = batch_rows(b, t, &n);
 
 	if (rows == NULL && n != 0)
 		return false;
-	bool ok = array_literal(&texts[0], rows, n, -1);
+	bool ok = pgarray_rows(&texts[0], rows, n, -1);
 	for (int c = 0; ok && c < table_columns[t]; c++)
-		ok = array_literal(&texts[1 + c], rows, n, c);
+		ok = pgarray_rows(&texts[1 + c], rows, n, c);
 	free(rows);
 	return ok;
 }
 
-static PGresult *exec_apply(PGconn *conn, const char *slot, const struct progress *to, struct text *texts,
+static PGresult *exec_apply(PGconn *conn, const char *slot, const struct progress *to, struct pgarray *texts,
 			    char *err, size_t errlen)
 {
 	char lsn[LSN_BUFLEN], xid[24], changes[24];
@@ -87,7 +49,7 @@ static PGresult *exec_apply(PGconn *conn, const char *slot, const struct progres
 bool apply_batch(PGconn *conn, const char *slot, const struct batch *b, const struct progress *to,
 		 char *err, size_t errlen)
 {
-	struct text texts[APPLY_PARAMS - 4] = {{0}};
+	struct pgarray texts[APPLY_PARAMS - 4] = {{0}};
 	bool ok = table_params(b, AGG_USER, &texts[0]) && table_params(b, AGG_TRACK, &texts[5]) &&
 		  table_params(b, AGG_PLAYLIST, &texts[8]);
 	PGresult *res = NULL;
@@ -97,7 +59,7 @@ bool apply_batch(PGconn *conn, const char *slot, const struct batch *b, const st
 	else
 		res = exec_apply(conn, slot, to, texts, err, errlen);
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-		free(texts[i].s);
+		pgarray_free(&texts[i]);
 	PQclear(res);
 	return res != NULL;
 }

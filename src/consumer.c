@@ -14,11 +14,15 @@
 #include "delta.h"
 #include "log.h"
 #include "metrics.h"
+#include "reconcile.h"
 #include "slot.h"
 #include "stream.h"
 
 #define REPORT_INTERVAL_MS 10000
 #define SLOT_REFRESH_MS 5000
+#define RECONCILE_POLL_MS 100
+/* Transactions remembered for the sweep's start (see sweep_begin). */
+#define RECENT_XIDS 1024
 
 /* The source transaction being received. */
 struct txn {
@@ -57,7 +61,16 @@ struct consumer {
 	struct txn txn;
 	struct commit_times commits;
 	struct stats stats;
-	struct cron_task cron[3];
+	const struct consumer_opts *opts;
+	volatile sig_atomic_t *stop;
+	struct sweep *sweep;     /* the reconcile sweep in progress, or NULL */
+	bool sweep_requested;
+	bool sweep_nudged;       /* a heartbeat was sent to carry the stream past S */
+	int64_t checkpoint_id;   /* walcount.checkpoints row of the sweep */
+	uint64_t recent[RECENT_XIDS];
+	size_t recent_next;
+	bool fatal_sweep;        /* sweep_once: the sweep failed */
+	struct cron_task cron[5];
 };
 
 static void advance_idle(struct consumer *c, lsn_t lsn)
@@ -85,6 +98,12 @@ static void discard(struct consumer *c)
 	c->commits.n = 0;
 	c->pending = c->durable;
 	c->txn.open = false;
+	if (c->sweep != NULL) {
+		log_warn("reconcile: sweep abandoned, its noted deltas included a lost batch; it is retried");
+		sweep_free(c->sweep);
+		c->sweep = NULL;
+		c->sweep_requested = true;
+	}
 }
 
 static double real_now_us(void)
@@ -145,6 +164,7 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 		return STREAM_FATAL;
 	}
 	c->txn = (struct txn){true, ch->xid, ch->end_lsn, ch->commit_time_us, 0, 0};
+	c->recent[c->recent_next++ % RECENT_XIDS] = ch->xid;
 	if (ch->end_lsn <= c->durable.lsn)
 		c->txn.skip = UINT64_MAX;
 	else if (ch->xid == c->durable.partial_xid)
@@ -237,12 +257,16 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	if (++c->txn.changes <= c->txn.skip)
 		return STREAM_CONTINUE;
 	metrics_change(ch->table, ch->action);
-	if (ch->action == ACT_TRUNCATE)
-		log_warn("TRUNCATE of public.%s at %s: its counts are now stale until `walcount reconcile` runs",
+	if (ch->action == ACT_TRUNCATE) {
+		log_warn("TRUNCATE of public.%s at %s: its counts are stale; reconcile sweep requested",
 			 src_table_name(ch->table), lsn_format(ch->lsn, lsn));
+		c->sweep_requested = true;
+	}
 	size_t n = delta_derive(ch, d, &why);
 	if (why != SKIP_NONE)
 		note_skip(c, ch, why);
+	if (n > 0 && c->sweep != NULL && !sweep_saw(c->sweep, ch->xid) && !sweep_note(c->sweep, d, n))
+		log_warn("reconcile: out of memory noting deltas; sweep abandoned");
 	/* Even a change that moves nothing is added: its position must be
 	 * recorded so a restart does not count it a second time. */
 	return add_change(c, d, n);
@@ -344,6 +368,162 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 			     strcmp(PQgetvalue(res, 0, 2), "t") == 0);
 	PQclear(res);
 	return STREAM_CONTINUE;
+}
+
+/* A walcount.checkpoints row at the durable LSN; *id gets its id. */
+static bool record_checkpoint(struct consumer *c, int64_t *id)
+{
+	char err[512], lsn[LSN_BUFLEN];
+	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
+	PGresult *res = db_exec_params(c->db, "recording checkpoint",
+				       "INSERT INTO walcount.checkpoints (slot_name, lsn) VALUES ($1, $2::pg_lsn) RETURNING id",
+				       2, params, err, sizeof err);
+
+	if (res == NULL)
+		log_warn("%s", err);
+	else
+		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return res != NULL;
+}
+
+/* Every checkpoint.interval: apply what is held, record the LSN (the next
+ * status update confirms it to the slot), then sweep. */
+static enum stream_result cron_checkpoint(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+	int64_t id;
+	enum stream_result rc = flush(c);
+
+	(void) now;
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	if (c->cfg->reconcile_enabled)
+		c->sweep_requested = true;
+	else if (record_checkpoint(c, &id))
+		log_debug("checkpoint %" PRId64 " at durable progress", id);
+	return STREAM_CONTINUE;
+}
+
+static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
+{
+	char err[512], checked[24], ms[24], id[24], json[2048] = "{", *p = json + 1;
+	const char *params[4] = {id, checked, json, ms};
+
+	for (int t = 0; t < AGG__COUNT; t++)
+		for (int i = 0; i < reconcile_column_count((enum agg_table) t); i++) {
+			metrics_reconcile_corrected((enum agg_table) t, reconcile_column_name((enum agg_table) t, i),
+						    r->cells[t][i]);
+			p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64, p > json + 1 ? ", " : "",
+				      agg_table_name((enum agg_table) t), reconcile_column_name((enum agg_table) t, i), r->cells[t][i]);
+		}
+	strcat(json, "}");
+	metrics_reconcile_duration((double) r->duration_ms / 1e3);
+	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
+	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
+	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
+	PGresult *res = db_exec_params(c->db, "recording reconcile result",
+				       "UPDATE walcount.checkpoints SET reconcile_checked = $2, reconcile_corrected = $3::jsonb, "
+				       "reconcile_duration_ms = $4 WHERE id = $1",
+				       4, params, err, sizeof err);
+	if (res == NULL)
+		log_warn("%s", err);
+	PQclear(res);
+}
+
+/* The seed's job is quiet unless it corrected something; so is this, except
+ * for `walcount reconcile`, whose caller asked. */
+static void report_sweep(struct consumer *c)
+{
+	const struct sweep_result *r = sweep_result(c->sweep);
+	char cols[1024];
+
+	reconcile_describe(r, cols, sizeof cols);
+	if (!c->opts->dry_run)
+		store_sweep_result(c, r);
+	if (r->corrected > 0)
+		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
+			 c->opts->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
+	if (c->opts->sweep_once)
+		printf("reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms\n", r->checked,
+		       c->opts->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
+		       r->duration_ms);
+}
+
+static void end_sweep(struct consumer *c, bool ok)
+{
+	if (ok)
+		report_sweep(c);
+	sweep_free(c->sweep);
+	c->sweep = NULL;
+	if (c->opts->sweep_once) {
+		c->fatal_sweep = !ok;
+		*c->stop = 1;
+	}
+}
+
+/* Starts a sweep at a clean point: nothing held, no transaction open, so
+ * every change applied from here on is noted against the snapshot. */
+static enum stream_result begin_sweep(struct consumer *c)
+{
+	char err[512];
+	bool retry;
+	enum stream_result rc = flush(c);
+
+	if (rc != STREAM_CONTINUE || c->txn.open)
+		return rc;
+	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
+	/* A dry run writes nothing, not even its checkpoint row. */
+	if (!c->opts->dry_run && !record_checkpoint(c, &c->checkpoint_id))
+		return STREAM_CONTINUE;
+	c->sweep = sweep_begin(c->cfg, c->opts->dry_run, c->recent, n, &retry, err, sizeof err);
+	c->sweep_nudged = false;
+	if (c->sweep != NULL || retry) {
+		c->sweep_requested = c->sweep == NULL;
+		return STREAM_CONTINUE;
+	}
+	log_warn("%s; the sweep is skipped until the next checkpoint", err);
+	c->sweep_requested = false;
+	if (c->opts->sweep_once)
+		c->fatal_sweep = true, *c->stop = 1;
+	return STREAM_CONTINUE;
+}
+
+/* Drives a sweep: recount in the background; once the stream has applied
+ * all the snapshot saw, one correcting chunk per call, between batches. A
+ * quiet stream is nudged with a heartbeat so it gets there. */
+static enum stream_result drive_sweep(struct consumer *c)
+{
+	char err[512];
+	lsn_t applied = needs_write(c) || c->idle_lsn < c->durable.lsn ? c->durable.lsn : c->idle_lsn;
+	enum sweep_state st = sweep_poll(c->sweep, applied, err, sizeof err);
+	enum stream_result rc = STREAM_CONTINUE;
+
+	if (st == SWEEP_WAITING && !c->sweep_nudged) {
+		c->sweep_nudged = true;
+		return cron_heartbeat(c, 0);
+	}
+	if (st == SWEEP_CORRECTING && (rc = flush(c)) == STREAM_CONTINUE)
+		st = sweep_step(c->sweep, err, sizeof err);
+	if (st == SWEEP_FAILED)
+		log_warn("%s; the sweep is skipped until the next checkpoint", err);
+	if (st == SWEEP_DONE || st == SWEEP_FAILED)
+		end_sweep(c, st == SWEEP_DONE);
+	return rc;
+}
+
+static enum stream_result cron_reconcile(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+
+	(void) now;
+	if (c->opts->sweep_now != NULL && *c->opts->sweep_now) {
+		*c->opts->sweep_now = 0;
+		c->sweep_requested = true;
+	}
+	if (c->sweep != NULL)
+		return drive_sweep(c);
+	return c->sweep_requested ? begin_sweep(c) : STREAM_CONTINUE;
 }
 
 static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
@@ -454,14 +634,19 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 	return 0;
 }
 
-int consumer_run(const struct config *cfg, volatile sig_atomic_t *stop)
+int consumer_run(const struct config *cfg, const struct consumer_opts *opts, volatile sig_atomic_t *stop)
 {
 	struct consumer c = {
 		.cfg = cfg,
+		.opts = opts,
+		.stop = stop,
+		.sweep_requested = opts->sweep_once,
 		.cron = {
 			{"report", REPORT_INTERVAL_MS, cron_report, 0},
 			{"heartbeat", cfg->slot_heartbeat_interval_ms, cron_heartbeat, 0},
 			{"slot refresh", SLOT_REFRESH_MS, cron_slot_refresh, 0},
+			{"checkpoint", cfg->checkpoint_interval_ms, cron_checkpoint, 0},
+			{"reconcile", RECONCILE_POLL_MS, cron_reconcile, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];
@@ -471,10 +656,13 @@ int consumer_run(const struct config *cfg, volatile sig_atomic_t *stop)
 		return 1;
 	}
 	int rc = run_loop(&c, stop);
+	if (c.fatal_sweep)
+		rc = 1;
 	if (rc == 0)
 		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
 			 lsn_format(c.durable.lsn, lsn), c.stats.applied, c.stats.batches);
 	batch_free(c.batch);
+	sweep_free(c.sweep);
 	free(c.commits.us);
 	PQfinish(c.db);
 	return rc;

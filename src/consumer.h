@@ -7,11 +7,21 @@
 
 #include <signal.h>
 
+#include <stdbool.h>
+
 #include "config.h"
+
+struct consumer_opts {
+	/* Set by a signal handler (SIGUSR1): start a reconcile sweep now. */
+	volatile sig_atomic_t *sweep_now;
+	/* `walcount reconcile`: sweep once, print the result, stop. */
+	bool sweep_once;
+	bool dry_run;
+};
 
 /* Streams until *stop becomes non-zero (then flushes, confirms and returns
  * 0) or an error retrying cannot fix (returns 1 after logging it). The state
  * schema and the slot must exist (slot.c). */
-int consumer_run(const struct config *cfg, volatile sig_atomic_t *stop);
+int consumer_run(const struct config *cfg, const struct consumer_opts *opts, volatile sig_atomic_t *stop);
 
 #endif

@@ -17,21 +17,35 @@
 
 #define WALCOUNT_VERSION "0.1.0"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, sweep_requested;
 
-static void on_stop_signal(int sig)
+static void on_signal(int sig)
 {
-	(void) sig;
-	stop_requested = 1;
+	if (sig == SIGUSR1)
+		sweep_requested = 1;
+	else
+		stop_requested = 1;
+}
+
+/* No SA_RESTART: a signal must wake the stream's select(). */
+static void handle_signals(void)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* Command-line flags; each command accepts the ones its row names. */
 struct options {
 	const char *config_path;
-	bool json, yes, takeover;
+	bool json, yes, takeover, dry_run;
 };
 
-enum { OPT_JSON = 1, OPT_YES = 2, OPT_TAKEOVER = 4 };
+enum { OPT_JSON = 1, OPT_YES = 2, OPT_TAKEOVER = 4, OPT_DRY_RUN = 8 };
 
 static void usage(FILE *f)
 {
@@ -48,6 +62,10 @@ static void usage(FILE *f)
 		"                    load; idempotent\n"
 		"  status [--json]   slot and consumer health; exit 0 ok, 1 warning, 2 critical,\n"
 		"                    3 unknown\n"
+		"  reconcile [--dry-run]\n"
+		"                    one reconcile sweep now, printing what it corrected (or\n"
+		"                    would correct); while `run` holds the slot, send that\n"
+		"                    process SIGUSR1 instead\n"
 		"  drop --yes        drop the slot and walcount's state (refused while a consumer\n"
 		"                    is attached)\n"
 		"\n"
@@ -57,6 +75,7 @@ static void usage(FILE *f)
 		"  --takeover     end another process that holds the slot (a stale consumer)\n"
 		"  --json         status as one JSON object\n"
 		"  --yes          confirm drop\n"
+		"  --dry-run      reconcile: report, change nothing\n"
 		"  --help         this text\n"
 		"  --version      print the version\n",
 		WALCOUNT_VERSION);
@@ -92,7 +111,7 @@ static int cmd_init(const struct config *cfg, const struct options *o)
 
 static int cmd_run(const struct config *cfg, const struct options *o)
 {
-	struct sigaction sa = {0};
+	struct consumer_opts copts = {.sweep_now = &sweep_requested};
 	char err[512];
 
 	if (prepare(cfg, o->takeover) != 0)
@@ -103,14 +122,23 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	}
 	if (cfg->slot_temporary)
 		log_warn("slot.temporary is set: changes made while walcount is disconnected are lost");
-	/* No SA_RESTART: a signal must wake the stream's select(). */
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	int rc = consumer_run(cfg, &stop_requested);
+	handle_signals();
+	int rc = consumer_run(cfg, &copts, &stop_requested);
 	metrics_stop();
 	return rc;
+}
+
+/* One sweep now. It needs the stream to know what the recount's snapshot
+ * missed, so it runs as a consumer that stops when the sweep is done; with
+ * a consumer already running, that one is asked (SIGUSR1) instead. */
+static int cmd_reconcile(const struct config *cfg, const struct options *o)
+{
+	struct consumer_opts copts = {.sweep_once = true, .dry_run = o->dry_run};
+
+	if (prepare(cfg, false) != 0)
+		return 1;
+	handle_signals();
+	return consumer_run(cfg, &copts, &stop_requested);
 }
 
 static int cmd_status(const struct config *cfg, const struct options *o)
@@ -144,6 +172,7 @@ static const struct command {
 } commands[] = {
 	{"drop", cmd_drop, OPT_YES},
 	{"init", cmd_init, OPT_TAKEOVER},
+	{"reconcile", cmd_reconcile, OPT_DRY_RUN},
 	{"run", cmd_run, OPT_TAKEOVER},
 	{"status", cmd_status, OPT_JSON},
 };
@@ -164,6 +193,7 @@ static const struct {
 	{"--json", OPT_JSON, offsetof(struct options, json)},
 	{"--yes", OPT_YES, offsetof(struct options, yes)},
 	{"--takeover", OPT_TAKEOVER, offsetof(struct options, takeover)},
+	{"--dry-run", OPT_DRY_RUN, offsetof(struct options, dry_run)},
 };
 
 /* Sets a boolean flag of o; returns the flag's OPT_ bit, 0 when arg is none. */
@@ -225,7 +255,7 @@ static const char *env_lookup(const char *name)
 
 int main(int argc, char **argv)
 {
-	struct options o = {getenv("WALCOUNT_CONFIG") ? getenv("WALCOUNT_CONFIG") : "config.yaml", false, false, false};
+	struct options o = {.config_path = getenv("WALCOUNT_CONFIG") ? getenv("WALCOUNT_CONFIG") : "config.yaml"};
 	const struct command *cmd = parse_args(argc, argv, &o);
 	struct config cfg;
 	char err[1024];

@@ -1,0 +1,37 @@
+-- Reconcile aggregate_playlist for keys $1..$2; see reconcile_user.sql.
+-- $4 ids, $5 repost and $6 save deltas of the stream since the snapshot.
+-- A created row copies is_album from playlists, as the seed's triggers do.
+WITH d AS (
+	SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS d (id, rp, sv)
+), want AS (
+	SELECT r.playlist_id,
+		(r.repost_count + coalesce(d.rp, 0))::int AS repost_count,
+		(r.save_count + coalesce(d.sv, 0))::int AS save_count
+	FROM recount_playlist r
+	LEFT JOIN d ON d.id = r.playlist_id
+	WHERE r.playlist_id BETWEEN $1 AND $2
+), diff AS (
+	SELECT w.*, a.playlist_id IS NULL AS missing,
+		a.repost_count IS DISTINCT FROM w.repost_count AND (a.playlist_id IS NOT NULL OR w.repost_count <> 0) AS c1,
+		a.save_count IS DISTINCT FROM w.save_count AND (a.playlist_id IS NOT NULL OR w.save_count <> 0) AS c2
+	FROM want w LEFT JOIN aggregate_playlist a ON a.playlist_id = w.playlist_id
+	WHERE a.playlist_id IS NOT NULL OR (w.repost_count, w.save_count) <> (0, 0)
+), fix AS (
+	SELECT * FROM diff WHERE c1 OR c2
+), upd AS (
+	UPDATE aggregate_playlist a SET repost_count = f.repost_count, save_count = f.save_count
+	FROM fix f
+	WHERE NOT $3 AND NOT f.missing AND a.playlist_id = f.playlist_id
+	RETURNING 1
+), ins AS (
+	INSERT INTO aggregate_playlist (playlist_id, repost_count, save_count, is_album)
+	SELECT f.playlist_id, f.repost_count, f.save_count,
+		(SELECT pl.is_album FROM playlists pl WHERE pl.playlist_id = f.playlist_id AND pl.is_current LIMIT 1)
+	FROM fix f WHERE NOT $3 AND f.missing
+	ON CONFLICT (playlist_id) DO NOTHING
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM want), count(*),
+	count(*) FILTER (WHERE c1), count(*) FILTER (WHERE c2),
+	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins)
+FROM fix

@@ -1,0 +1,43 @@
+-- Reconcile aggregate_track for keys $1..$2; see reconcile_user.sql.
+-- $4 ids, $5 repost and $6 save deltas of the stream since the snapshot.
+-- comment_count is recounted in this statement's snapshot.
+WITH d AS (
+	SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS d (id, rp, sv)
+), cm AS (
+	SELECT entity_id, count(*) AS n FROM comments
+	WHERE NOT is_delete AND is_visible AND entity_type = 'Track' AND entity_id BETWEEN $1 AND $2
+	GROUP BY entity_id
+), want AS (
+	SELECT r.track_id,
+		(r.repost_count + coalesce(d.rp, 0))::int AS repost_count,
+		(r.save_count + coalesce(d.sv, 0))::int AS save_count,
+		coalesce(cm.n, 0)::int AS comment_count
+	FROM recount_track r
+	LEFT JOIN d ON d.id = r.track_id
+	LEFT JOIN cm ON cm.entity_id = r.track_id
+	WHERE r.track_id BETWEEN $1 AND $2
+), diff AS (
+	SELECT w.*, a.track_id IS NULL AS missing,
+		a.repost_count IS DISTINCT FROM w.repost_count AND (a.track_id IS NOT NULL OR w.repost_count <> 0) AS c1,
+		a.save_count IS DISTINCT FROM w.save_count AND (a.track_id IS NOT NULL OR w.save_count <> 0) AS c2,
+		a.comment_count IS DISTINCT FROM w.comment_count AND (a.track_id IS NOT NULL OR w.comment_count <> 0) AS c3
+	FROM want w LEFT JOIN aggregate_track a ON a.track_id = w.track_id
+	WHERE a.track_id IS NOT NULL OR (w.repost_count, w.save_count) <> (0, 0)
+), fix AS (
+	SELECT * FROM diff WHERE c1 OR c2 OR c3
+), upd AS (
+	UPDATE aggregate_track a SET
+		repost_count = f.repost_count, save_count = f.save_count, comment_count = f.comment_count
+	FROM fix f
+	WHERE NOT $3 AND NOT f.missing AND a.track_id = f.track_id
+	RETURNING 1
+), ins AS (
+	INSERT INTO aggregate_track (track_id, repost_count, save_count, comment_count)
+	SELECT track_id, repost_count, save_count, comment_count FROM fix WHERE NOT $3 AND missing
+	ON CONFLICT (track_id) DO NOTHING
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM want), count(*),
+	count(*) FILTER (WHERE c1), count(*) FILTER (WHERE c2), count(*) FILTER (WHERE c3),
+	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins)
+FROM fix
