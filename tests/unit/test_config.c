@@ -380,6 +380,40 @@ static void test_error_bad_integer(void **state)
 	expect_error("batch:\n  max_changes: 1.5\n", NULL, "config.yaml:2:16: batch.max_changes: bad integer '1.5'");
 }
 
+static void test_size_units(void **state)
+{
+	static const struct {
+		const char *yaml;
+		int64_t bytes;
+	} cases[] = {
+		{"status:\n  lag_warning: 512B\n", 512},
+		{"status:\n  lag_warning: 8kB\n", 8 << 10},
+		{"status:\n  lag_warning: 64MB\n", INT64_C(64) << 20},
+		{"status:\n  lag_warning: 2GB\n", INT64_C(2) << 30},
+		{"status:\n  lag_warning: 1TB\n", INT64_C(1) << 40},
+	};
+	struct config cfg;
+
+	(void) state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		parse_ok(cases[i].yaml, NULL, &cfg);
+		assert_int_equal(cfg.status_lag_warning, cases[i].bytes);
+		config_free(&cfg);
+	}
+}
+
+static void test_error_bad_size(void **state)
+{
+	(void) state;
+	/* PostgreSQL's spelling: kB, not KB; and a unit is required. */
+	expect_error("status:\n  lag_warning: 8KB\n", NULL,
+		     "config.yaml:2:16: status.lag_warning: bad size '8KB' (use B, kB, MB, GB or TB)");
+	expect_error("status:\n  lag_warning: 100\n", NULL,
+		     "config.yaml:2:16: status.lag_warning: bad size '100' (use B, kB, MB, GB or TB)");
+	expect_error("status:\n  lag_warning: 99999999TB\n", NULL,
+		     "config.yaml:2:16: status.lag_warning: '99999999TB' is out of range");
+}
+
 static void test_error_bad_duration(void **state)
 {
 	(void) state;
@@ -568,6 +602,8 @@ int main(void)
 		cmocka_unit_test(test_error_null_where_value_required),
 		cmocka_unit_test(test_error_out_of_range),
 		cmocka_unit_test(test_error_bad_integer),
+		cmocka_unit_test(test_size_units),
+		cmocka_unit_test(test_error_bad_size),
 		cmocka_unit_test(test_error_bad_duration),
 		cmocka_unit_test(test_error_bare_integer_duration),
 		cmocka_unit_test(test_error_bad_bool),
