@@ -410,12 +410,15 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 	char err[512], checked[24], ms[24], id[24], json[2048] = "{", *p = json + 1;
 	const char *params[4] = {id, checked, json, ms};
 
+	/* Only the columns it corrected, like the log line. */
 	for (int t = 0; t < AGG__COUNT; t++)
 		for (int i = 0; i < reconcile_column_count((enum agg_table) t); i++) {
 			metrics_reconcile_corrected((enum agg_table) t, reconcile_column_name((enum agg_table) t, i),
 						    r->cells[t][i]);
-			p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64, p > json + 1 ? ", " : "",
-				      agg_table_name((enum agg_table) t), reconcile_column_name((enum agg_table) t, i), r->cells[t][i]);
+			if (r->cells[t][i] > 0)
+				p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64,
+					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t),
+					      reconcile_column_name((enum agg_table) t, i), r->cells[t][i]);
 		}
 	strcat(json, "}");
 	metrics_reconcile_duration((double) r->duration_ms / 1e3);
