@@ -422,6 +422,8 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 		}
 	strcat(json, "}");
 	metrics_reconcile_duration((double) r->duration_ms / 1e3);
+	if (c->checkpoint_id == 0)
+		return;
 	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
 	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
 	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
@@ -476,11 +478,12 @@ static enum stream_result begin_sweep(struct consumer *c)
 	if (rc != STREAM_CONTINUE || c->txn.open)
 		return rc;
 	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
-	/* A dry run writes nothing, not even its checkpoint row. */
-	if (!c->opts->dry_run && !record_checkpoint(c, &c->checkpoint_id))
-		return STREAM_CONTINUE;
 	c->sweep = sweep_begin(c->cfg, c->opts->dry_run, c->recent, n, &retry, err, sizeof err);
 	c->sweep_nudged = false;
+	c->checkpoint_id = 0;
+	/* A dry run writes nothing, not even its checkpoint row. */
+	if (c->sweep != NULL && !c->opts->dry_run)
+		record_checkpoint(c, &c->checkpoint_id);
 	if (c->sweep != NULL || retry) {
 		c->sweep_requested = c->sweep == NULL;
 		return STREAM_CONTINUE;
