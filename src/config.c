@@ -678,3 +678,64 @@ void config_free(struct config *cfg)
 		}
 	}
 }
+
+/* Size in bytes of the struct config field behind a key of this type. */
+static size_t field_size(enum key_type type)
+{
+	switch (type) {
+	case T_BOOL:
+		return sizeof(bool);
+	case T_ENUM:
+		return sizeof(int);
+	case T_STRING:
+		return sizeof(char *);
+	default:
+		return sizeof(int64_t);
+	}
+}
+
+static bool field_equal(const struct key *k, const struct config *a, const struct config *b)
+{
+	const void *fa = (const char *) a + k->offset, *fb = (const char *) b + k->offset;
+
+	if (k->type != T_STRING)
+		return memcmp(fa, fb, field_size(k->type)) == 0;
+	const char *sa = *(char *const *) fa, *sb = *(char *const *) fb;
+	return sa == sb || (sa && sb && strcmp(sa, sb) == 0);
+}
+
+static void append_name(char *buf, size_t len, const char *name)
+{
+	size_t n = strlen(buf);
+
+	if (n < len)
+		snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name);
+}
+
+bool config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
+		   size_t ilen)
+{
+	applied[0] = ignored[0] = '\0';
+	for (const struct key *k = keys; k < keys + NKEYS; k++) {
+		if (field_equal(k, live, fresh))
+			continue;
+		if (k->flags & K_RESTART) {
+			append_name(ignored, ilen, k->path);
+			continue;
+		}
+		void *dst = (char *) live + k->offset;
+		const void *src = (const char *) fresh + k->offset;
+		if (k->type == T_STRING) {
+			const char *s = *(char *const *) src;
+			char *copy = s ? strdup(s) : NULL;
+			if (s && !copy)
+				return false;
+			free(*(char **) dst);
+			*(char **) dst = copy;
+		} else {
+			memcpy(dst, src, field_size(k->type));
+		}
+		append_name(applied, alen, k->path);
+	}
+	return true;
+}

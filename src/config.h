@@ -62,6 +62,14 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
  * the path. Same contract as config_parse otherwise. */
 bool config_load(const char *path, config_getenv_fn env, struct config *cfg, char *err, size_t errlen);
 
+/* SIGHUP: copies every key that may change at run time from fresh into
+ * live. Writes the changed keys it applied into applied and the changed
+ * keys that need a restart (connection, slot, metrics listener) into
+ * ignored, each as "a.b, c.d" ("" when none). Returns false when out of
+ * memory. */
+bool config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
+		   size_t ilen);
+
 void config_free(struct config *cfg);
 
 #endif

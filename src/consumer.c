@@ -18,9 +18,9 @@
 #include "slot.h"
 #include "stream.h"
 
-#define REPORT_INTERVAL_MS 10000
-#define SLOT_REFRESH_MS 5000
-#define RECONCILE_POLL_MS 100
+static const int64_t report_interval_ms = 10000;
+static const int64_t slot_refresh_ms = 5000;
+static const int64_t signal_poll_ms = 100;
 /* Transactions remembered for the sweep's start (see sweep_begin). */
 #define RECENT_XIDS 1024
 
@@ -70,7 +70,7 @@ struct consumer {
 	uint64_t recent[RECENT_XIDS];
 	size_t recent_next;
 	bool fatal_sweep;        /* sweep_once: the sweep failed */
-	struct cron_task cron[5];
+	struct cron_task cron[6];
 };
 
 static void advance_idle(struct consumer *c, lsn_t lsn)
@@ -321,7 +321,7 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 			 c->durable.partial_xid);
 	log_info("progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
 		 lsn_format(c->durable.lsn, lsn), part, s->applied, s->batches,
-		 (double) (s->applied - s->reported) * 1000.0 / REPORT_INTERVAL_MS, s->skipped);
+		 (double) (s->applied - s->reported) * 1000.0 / (double) report_interval_ms, s->skipped);
 	s->reported = s->applied;
 	return STREAM_CONTINUE;
 }
@@ -518,7 +518,8 @@ static enum stream_result drive_sweep(struct consumer *c)
 	return rc;
 }
 
-static enum stream_result cron_reconcile(void *ctx, int64_t now)
+/* Signals only set flags; their work is done here, in the loop. */
+static enum stream_result cron_signals(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
 
@@ -527,6 +528,18 @@ static enum stream_result cron_reconcile(void *ctx, int64_t now)
 		*c->opts->sweep_now = 0;
 		c->sweep_requested = true;
 	}
+	if (c->opts->reload_now != NULL && *c->opts->reload_now) {
+		*c->opts->reload_now = 0;
+		c->opts->reload();
+	}
+	return STREAM_CONTINUE;
+}
+
+static enum stream_result cron_reconcile(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+
+	(void) now;
 	if (c->sweep != NULL)
 		return drive_sweep(c);
 	return c->sweep_requested ? begin_sweep(c) : STREAM_CONTINUE;
@@ -648,11 +661,12 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.stop = stop,
 		.sweep_requested = opts->sweep_once,
 		.cron = {
-			{"report", REPORT_INTERVAL_MS, cron_report, 0},
-			{"heartbeat", cfg->slot_heartbeat_interval_ms, cron_heartbeat, 0},
-			{"slot refresh", SLOT_REFRESH_MS, cron_slot_refresh, 0},
-			{"checkpoint", cfg->checkpoint_interval_ms, cron_checkpoint, 0},
-			{"reconcile", RECONCILE_POLL_MS, cron_reconcile, 0},
+			{"report", &report_interval_ms, cron_report, 0},
+			{"heartbeat", &cfg->slot_heartbeat_interval_ms, cron_heartbeat, 0},
+			{"slot refresh", &slot_refresh_ms, cron_slot_refresh, 0},
+			{"checkpoint", &cfg->checkpoint_interval_ms, cron_checkpoint, 0},
+			{"signals", &signal_poll_ms, cron_signals, 0},
+			{"reconcile", &signal_poll_ms, cron_reconcile, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];

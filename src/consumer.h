@@ -14,6 +14,10 @@
 struct consumer_opts {
 	/* Set by a signal handler (SIGUSR1): start a reconcile sweep now. */
 	volatile sig_atomic_t *sweep_now;
+	/* Set by a signal handler (SIGHUP): call reload, which updates the
+	 * configuration the consumer runs with in place. */
+	volatile sig_atomic_t *reload_now;
+	void (*reload)(void);
 	/* `walcount reconcile`: sweep once, print the result, stop. */
 	bool sweep_once;
 	bool dry_run;

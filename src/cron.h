@@ -10,7 +10,9 @@
 
 struct cron_task {
 	const char *name;
-	int64_t period_ms;
+	/* Read at every run, so a reloaded configuration applies from the
+	 * task's next run on. */
+	const int64_t *period_ms;
 	/* Does the task's work; returns STREAM_CONTINUE, or what the stream
 	 * should do instead. */
 	enum stream_result (*run)(void *ctx, int64_t now_ms);

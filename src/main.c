@@ -17,12 +17,18 @@
 
 #define WALCOUNT_VERSION "0.1.0"
 
-static volatile sig_atomic_t stop_requested, sweep_requested;
+static volatile sig_atomic_t stop_requested, sweep_requested, reload_requested;
+
+/* What SIGHUP reloads: the file run was started with, into its config. */
+static const char *live_path;
+static struct config *live_cfg;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		sweep_requested = 1;
+	else if (sig == SIGHUP)
+		reload_requested = 1;
 	else
 		stop_requested = 1;
 }
@@ -37,6 +43,33 @@ static void handle_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *env_lookup(const char *name)
+{
+	return getenv(name);
+}
+
+/* SIGHUP, as PgBouncer's RELOAD: the same loader reads the file again; keys
+ * that can change at run time take effect, the others are named. A bad file
+ * changes nothing. */
+static void reload_config(void)
+{
+	struct config fresh;
+	char err[1024], applied[1024], ignored[512];
+
+	if (!config_load(live_path, env_lookup, &fresh, err, sizeof err))
+		log_error("reload: %s; keeping the running configuration", err);
+	else if (!config_reload(live_cfg, &fresh, applied, sizeof applied, ignored, sizeof ignored))
+		log_error("reload: out of memory");
+	else {
+		log_setup(live_cfg->log_level, live_cfg->log_format);
+		log_info("reload: %s%s", *applied ? "applied " : "no run-time key changed", applied);
+		if (*ignored)
+			log_warn("reload: changed but only applied at restart: %s", ignored);
+	}
+	config_free(&fresh);
 }
 
 /* Command-line flags; each command accepts the ones its row names. */
@@ -111,7 +144,8 @@ static int cmd_init(const struct config *cfg, const struct options *o)
 
 static int cmd_run(const struct config *cfg, const struct options *o)
 {
-	struct consumer_opts copts = {.sweep_now = &sweep_requested};
+	struct consumer_opts copts = {.sweep_now = &sweep_requested, .reload_now = &reload_requested,
+				      .reload = reload_config};
 	char err[512];
 
 	if (prepare(cfg, o->takeover) != 0)
@@ -248,11 +282,6 @@ static const struct command *parse_args(int argc, char **argv, struct options *o
 	return cmd;
 }
 
-static const char *env_lookup(const char *name)
-{
-	return getenv(name);
-}
-
 int main(int argc, char **argv)
 {
 	struct options o = {.config_path = getenv("WALCOUNT_CONFIG") ? getenv("WALCOUNT_CONFIG") : "config.yaml"};
@@ -266,6 +295,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_setup(cfg.log_level, cfg.log_format);
+	live_path = o.config_path;
+	live_cfg = &cfg;
 	int rc = cmd->fn(&cfg, &o);
 	config_free(&cfg);
 	return rc;

@@ -94,8 +94,29 @@ static bool check_replica_identity(PGconn *conn, char *err, size_t errlen)
 	return ok;
 }
 
+/* The grants of sql/roles.sql: a role that lacks one would fail later, in
+ * the middle of a batch or a sweep. */
+static bool check_privileges(PGconn *conn, char *err, size_t errlen)
+{
+	PGresult *res = db_exec(conn, "reading privileges", sql_privileges, err, errlen);
+
+	if (res == NULL)
+		return false;
+	bool ok = PQntuples(res) == 0;
+	if (!ok) {
+		const char *col = PQgetvalue(res, 0, 1);
+		snprintf(err, errlen,
+			 "role %s lacks %s%s%s%s on %s; fix: run sql/roles.sql as a superuser, or GRANT %s%s%s%s ON %s TO %s;",
+			 PQuser(conn), PQgetvalue(res, 0, 2), *col ? " (" : "", col, *col ? ")" : "", PQgetvalue(res, 0, 0),
+			 PQgetvalue(res, 0, 2), *col ? " (" : "", col, *col ? ")" : "", PQgetvalue(res, 0, 0), PQuser(conn));
+	}
+	PQclear(res);
+	return ok;
+}
+
 bool prereq_check(PGconn *conn, char *err, size_t errlen)
 {
 	return check_wal_level(conn, err, errlen) && check_plugin_allowed(conn, err, errlen) &&
-	       check_replication_role(conn, err, errlen) && check_replica_identity(conn, err, errlen);
+	       check_replication_role(conn, err, errlen) && check_replica_identity(conn, err, errlen) &&
+	       check_privileges(conn, err, errlen);
 }

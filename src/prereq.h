@@ -9,7 +9,7 @@
 #include <libpq-fe.h>
 
 /* Checks wal_level, output_plugin_libraries, the role's REPLICATION
- * attribute and each source table's replica identity. Returns true when all
+ * attribute, each source table's replica identity and the role's grants. Returns true when all
  * pass; otherwise false with one line in err that says what is wrong and the
  * statement that fixes it. */
 bool prereq_check(PGconn *conn, char *err, size_t errlen);

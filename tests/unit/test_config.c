@@ -414,6 +414,29 @@ static void test_error_bad_size(void **state)
 		     "config.yaml:2:16: status.lag_warning: '99999999TB' is out of range");
 }
 
+static void test_reload(void **state)
+{
+	struct config live, fresh;
+	char applied[256], ignored[256];
+
+	(void) state;
+	parse_ok("", NULL, &live);
+	parse_ok("database:\n  dsn: \"host=elsewhere\"\nbatch:\n  max_delay: 50ms\nlog:\n  level: debug\n"
+		 "metrics:\n  listen: \"\"\n", NULL, &fresh);
+	assert_true(config_reload(&live, &fresh, applied, sizeof applied, ignored, sizeof ignored));
+	assert_string_equal(applied, "batch.max_delay, log.level");
+	assert_string_equal(ignored, "database.dsn, metrics.listen");
+	assert_int_equal(live.batch_max_delay_ms, 50);
+	assert_int_equal(live.log_level, LOG_DEBUG);
+	assert_string_equal(live.database_dsn, "host=localhost port=5432 dbname=audius user=walcount");
+	assert_string_equal(live.metrics_listen, "127.0.0.1:9187");
+	/* A second reload of the same file changes nothing more. */
+	assert_true(config_reload(&live, &fresh, applied, sizeof applied, ignored, sizeof ignored));
+	assert_string_equal(applied, "");
+	config_free(&live);
+	config_free(&fresh);
+}
+
 static void test_error_bad_duration(void **state)
 {
 	(void) state;
@@ -603,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_error_out_of_range),
 		cmocka_unit_test(test_error_bad_integer),
 		cmocka_unit_test(test_size_units),
+		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_error_bad_size),
 		cmocka_unit_test(test_error_bad_duration),
 		cmocka_unit_test(test_error_bare_integer_duration),

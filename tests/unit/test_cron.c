@@ -27,9 +27,11 @@ static enum stream_result task_b(void *ctx, int64_t now)
 	return ((struct calls *) ctx)->b_result;
 }
 
+static const int64_t p10 = 10, p100 = 100, p250 = 250;
+
 static void test_periods(void **state)
 {
-	struct cron_task tasks[] = {{"a", 100, task_a, 0}, {"b", 250, task_b, 0}};
+	struct cron_task tasks[] = {{"a", &p100, task_a, 0}, {"b", &p250, task_b, 0}};
 	struct calls calls = {0, 0, STREAM_CONTINUE};
 	int64_t next;
 
@@ -51,7 +53,7 @@ static void test_periods(void **state)
 
 static void test_stop_on_result(void **state)
 {
-	struct cron_task tasks[] = {{"b", 10, task_b, 0}, {"a", 10, task_a, 0}};
+	struct cron_task tasks[] = {{"b", &p10, task_b, 0}, {"a", &p10, task_a, 0}};
 	struct calls calls = {0, 0, STREAM_LOST};
 	int64_t next;
 
@@ -62,11 +64,28 @@ static void test_stop_on_result(void **state)
 	assert_int_equal(calls.a, 0); /* later tasks wait for the next tick */
 }
 
+static void test_period_change(void **state)
+{
+	int64_t period = 100;
+	struct cron_task tasks[] = {{"a", &period, task_a, 0}};
+	struct calls calls = {0, 0, STREAM_CONTINUE};
+	int64_t next;
+
+	(void) state;
+	cron_tick(tasks, 1, &calls, 0, &next);
+	cron_tick(tasks, 1, &calls, 100, &next);
+	period = 1000;  /* a reload: applies from the next run */
+	cron_tick(tasks, 1, &calls, 200, &next);
+	assert_int_equal(calls.a, 2);
+	assert_int_equal(next, 1200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_periods),
 		cmocka_unit_test(test_stop_on_result),
+		cmocka_unit_test(test_period_change),
 	};
 
 	return cmocka_run_group_tests_name("cron", tests, NULL, NULL);
