@@ -16,7 +16,7 @@ OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration run check-sanitize clean deps
+.PHONY: all test unit integration run check-sanitize clean deps bench-reconcile
 all: $(WALCOUNT)
 
 $(WALCOUNT): $(BUILD)/main.o $(OBJS)
@@ -28,7 +28,7 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/sqlfiles.h
 	$(CC) $(CFLAGS) $(WFLAGS) -c -o $@ $<
 
 # SQL files are compiled into the binary so it runs from any directory.
-$(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h: $(SQL) scripts/embed-sql.sh
+$(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
 	@mkdir -p $(BUILD)
 	sh scripts/embed-sql.sh $(BUILD)/sqlfiles $(SQL)
 
@@ -72,6 +72,11 @@ check-sanitize: deps
 		build-san/walcount build-san/tests/integration $(UNIT:$(BUILD)/%=build-san/%)
 	@ASAN_OPTIONS=quarantine_size_mb=16 WALCOUNT_BIN=$(CURDIR)/build-san/walcount IT_BIN=build-san/tests/integration UNIT_DIR=build-san/tests \
 		sh tests/run.sh
+
+# Reconcile benchmark (bench/reconcile.sh): sweep vs bare recount over >= 1M
+# source rows and streaming latency during sweeps; writes bench/results.md.
+bench-reconcile: all
+	@sh bench/reconcile.sh
 
 clean:
 	rm -rf build build-san bin

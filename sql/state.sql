@@ -1,5 +1,12 @@
 -- walcount's own state (design.md §5). Idempotent: run at every start.
-CREATE SCHEMA IF NOT EXISTS walcount;
+-- Not CREATE SCHEMA IF NOT EXISTS: that needs CREATE on the database even
+-- when the schema exists, which the role of roles.sql does not have.
+DO $$
+BEGIN
+	IF to_regnamespace('walcount') IS NULL THEN
+		CREATE SCHEMA walcount;
+	END IF;
+END $$;
 
 -- One row per slot. lsn is the commit end LSN of the last transaction whose
 -- changes are all applied; a transaction applied in parts (larger than

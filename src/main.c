@@ -148,6 +148,9 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 				      .reload = reload_config};
 	char err[512];
 
+	/* Before prepare: the slot shows as active during the initial load, and
+	 * a SIGUSR1 sent then must not end the process. */
+	handle_signals();
 	if (prepare(cfg, o->takeover) != 0)
 		return 1;
 	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
@@ -156,7 +159,6 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	}
 	if (cfg->slot_temporary)
 		log_warn("slot.temporary is set: changes made while walcount is disconnected are lost");
-	handle_signals();
 	int rc = consumer_run(cfg, &copts, &stop_requested);
 	metrics_stop();
 	return rc;
@@ -169,9 +171,9 @@ static int cmd_reconcile(const struct config *cfg, const struct options *o)
 {
 	struct consumer_opts copts = {.sweep_once = true, .dry_run = o->dry_run};
 
+	handle_signals();
 	if (prepare(cfg, false) != 0)
 		return 1;
-	handle_signals();
 	return consumer_run(cfg, &copts, &stop_requested);
 }
 

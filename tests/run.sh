@@ -9,6 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 tmp="$top/tests/tmp"
 port=${IT_PORT:-5497}
+mode=${1:-}
 
 # The last "NAME: N passed, M failed" line of file $1, as "N M".
 summary() { sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$1" 2>/dev/null | tail -n1; }
@@ -18,9 +19,13 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 chmod 755 "$tmp"
 
-if [ "${1:-}" != "--integration-only" ]; then
+if [ "$mode" != "--integration-only" ]; then
 	sh tests/run-unit.sh "${UNIT_DIR:-build/tests}"/test_* >"$tmp/unit.out" 2>&1
 	cat "$tmp/unit.out"
+	# The deployment files: there is no Docker engine here, so the compose
+	# file, the Dockerfiles and the image's first start are checked without.
+	sh tests/compose-check.sh >"$tmp/compose.out" 2>&1
+	cat "$tmp/compose.out"
 fi
 
 # fsync is off: the tests kill walcount, never the machine; server restarts
@@ -35,9 +40,12 @@ else
 	tail -n 20 "$tmp/pg/server.log" 2>/dev/null
 fi
 
-set -- $(summary "$tmp/unit.out") 0 0
-up=$1 uf=$2
-set -- $(summary "$tmp/integration.out")
-ip=${1:-0} ifl=${2:-1}
-echo "$((up + ip)) passed, $((uf + ifl)) failed"
-[ $((uf + ifl)) -eq 0 ]
+passed=0 failed=0
+for part in unit compose integration; do
+	[ "$part" != integration ] && [ "$mode" = "--integration-only" ] && continue
+	# A part without its summary line (it crashed) counts as one failure.
+	set -- $(summary "$tmp/$part.out") 0 1
+	passed=$((passed + $1)) failed=$((failed + $2))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

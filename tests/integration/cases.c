@@ -46,7 +46,10 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 
 	if (f == NULL)
 		return fail(t, "%s: %s", t->wc.config, strerror(errno));
-	fprintf(f, "database:\n  dsn: \"host=%s port=%s dbname=%s user=postgres\"\n", IT.host, IT.port, t->db);
+	fprintf(f, "database:\n  dsn: \"host=%s port=%s dbname=%s user=%s%s\"\n", IT.host, IT.port, t->db,
+		o->user ? o->user : "postgres", o->dsn_extra ? o->dsn_extra : "");
+	if (o->password_file)
+		fprintf(f, "  password_file: \"%s\"\n", o->password_file);
 	fprintf(f, "slot:\n  name: %s\n", t->db);
 	if (o->heartbeat)
 		fprintf(f, "  heartbeat_interval: %s\n", o->heartbeat);
@@ -55,11 +58,14 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 		fprintf(f, "  max_changes: %ld\n", o->max_changes);
 	if (o->max_keys)
 		fprintf(f, "  max_keys: %ld\n", o->max_keys);
-	/* The stream alone must be exact: a reconcile sweep would hide drift. */
-	fprintf(f, "reconcile:\n  enabled: false\n");
+	if (o->checkpoint_interval)
+		fprintf(f, "checkpoint:\n  interval: %s\n", o->checkpoint_interval);
+	/* The stream alone must be exact: a reconcile sweep would hide drift.
+	 * Only the reconcile tests turn it on. */
+	fprintf(f, "reconcile:\n  enabled: %s\n", o->reconcile ? "true" : "false");
 	/* Off unless asked for: other walcount instances may run on this host. */
 	fprintf(f, "metrics:\n  listen: \"%s\"\n", o->metrics_listen ? o->metrics_listen : "");
-	fprintf(f, "log:\n  level: info\n");
+	fprintf(f, "log:\n  level: %s\n", o->log_level ? o->log_level : "info");
 	fprintf(f, "stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n");
 	if (fclose(f) != 0)
 		return fail(t, "%s: %s", t->wc.config, strerror(errno));
@@ -173,17 +179,12 @@ bool drift_zero(struct ctx *t)
 
 /* 1. A random workload is counted exactly, live and from a backlog. */
 
-/* Runs bin/walcount with args to completion (30 s at most), stdout and
+/* Runs argv (argv[0] a path) to completion (30 s at most), stdout and
  * stderr in IT_TMP/LABEL.out and .err; fills *status and the texts. */
-bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext)
+bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext)
 {
 	char outp[PATH_MAX], errp[PATH_MAX], err[IT_ERRLEN];
-	char *argv[16] = {(char *) IT.bin};
-	size_t n = 1;
 
-	for (; args[n - 1] != NULL && n < 15; n++)
-		argv[n] = (char *) args[n - 1];
-	argv[n] = NULL;
 	snprintf(outp, sizeof outp, "%s/%s.out", IT.tmp, label);
 	snprintf(errp, sizeof errp, "%s/%s.err", IT.tmp, label);
 	int ofd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -194,13 +195,22 @@ bool run_walcount(struct ctx *t, const char *label, const char *const *args, int
 	if (efd >= 0)
 		close(efd);
 	if (pid < 0)
-		return fail(t, "%s: cannot start walcount: %s", label, ofd < 0 || efd < 0 ? strerror(errno) : err);
+		return fail(t, "%s: cannot start %s: %s", label, argv[0], ofd < 0 || efd < 0 ? strerror(errno) : err);
 	if (!it_reap(pid, 30, status, NULL)) {
 		kill(pid, SIGKILL);
 		it_reap(pid, 10, status, NULL);
-		return fail(t, "%s: walcount still running after 30 s", label);
+		return fail(t, "%s: still running after 30 s", label);
 	}
 	*out = it_read_file(outp, NULL, err, sizeof err);
 	*errtext = it_read_file(errp, NULL, err, sizeof err);
-	return (*out && *errtext) || fail_err(t, "reading walcount's output", err);
+	return (*out && *errtext) || fail_err(t, "reading the output", err);
+}
+
+bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext)
+{
+	char *argv[16] = {(char *) IT.bin};
+
+	for (size_t n = 1; n < 15 && args[n - 1] != NULL; n++)
+		argv[n] = (char *) args[n - 1];
+	return run_program(t, label, argv, status, out, errtext);
 }

@@ -24,6 +24,12 @@ struct wc_opts {
 	const char *max_delay;
 	const char *heartbeat;      /* slot.heartbeat_interval */
 	const char *metrics_listen; /* default "" (off) */
+	const char *user;           /* default postgres */
+	const char *password_file;
+	const char *log_level;      /* default info */
+	const char *dsn_extra;      /* appended to the DSN */
+	const char *checkpoint_interval; /* checkpoint.interval; default 10m */
+	bool reconcile;             /* reconcile.enabled; default false */
 };
 
 struct ctx {
@@ -54,6 +60,8 @@ bool drift_zero(struct ctx *t);
  * its exit, 30 s at most; stdout and stderr go to IT_TMP/LABEL.out/.err and
  * into *out and *errtext (malloc'd, the caller frees). */
 bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext);
+/* The same for any program: argv[0] is its path. */
+bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
 
 /* The test cases, one per file group. */
 bool test_random_workload(struct ctx *t);
@@ -69,5 +77,11 @@ bool test_rebuild(struct ctx *t);
 bool test_drop(struct ctx *t);
 bool test_metrics(struct ctx *t);
 bool test_status(struct ctx *t);
+bool test_least_privilege(struct ctx *t);
+bool test_reload(struct ctx *t);
+bool test_reconcile_drift(struct ctx *t);
+bool test_reconcile_no_drift(struct ctx *t);
+bool test_dominant_genre(struct ctx *t);
+bool test_truncate_follows(struct ctx *t);
 
 #endif

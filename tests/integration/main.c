@@ -41,6 +41,12 @@ static const struct test {
 	{"drop", "it_drop", test_drop},
 	{"metrics", "it_metrics", test_metrics},
 	{"status", "it_status", test_status},
+	{"least_privilege", "it_least_privilege", test_least_privilege},
+	{"reload", "it_reload", test_reload},
+	{"reconcile_drift", "it_reconcile_drift", test_reconcile_drift},
+	{"reconcile_no_drift", "it_reconcile_no_drift", test_reconcile_no_drift},
+	{"dominant_genre", "it_dominant_genre", test_dominant_genre},
+	{"truncate_follows", "it_truncate_follows", test_truncate_follows},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
