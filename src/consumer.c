@@ -560,6 +560,15 @@ static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
 	return STREAM_CONTINUE;
 }
 
+/* Between transactions only: a large transaction still arriving is
+ * applied by the batch.max_* bounds, not in a part per network read. */
+static enum stream_result sink_drained(void *ctx)
+{
+	struct consumer *c = ctx;
+
+	return c->txn.open ? STREAM_CONTINUE : flush(c);
+}
+
 static enum stream_result sink_flush(void *ctx)
 {
 	return flush(ctx);
@@ -630,7 +639,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
-	const struct stream_sink sink = {c, sink_record, sink_keepalive, sink_tick, sink_flush, sink_durable};
+	const struct stream_sink sink = {c, sink_record, sink_keepalive, sink_tick, sink_drained, sink_flush, sink_durable};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;
 	bool received;

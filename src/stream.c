@@ -203,6 +203,11 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 	int n = PQgetCopyData(cs->conn, &buf, 1);
 	if (n == 0) {
 		int64_t deadline = next_tick < cs->next_status_ms ? next_tick : cs->next_status_ms;
+		if ((rc = cs->sink->drained(cs->sink->ctx)) != STREAM_CONTINUE)
+			return rc;
+		/* Report what the drained batch made durable without waiting. */
+		if (!send_status(cs, false))
+			return STREAM_LOST;
 		return wait_socket(cs->conn, deadline) ? STREAM_CONTINUE : copy_ended(cs, -2);
 	}
 	if (n < 0)
