@@ -169,7 +169,7 @@ struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t
 		*retry = true;
 		ok = false;
 	}
-	if (ok && !PQsendQuery(s->conn, sql_reconcile_recount)) {
+	if (ok && !PQsendQuery(s->conn, sql_recount)) {
 		snprintf(err, errlen, "reconcile: sending the recount: %s", PQerrorMessage(s->conn));
 		ok = false;
 	}

@@ -115,7 +115,8 @@ static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapsho
 	if (!exec_simple(conn, "starting initial load", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
 		return false;
 	PGresult *res = NULL;
-	if (exec_simple(conn, "importing the slot's snapshot", sql, err, errlen))
+	if (exec_simple(conn, "importing the slot's snapshot", sql, err, errlen) &&
+	    exec_simple(conn, "initial load recount", sql_recount, err, errlen))
 		res = db_exec_params(conn, "initial load", sql_initial_load, 2, params, err, errlen);
 	if (res == NULL || !exec_simple(conn, "committing initial load", "COMMIT", err, errlen)) {
 		PQclear(res);

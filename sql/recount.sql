@@ -1,9 +1,11 @@
--- Reconcile, step 1 (design.md §8): run in the sweep's REPEATABLE READ
--- transaction, right after its snapshot was taken, on the sweep's own
--- session. Recounts every column the stream maintains, for every aggregate
--- row and every key with source rows, into temporary tables; the sweep then
--- corrects chunk by chunk (reconcile_*.sql) once the stream has applied
--- everything this snapshot saw.
+-- Recounts every column the stream maintains, for every aggregate row and
+-- every key with source rows, into temporary tables of this session, in the
+-- snapshot of the REPEATABLE READ transaction it runs in. Two users:
+--  - the exact initial load (design.md §6), in the snapshot the new slot
+--    exported, followed by initial_load.sql;
+--  - a reconcile sweep (design.md §8), right after its snapshot was taken,
+--    followed by the correcting chunks (reconcile_*.sql) once the stream
+--    has applied everything the snapshot saw.
 CREATE TEMP TABLE IF NOT EXISTS recount_user (
 	user_id int PRIMARY KEY, repost_count bigint, track_save_count bigint,
 	follower_count bigint, following_count bigint);
