@@ -70,12 +70,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.10g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # Other work on the machine skews every figure: the load averages at the
 # start and the end go into the results.
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+commit=$(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ "$commit" = unknown ] || [ -z "$(cd "$top" && git status --porcelain -- src sql 2>/dev/null)" ] || commit="$commit (src/sql modified)"
 
 # --- server and data -------------------------------------------------------
 mkdir -p "$tmp"
@@ -200,8 +202,24 @@ until curl -sf "$murl" >/dev/null 2>&1; do
 done
 q -f "$bench/reconcile_probe.sql" >/dev/null
 load="pgbench -n -c 4 -j 2 -R $rate -D users=$users -D tracks=$tracks -f $bench/reconcile_load.pgbench"
+# Until walcount has applied everything committed so far: a probe toggle is
+# applied after all earlier commits (the stream is in commit order), then
+# the lag gauge (refreshed every 5 s) must show it. Starting up, walcount
+# re-reads the WAL written since the last `walcount reconcile` confirmed;
+# none of that belongs in a phase.
+catch_up() {
+	q -c "CALL bench.probe('catch-up', 0.5, $((users + 1)), $((tracks + 1)))"
+	n=0
+	until [ "$(curl -sf "$murl" | awk '/^walcount_lag_bytes / { print ($2 < 1048576) }')" = 1 ]; do
+		n=$((n + 1))
+		[ "$n" -lt 600 ] || die "walcount did not catch up in 60 s"
+		sleep 0.1
+	done
+}
+catch_up
 say "  warm-up load, 5 s"
 $load -T 5 "$db" >"$tmp/pgbench-warmup.out" 2>&1 || { cat "$tmp/pgbench-warmup.out" >&2; die "pgbench failed"; }
+catch_up
 
 # One phase: load, probe and lag sampling for phase_s seconds; metrics
 # snapshots before and after for the histogram's deltas.
@@ -225,11 +243,11 @@ phase() { # phase NAME
 
 say "  phase 1: ${phase_s} s without a sweep"
 phase nosweep
-# Whatever the load left unapplied is applied before the next phase.
-sleep 2
+catch_up
 
 say "  phase 2: ${phase_s} s with sweeps back to back (SIGUSR1 every second)"
 sweep_from=$(q -c "SELECT coalesce(max(id), 0) FROM walcount.checkpoints")
+q -c "SELECT pg_stat_statements_reset()" >/dev/null
 (while :; do kill -USR1 "$wal_pid" 2>/dev/null || exit 0; sleep 1; done) &
 usr1_pid=$!
 phase sweep
@@ -253,6 +271,15 @@ set -- $sweeps
 n_sweeps=$1 sweeps_corrected=$2 sweep_load_med=$3
 shift 3
 sweep_load_list="$*"
+# The stream waits while a correcting chunk runs (one per 100 ms tick,
+# between batches): the longest of those statements during the phase.
+set -- $(q -F ' ' -c "SELECT
+	round(max(max_exec_time) FILTER (WHERE query LIKE '%FROM recount_user r%')),
+	round(max(max_exec_time) FILTER (WHERE query LIKE '%FROM recount_track r%')),
+	round(max(max_exec_time) FILTER (WHERE query LIKE '%FROM recount_playlist r%')),
+	round(max(max_exec_time) FILTER (WHERE query LIKE '%row_number() OVER (ORDER BY user_id)%'))
+	FROM pg_stat_statements")
+chunk_max_user=$1 chunk_max_track=$2 chunk_max_playlist=$3 plan_max=$4
 kill -TERM "$wal_pid"
 wait "$wal_pid" || die "walcount run exited with $?"
 wal_pid=""
@@ -314,7 +341,7 @@ section="$tmp/reconcile-section.md"
 cat >"$section" <<EOF
 ## Reconcile
 
-Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`make bench-reconcile\` (bench/reconcile.sh), walcount $("$walcount" --version | awk '{ print $2 }'), PostgreSQL $pg_version (fsync on, synchronous_commit on, shared_buffers 1GB), other settings default (work_mem 4MB), walcount defaults (batch.max_delay 200ms, reconcile.chunk_rows 50000). Load average at the start $load_start, at the end $load_end (1/5/15 min; other processes share the machine's $(nproc) CPUs).
+Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`make bench-reconcile\` (bench/reconcile.sh), walcount $("$walcount" --version | awk '{ print $2 }') at $commit, PostgreSQL $pg_version (fsync on, synchronous_commit on, shared_buffers 1GB), other settings default (work_mem 4MB), walcount defaults (batch.max_delay 200ms, reconcile.chunk_rows 50000). Load average at the start $load_start, at the end $load_end (1/5/15 min; other processes share the machine's $(nproc) CPUs).
 
 Data: $n_source source rows ($n_reposts reposts, $n_saves saves, $n_follows follows; $n_inactive of them inactive: un-reposted or demoted older rows), $n_tracks tracks, $n_playlists playlists, $n_comments comments for $users users; every user, track and playlist has an aggregate row; $db_size. \`walcount init\` (exact initial load) took $init_ms ms. The first sweep filled the columns init does not load: \`$first_line\`. Every sweep below starts from exact aggregates and finds nothing to correct, the steady state.
 
@@ -331,7 +358,7 @@ Alternating runs on the same data, $reps each. The sweep's ms (= the checkpoints
 
 ### Figure 2: streaming latency without and during sweeps
 
-\`walcount run\` streaming while pgbench (4 clients, -R $rate) upserts in place (60% reposts, 30% saves, 10% follows, hot items), $phase_s s without a sweep, then $phase_s s with sweeps back to back (SIGUSR1 every second; $n_sweeps sweeps, median $sweep_load_med ms under load: $sweep_load_list; corrected $sweeps_corrected cells in total).
+\`walcount run\` streaming while pgbench (4 clients, -R $rate) upserts in place (60% reposts, 30% saves, 10% follows, hot items), $phase_s s without a sweep, then $phase_s s with sweeps back to back (SIGUSR1 every second; $n_sweeps sweeps, median $sweep_load_med ms under load: $sweep_load_list; corrected $sweeps_corrected cells in total). The consumer runs a sweep's correcting statements itself, one per 100 ms tick between batches, and applies nothing while one runs; the longest of them in this phase took $chunk_max_user ms (aggregate_user chunk), $chunk_max_track ms (aggregate_track), $chunk_max_playlist ms (aggregate_playlist), and planning the chunks up to $plan_max ms (pg_stat_statements max_exec_time).
 
 | commit -> apply | no sweep | sweeps back to back | ratio |
 |---|---:|---:|---:|
