@@ -17,6 +17,7 @@ SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all test unit integration run check-sanitize clean deps bench-reconcile
+.PHONY: fuzz fuzz-build fuzz-replay check-valgrind soak
 all: $(WALCOUNT)
 
 $(WALCOUNT): $(BUILD)/main.o $(OBJS)
@@ -72,11 +73,80 @@ check-sanitize: deps
 		build-san/walcount build-san/tests/integration $(UNIT:$(BUILD)/%=build-san/%)
 	@ASAN_OPTIONS=quarantine_size_mb=16 WALCOUNT_BIN=$(CURDIR)/build-san/walcount IT_BIN=build-san/tests/integration UNIT_DIR=build-san/tests \
 		sh tests/run.sh
+	@$(MAKE) --no-print-directory fuzz-replay
 
 # Reconcile benchmark (bench/reconcile.sh): sweep vs bare recount over >= 1M
 # source rows and streaming latency during sweeps; writes bench/results.md.
 bench-reconcile: all
 	@sh bench/reconcile.sh
 
+# Benchmark suite (bench/suite.sh): walcount against the raw decode limit
+# (pg_recvlogical) and the seed's triggers: backlog throughput, hot-key
+# writers, lag, memory, scaling, with a perf profile; its own PostgreSQL 15
+# on port 5489; writes its section of bench/results.md. bench-quick runs
+# the same scenarios shorter (~8 min on 2 CPUs), bench adds the 10M backlog.
+.PHONY: bench bench-quick
+bench: all
+	@BENCH_MODE=full sh bench/suite.sh
+
+bench-quick: all
+	@BENCH_MODE=quick sh bench/suite.sh
+
+# Fuzzing (tests/fuzz): libFuzzer targets for the wal2json decoder and the
+# config parser, built with clang (clang-14, libclang-rt-14-dev). `make fuzz`
+# runs each for FUZZ_SECONDS (default 600); tests/fuzz/run.sh says how.
+FUZZ_CC      := clang
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/decode.c src/delta.c src/lsn.c
+FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c
+
+build-fuzz/fuzz_decode: $(FUZZ_DECODE) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(WFLAGS) -o $@ $(FUZZ_DECODE) -ljansson
+
+build-fuzz/fuzz_config: $(FUZZ_CONFIG) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(WFLAGS) -o $@ $(FUZZ_CONFIG) -lyaml
+
+fuzz-build: build-fuzz/fuzz_decode build-fuzz/fuzz_config
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
+# The kept crashers and the seeds as regression tests, without libFuzzer:
+# the same targets under a plain driver, gcc with ASan/UBSan (check-sanitize
+# runs it).
+build-san/fuzz/replay_decode: tests/fuzz/replay.c $(FUZZ_DECODE) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) $(WFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_DECODE) -ljansson
+
+build-san/fuzz/replay_config: tests/fuzz/replay.c $(FUZZ_CONFIG) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) $(WFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_CONFIG) -lyaml
+
+fuzz-replay: build-san/fuzz/replay_decode build-san/fuzz/replay_config
+	@sh tests/fuzz/replay.sh build-san/fuzz
+
+# The unit tests under Valgrind (memcheck): no invalid access, no
+# uninitialised read, no definite or indirect leak.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	--show-leak-kinds=definite,indirect --track-origins=yes
+check-valgrind: $(UNIT)
+	@fail=0; for t in $(UNIT); do \
+		echo "valgrind: $$t"; \
+		$(VALGRIND) $$t >$$t.valgrind.log 2>&1; rc=$$?; \
+		if [ $$rc -ne 0 ]; then fail=1; echo "valgrind: $$t exited $$rc"; grep -E '^==[0-9]+==' $$t.valgrind.log | head -n 40; fi; \
+	done; \
+	[ $$fail -eq 0 ] && echo "valgrind: $(words $(UNIT)) unit test binaries clean"; exit $$fail
+
+# The fault loop (tests/integration/fault_tests.c) for SOAK_SECONDS (default
+# 1800) against its own cluster: SIGKILL, walsender and apply-connection
+# terminations, fast and immediate restarts, stalls past wal_sender_timeout
+# and a failing progress write, with an exact recount after each fault.
+SOAK_SECONDS ?= 1800
+soak: all $(BUILD)/tests/integration
+	@IT_ONLY=fault_loop IT_FAULT_SECONDS=$(SOAK_SECONDS) sh tests/run.sh --integration-only
+
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin

@@ -87,6 +87,17 @@ static bool needs_write(const struct consumer *c)
 	       c->pending.partial_changes != c->durable.partial_changes;
 }
 
+/* How far everything is applied or moved nothing. Only the durable LSN
+ * while something is held or a transaction is applied in parts: that
+ * transaction comes again after a reconnect and must find its partial
+ * marker, so nothing may be confirmed or persisted past it. */
+static lsn_t idle_position(const struct consumer *c)
+{
+	if (needs_write(c) || c->durable.partial_xid != 0 || c->idle_lsn < c->durable.lsn)
+		return c->durable.lsn;
+	return c->idle_lsn;
+}
+
 /* Forgets everything not durable, after an apply failure whose outcome may
  * be unknown: the next connection re-reads the progress row and the server
  * re-sends what follows it. */
@@ -335,7 +346,7 @@ static enum stream_result cron_heartbeat(void *ctx, int64_t now)
 	char err[512];
 
 	(void) now;
-	if (!needs_write(c) && !c->txn.open && c->idle_lsn > c->durable.lsn) {
+	if (!c->txn.open && idle_position(c) > c->durable.lsn) {
 		c->pending = (struct progress){c->idle_lsn, 0, 0};
 		enum stream_result rc = apply_now(c);
 		if (rc != STREAM_CONTINUE)
@@ -501,7 +512,7 @@ static enum stream_result begin_sweep(struct consumer *c)
 static enum stream_result drive_sweep(struct consumer *c)
 {
 	char err[512];
-	lsn_t applied = needs_write(c) || c->idle_lsn < c->durable.lsn ? c->durable.lsn : c->idle_lsn;
+	lsn_t applied = idle_position(c);
 	enum sweep_state st = sweep_poll(c->sweep, applied, err, sizeof err);
 	enum stream_result rc = STREAM_CONTINUE;
 

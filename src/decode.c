@@ -342,17 +342,18 @@ static int64_t read_timestamp(json_t *root)
 {
 	const char *s = json_string_value(json_object_get(root, "timestamp"));
 	struct tm tm = {0};
-	int frac_start = 0, frac_end = 0, tzh = 0, tzm = 0, n = 0;
-	long frac = 0;
+	int tzh = 0, tzm = 0, n = 0;
+	int64_t frac = 0, scale = 100000;
 
 	if (s == NULL || sscanf(s, "%d-%d-%d %d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
 				&tm.tm_min, &tm.tm_sec, &n) != 6)
 		return 0;
 	s += n;
-	if (*s == '.' && sscanf(s, ".%n%ld%n", &frac_start, &frac, &frac_end) == 1)
-		s += frac_end;
-	for (int digits = frac_end - frac_start; digits < 6 && frac_end; digits++)
-		frac *= 10;
+	/* Microseconds from at most six digits; digits beyond are ignored, so
+	 * no length of fraction can overflow. */
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			frac += scale > 0 ? (*s - '0') * scale : 0;
 	if (sscanf(s, "%3d:%2d", &tzh, &tzm) < 1)
 		return 0;
 	tm.tm_year -= 1900;

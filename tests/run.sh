@@ -12,7 +12,7 @@ port=${IT_PORT:-5497}
 mode=${1:-}
 
 # The last "NAME: N passed, M failed" line of file $1, as "N M".
-summary() { sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$1" 2>/dev/null | tail -n1; }
+summary() { sed -n "s/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed\(, [0-9]* skipped\)\{0,1\}$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
 
 [ -f "$tmp/pg/data/postmaster.pid" ] && sh scripts/pg-local.sh stop "$tmp/pg" 2>/dev/null
 rm -rf "$tmp"

@@ -83,5 +83,20 @@ bool test_reconcile_drift(struct ctx *t);
 bool test_reconcile_no_drift(struct ctx *t);
 bool test_dominant_genre(struct ctx *t);
 bool test_truncate_follows(struct ctx *t);
+/* fault_tests.c: the seeded fault loop (IT_FAULT_SECONDS). */
+bool test_fault_loop(struct ctx *t);
+bool test_fault_partial_heartbeat(struct ctx *t);
+/* badinput_tests.c: design.md §9, one test per row. */
+bool test_bi_column_added(struct ctx *t);
+bool test_bi_column_dropped(struct ctx *t);
+bool test_bi_table_renamed(struct ctx *t);
+bool test_bi_pgoutput_slot(struct ctx *t);
+bool test_bi_two_consumers(struct ctx *t);
+bool test_bi_no_replication(struct ctx *t);
+bool test_bi_enum_value(struct ctx *t);
+bool test_bi_null_is_delete(struct ctx *t);
+bool test_bi_count_overflow(struct ctx *t);
+bool test_bi_server_down(struct ctx *t);
+bool test_bi_config_file(struct ctx *t);
 
 #endif

@@ -1,0 +1,827 @@
+#!/bin/sh
+# bench/suite.sh (make bench, make bench-quick): walcount against the raw
+# decode limit and against the seed's triggers.
+#
+#   1. Throughput vs the decode limit: a backlog of N source changes in a
+#      slot; walcount applying it vs pg_recvlogical draining the same WAL
+#      with walcount's wal2json options to /dev/null (its slot created at
+#      the same position). Also: what wal2json options and a narrower
+#      replica identity save in the walsender, and a perf profile of
+#      walcount applying the scenario-1 backlog.
+#   2. Hot-key writers: pgbench, 16 clients, upserts in place with 90% of
+#      the writes on 1% of the tracks: no triggers (baseline), the seed's
+#      delta triggers (bench/seed_triggers.sql), walcount consuming.
+#   3. Lag: a steady 2,000 changes/s; commit -> aggregate-visible latency
+#      (walcount_commit_to_apply_seconds and a polling probe).
+#   4. Memory: walcount's peak RSS applying single transactions of 10k,
+#      100k and 1M rows.
+#   5. Scaling: scenario 1 at 10k, 100k, 1M (and 10M in the full run).
+#   6. Reconcile: bench/reconcile.sh (make bench-reconcile), not rerun here.
+#
+# BENCH_MODE=quick (make bench-quick, ~8 min) or full (make bench, ~25 min
+# on 2 CPUs). Starts its own PostgreSQL 15 + wal2json (scripts/pg-local.sh,
+# bench/tmp/suite/pg, port 5489, fsync on), stops it on exit, and writes the
+# "## Suite: ..." section of bench/results.md for its mode; other sections
+# (Reconcile) are kept. Uses a copy of bin/walcount (bench/tmp/suite).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bench="$top/bench"
+tmp="$bench/tmp/suite"
+pgdir="$tmp/pg"
+mode=${BENCH_MODE:-full}
+port=${BENCH_PORT:-5489}
+metrics_addr=${BENCH_METRICS:-127.0.0.1:9489}
+db=walsuite
+users=${BENCH_USERS:-100000}
+tracks=${BENCH_TRACKS:-1000000}
+playlists=${BENCH_PLAYLISTS:-10000}
+hot=$((tracks / 100))
+results="$bench/results.md"
+slot=walcount_suite
+
+case "$mode" in
+quick)
+	sizes=${BENCH_SIZES:-"10000 100000 1000000"}
+	s1_size=${BENCH_S1_SIZE:-1000000}   # scenario 1 and the profile
+	opt_size=${BENCH_OPT_SIZE:-100000}  # wal2json option drains
+	ri_size=${BENCH_RI_SIZE:-100000}    # replica identity round
+	hot_s=${BENCH_HOT_SECONDS:-20}
+	lag_s=${BENCH_LAG_SECONDS:-30}
+	mem_sizes=${BENCH_MEM_SIZES:-"10000 100000 1000000"}
+	prof_s=${BENCH_PROFILE_SECONDS:-15}
+	target=make\ bench-quick
+	;;
+full)
+	sizes=${BENCH_SIZES:-"10000 100000 1000000 10000000"}
+	s1_size=${BENCH_S1_SIZE:-1000000}
+	opt_size=${BENCH_OPT_SIZE:-1000000}
+	ri_size=${BENCH_RI_SIZE:-1000000}
+	hot_s=${BENCH_HOT_SECONDS:-60}
+	lag_s=${BENCH_LAG_SECONDS:-60}
+	mem_sizes=${BENCH_MEM_SIZES:-"10000 100000 1000000"}
+	prof_s=${BENCH_PROFILE_SECONDS:-30}
+	target=make\ bench
+	;;
+*)
+	echo "bench: BENCH_MODE must be quick or full" >&2
+	exit 2
+	;;
+esac
+lag_rate=${BENCH_LAG_RATE:-2000}  # changes/s, in transactions of 4 (bench/suite_steady.pgbench)
+hot_clients=${BENCH_HOT_CLIENTS:-16}
+
+say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "bench: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ -x "$top/bin/walcount" ] || die "$top/bin/walcount is missing: run make first"
+sh "$top/scripts/deps.sh"
+PATH=/usr/lib/postgresql/15/bin:$PATH
+for t in psql pgbench pg_recvlogical curl awk perf; do
+	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15; perf: apt-get install linux-perf)"
+done
+
+export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE="$db"
+unset PGOPTIONS
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+now_ms() { date +%s%3N; }
+hz=$(getconf CLK_TCK)
+t_begin=$(now_ms)
+
+# Everything started here is stopped on exit, by its pid, then the server.
+wc_pid="" bg_pids="" server=""
+cleanup() {
+	rc=$?
+	trap - EXIT INT TERM
+	for p in $bg_pids; do
+		kill "$p" 2>/dev/null || true
+	done
+	if [ -n "$wc_pid" ]; then
+		kill -TERM "$wc_pid" 2>/dev/null || true
+		wait "$wc_pid" 2>/dev/null || true
+	fi
+	[ -n "$server" ] && sh "$top/scripts/pg-local.sh" stop "$pgdir" 2>/dev/null || true
+	[ "$rc" -eq 0 ] || say "failed (exit $rc); logs in $tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.10g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }'; }
+rate() { awk -v n="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.0f", n * 1000 / ms; else print "n/a" }'; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+# CPU seconds of a live process, and of its reaped children.
+cpu_s() { awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+child_s() { awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+sub_s() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+commit=$(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ "$commit" = unknown ] || [ -z "$(cd "$top" && git status --porcelain -- src sql 2>/dev/null)" ] || commit="$commit (src/sql modified)"
+load_start=$(load)
+
+# --- server, walcount copy, data -------------------------------------------
+mkdir -p "$tmp"
+wc="$tmp/walcount"
+cp "$top/bin/walcount" "$wc"
+wc_version=$("$wc" --version | awk '{ print $2 }')
+[ -f "$pgdir/data/postmaster.pid" ] && sh "$top/scripts/pg-local.sh" stop "$pgdir" 2>/dev/null || true
+rm -rf "$pgdir"
+say "mode $mode; starting PostgreSQL on 127.0.0.1:$port ($pgdir)"
+server=1
+# autovacuum off so no background WAL lands between a backlog and its
+# timings; the scenarios VACUUM where it matters.
+sh "$top/scripts/pg-local.sh" start "$pgdir" "$port" fsync=on synchronous_commit=on shared_buffers=1GB \
+	max_wal_size=32GB checkpoint_timeout=60min autovacuum=off max_connections=100
+pm_pid=$(head -1 "$pgdir/data/postmaster.pid")
+q -d postgres -c "CREATE DATABASE $db"
+q -f "$top/sql/schema.sql"
+pg_version=$(q -c "SHOW server_version")
+w2j_version=$(dpkg-query -W -f='${Version}' postgresql-15-wal2json 2>/dev/null || echo unknown)
+
+say "data: $users users, $tracks tracks, $playlists playlists"
+t0=$(now_ms)
+q -v users="$users" -v tracks="$tracks" -v playlists="$playlists" -v k_reposts=3 -v k_saves=2 -v k_follows=1 \
+	-f "$bench/suite_data.sql" >/dev/null
+q -f "$bench/suite_gen.sql" 2>/dev/null
+q -f "$bench/reconcile_probe.sql" 2>/dev/null
+q -c "VACUUM ANALYZE"
+data_rows=$(q -c "SELECT (SELECT count(*) FROM reposts) + (SELECT count(*) FROM saves) + (SELECT count(*) FROM follows)")
+data_ms=$(($(now_ms) - t0))
+
+conf="$tmp/walcount.yaml"
+wc_conf() { # file slot listen
+	cat >"$1" <<EOF
+database:
+  dsn: "host=127.0.0.1 port=$port dbname=$db user=postgres"
+slot:
+  name: $2
+# Sweeps are measured by bench/reconcile.sh; none may start mid-scenario.
+checkpoint:
+  interval: 1h
+metrics:
+  listen: "$3"
+EOF
+}
+wc_conf "$conf" "$slot" "$metrics_addr"
+murl="http://$metrics_addr/metrics"
+
+say "walcount init"
+t0=$(now_ms)
+"$wc" init --config "$conf" >"$tmp/init.log" 2>&1 || { cat "$tmp/init.log" >&2; die "walcount init failed"; }
+init_ms=$(($(now_ms) - t0))
+
+# The options walcount gives START_REPLICATION (src/stream.c), as -o
+# name=value for pg_recvlogical.
+wc_opts=$(grep -o '\\"[a-z-]*\\" '"'"'[^'"'"']*'"'"'' "$top/src/stream.c" | sed 's/\\"\([a-z-]*\)\\" '"'"'\([^'"'"']*\)'"'"'/-o \1=\2/' | tr '\n' ' ')
+case "$wc_opts" in
+*format-version=2*include-types=0*add-tables=*) ;;
+*) die "could not read walcount's wal2json options from src/stream.c (got: $wc_opts)" ;;
+esac
+wc_opts=${wc_opts% }
+opts_types=$(echo "$wc_opts" | sed 's/include-types=0/include-types=1/')
+opts_oids="$opts_types -o include-type-oids=1"
+
+# --- walcount process helpers ----------------------------------------------
+wc_start() { # log [config]
+	local k=0
+	"$wc" run --config "${2:-$conf}" >"$1" 2>&1 &
+	wc_pid=$!
+	until grep -q "stream: started slot" "$1"; do
+		kill -0 "$wc_pid" 2>/dev/null || { cat "$1" >&2; wc_pid=""; die "walcount run exited"; }
+		k=$((k + 1))
+		[ "$k" -lt 1200 ] || die "walcount did not start streaming in 60 s"
+		sleep 0.05
+	done
+}
+wc_stop() {
+	local rc=0
+	kill -TERM "$wc_pid"
+	wait "$wc_pid" || rc=$?
+	[ "$rc" -eq 0 ] || { wc_pid=""; die "walcount run exited with $rc"; }
+	wc_pid=""
+}
+# The end marker: a toggle of its own repost; prints the count walcount
+# makes visible once it has applied everything before and including it.
+mtrack=$((tracks + 2))
+mark() {
+	q -c "UPDATE reposts SET is_delete = NOT is_delete, txhash = md5(clock_timestamp()::text)
+		WHERE user_id = $((users + 1)) AND repost_item_id = $mtrack AND repost_type = 'track' AND is_current
+		RETURNING CASE WHEN is_delete THEN 0 ELSE 1 END"
+}
+wait_mark() { # value timeout_s: polls every 5 ms in one session
+	q -c "DO \$\$ DECLARE d timestamptz := clock_timestamp() + interval '$2 s'; BEGIN
+		LOOP
+			EXIT WHEN (SELECT repost_count FROM aggregate_track WHERE track_id = $mtrack) = $1;
+			IF clock_timestamp() > d THEN RAISE EXCEPTION 'marker not applied within $2 s'; END IF;
+			PERFORM pg_sleep(0.005);
+		END LOOP; END \$\$" || die "walcount did not apply the marker (see $tmp/*.log)"
+}
+# Lets walcount apply everything in its slot (also the WAL of its own
+# earlier batches), then stops it: its slot is then at the WAL end.
+wc_sync() {
+	local sm
+	sm=$(mark)
+	wc_start "$tmp/sync.log"
+	wait_mark "$sm" 3600
+	wc_stop
+}
+metric_sum() { # name file: sum over all label sets
+	awk -v n="$1" 'index($0, n) == 1 && (substr($0, length(n) + 1, 1) == "{" || substr($0, length(n) + 1, 1) == " ") { s += $NF } END { printf "%.0f", s }' "$2"
+}
+sums() { q -F ' ' -c "SELECT col, agg, src FROM bench.sums() ORDER BY col"; }
+# Exactness over a stretch: every column's aggregate sum moved by as much as
+# its active source rows did. Prints "exact" or the columns that did not.
+sums_check() { # before after
+	awk 'NR == FNR { a[$1] = $2; s[$1] = $3; next }
+		{ da = $2 - a[$1]; ds = $3 - s[$1]; if (da != ds) { bad = bad sprintf(" %s moved %d, source %d;", $1, da, ds) } n++ }
+		END { if (bad == "") print "exact (" n " columns)"; else print "NOT EXACT:" bad }' "$1" "$2"
+}
+wc_pids() { # sets ws_pid (walsender) and be_pid (apply backend) of walcount on slot $1
+	ws_pid=$(q -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$1'")
+	be_pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'walcount' AND backend_type = 'client backend'
+		AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1")
+}
+
+# Histogram deltas: n p50_ms p99_ms mean_ms share<=100ms(%) highest_bucket
+hist_stats() { # before after
+	awk -v name=walcount_commit_to_apply_seconds '
+		function le(line) { sub(/.*le="/, "", line); sub(/".*/, "", line); return line }
+		FNR == 1 { f++ }
+		index($0, name "_bucket{") == 1 { k = le($1); v[f, k] = $2; if (f == 1) { order[++nb] = k } }
+		index($0, name "_sum ") == 1 { s[f] = $2 }
+		index($0, name "_count ") == 1 { c[f] = $2 }
+		function q(p,   rank, i, prev, prevc, b, d) {
+			rank = p * total; prev = 0; prevc = 0
+			for (i = 1; i <= nb; i++) {
+				d = v[2, order[i]] - v[1, order[i]]
+				if (d >= rank) {
+					if (order[i] == "+Inf") return prev * 1000
+					b = order[i] + 0
+					return (prev + (b - prev) * (rank - prevc) / (d - prevc)) * 1000
+				}
+				if (order[i] != "+Inf") prev = order[i] + 0
+				prevc = d
+			}
+			return prev * 1000
+		}
+		END {
+			total = c[2] - c[1]
+			if (total <= 0) { print 0, "n/a", "n/a", "n/a", "n/a", "n/a"; exit }
+			top = "n/a"; prevd = 0
+			for (i = 1; i <= nb; i++) { d = v[2, order[i]] - v[1, order[i]]; if (d > prevd) top = order[i]; prevd = d }
+			le100 = v[2, "0.1"] - v[1, "0.1"]
+			printf "%d %.0f %.0f %.1f %.2f %s\n", total, q(0.5), q(0.99), (s[2] - s[1]) / total * 1000, le100 * 100 / total, top
+		}' "$1" "$2"
+}
+# Starts sampling walcount's lag (WAL end - applied progress) every second.
+lag_sampler() { # file
+	(while :; do
+		q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), lsn)::bigint FROM walcount.progress WHERE slot_name = '$slot'" || true
+		sleep 1
+	done) >"$1" 2>/dev/null &
+	lag_pid=$!
+	bg_pids="$bg_pids $lag_pid"
+}
+lag_stop() { kill "$lag_pid" 2>/dev/null || true; wait "$lag_pid" 2>/dev/null || true; }
+# lag samples: n first-third-median last-third-median max
+lag_stats() {
+	local ln lt
+	ln=$(grep -c . "$1" || true)
+	lt=$((ln / 3))
+	if [ "$lt" -lt 1 ]; then
+		echo "$ln n/a n/a n/a"
+		return 0
+	fi
+	echo "$ln $(grep . "$1" | head -n "$lt" | median) $(grep . "$1" | tail -n "$lt" | median) $(sort -n "$1" | tail -1)"
+}
+
+# --- scenario 3: lag at a steady rate ---------------------------------------
+say "scenario 3: steady $lag_rate changes/s for $lag_s s with walcount running (default config)"
+load3=$(load)
+wc_sync
+wc_start "$tmp/lag.log"
+m=$(mark)
+wait_mark "$m" 600
+q -c "VACUUM" -c "CHECKPOINT"
+curl -sf "$murl" >"$tmp/lag-metrics-before.txt" || die "no metrics on $murl"
+lag_sampler "$tmp/lag-bytes.txt"
+pgbench -n -c 8 -j 2 -R "$((lag_rate / 4))" -T "$lag_s" -D users="$users" -D tracks="$tracks" \
+	-f "$bench/suite_steady.pgbench" "$db" >"$tmp/lag-pgbench.out" 2>&1 &
+lag_load_pid=$!
+bg_pids="$bg_pids $lag_load_pid"
+psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.probe('lag', $lag_s, $((users + 1)), $((tracks + 1)))" >/dev/null &
+lag_probe_pid=$!
+bg_pids="$bg_pids $lag_probe_pid"
+wait "$lag_load_pid" || { cat "$tmp/lag-pgbench.out" >&2; die "pgbench failed"; }
+wait "$lag_probe_pid" || die "probe failed"
+sleep 1
+lag_stop
+curl -sf "$murl" >"$tmp/lag-metrics-after.txt"
+wc_stop
+set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt")
+l_n=$1 l_p50=$2 l_p99=$3 l_mean=$4 l_le100=$5 l_top=$6
+set -- $(q -F ' ' -c "SELECT count(*), round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+	round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1),
+	count(*) FILTER (WHERE NOT seen) FROM bench.probe_samples WHERE phase = 'lag'")
+lp_n=$1 lp_p50=$2 lp_p99=$3 lp_max=$4 lp_unseen=$5
+l_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/lag-pgbench.out")
+l_late=$(awk '/^number of transactions above|skipped/ { print; exit }' "$tmp/lag-pgbench.out")
+l_sched=$(awk '/^rate limit schedule lag/ { print $0; exit }' "$tmp/lag-pgbench.out" | sed 's/.*= //')
+set -- $(lag_stats "$tmp/lag-bytes.txt")
+ll_n=$1 ll_first=$2 ll_last=$3 ll_max=$4
+l_goal=missed
+awk -v p="$l_le100" 'BEGIN { exit !(p != "n/a" && p >= 99) }' && l_goal=met
+say "  histogram p50 $l_p50 ms, p99 $l_p99 ms, <=100 ms: $l_le100%; probe p50 $lp_p50 p99 $lp_p99 max $lp_max ms; load $l_tps tx/s"
+
+# --- scenario 2: hot-key writers --------------------------------------------
+hot_prep() {
+	q -c "VACUUM ANALYZE reposts, saves, follows, aggregate_user, aggregate_track, aggregate_playlist" -c "CHECKPOINT"
+}
+hot_run() { # name
+	pgbench -n -c "$hot_clients" -j 2 -T "$hot_s" -D users="$users" -D tracks="$tracks" -D hot="$hot" \
+		-f "$bench/suite_hot.pgbench" "$db" >"$tmp/hot-$1.out" 2>&1 || { cat "$tmp/hot-$1.out" >&2; die "pgbench failed"; }
+	awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/hot-$1.out" >"$tmp/hot-$1.tps"
+	awk '/^latency average/ { printf "%s", $4; exit }' "$tmp/hot-$1.out" >"$tmp/hot-$1.lat"
+}
+say "scenario 2: hot-key writers, $hot_clients clients, $hot_s s per setup"
+load2=$(load)
+wc_sync
+say "  baseline (no triggers, walcount stopped)"
+hot_prep
+hot_run base
+say "  walcount consuming"
+wc_sync
+wc_start "$tmp/hot.log"
+sleep 1
+sums >"$tmp/hot-wc-sums0.txt"
+hot_prep
+m=$(mark)
+wait_mark "$m" 600
+curl -sf "$murl" >"$tmp/hot-metrics-before.txt"
+lag_sampler "$tmp/hot-lag.txt"
+wc_pids "$slot"
+wc_cpu0=$(cpu_s "$wc_pid") ws_cpu0=$(cpu_s "$ws_pid") be_cpu0=$(cpu_s "$be_pid")
+hot_run wc
+h_wc_cpu=$(sub_s "$(cpu_s "$wc_pid")" "$wc_cpu0") h_ws_cpu=$(sub_s "$(cpu_s "$ws_pid")" "$ws_cpu0") h_be_cpu=$(sub_s "$(cpu_s "$be_pid")" "$be_cpu0")
+t0=$(now_ms)
+m=$(mark)
+wait_mark "$m" 3600
+h_catchup_ms=$(($(now_ms) - t0))
+lag_stop
+curl -sf "$murl" >"$tmp/hot-metrics-after.txt"
+wc_stop
+sums >"$tmp/hot-wc-sums1.txt"
+h_wc_exact=$(sums_check "$tmp/hot-wc-sums0.txt" "$tmp/hot-wc-sums1.txt")
+set -- $(hist_stats "$tmp/hot-metrics-before.txt" "$tmp/hot-metrics-after.txt")
+h_n=$1 h_p50=$2 h_p99=$3 h_mean=$4 h_le100=$5 h_top=$6
+set -- $(lag_stats "$tmp/hot-lag.txt")
+hl_n=$1 hl_first=$2 hl_last=$3 hl_max=$4
+h_batches=$(($(metric_sum walcount_batches_total "$tmp/hot-metrics-after.txt") - $(metric_sum walcount_batches_total "$tmp/hot-metrics-before.txt")))
+h_changes=$(($(metric_sum walcount_changes_total "$tmp/hot-metrics-after.txt") - $(metric_sum walcount_changes_total "$tmp/hot-metrics-before.txt")))
+say "  seed triggers (walcount stopped)"
+q -f "$bench/seed_triggers.sql" >/dev/null
+sums >"$tmp/hot-trg-sums0.txt"
+hot_prep
+hot_run trg
+sums >"$tmp/hot-trg-sums1.txt"
+h_trg_exact=$(sums_check "$tmp/hot-trg-sums0.txt" "$tmp/hot-trg-sums1.txt")
+q -c "DROP TRIGGER bench_on_repost ON reposts" -c "DROP TRIGGER bench_on_save ON saves" -c "DROP TRIGGER bench_on_follow ON follows"
+# The triggers counted that run: move walcount's slot and progress past it
+# (as if walcount had applied it) so the aggregates stay exact.
+q -c "SELECT pg_replication_slot_advance('$slot', pg_current_wal_lsn())" >/dev/null
+q -c "UPDATE walcount.progress SET lsn = s.confirmed_flush_lsn, partial_xid = NULL, partial_changes = 0
+	FROM pg_replication_slots s WHERE s.slot_name = '$slot' AND progress.slot_name = s.slot_name"
+h_base=$(cat "$tmp/hot-base.tps") h_wc=$(cat "$tmp/hot-wc.tps") h_trg=$(cat "$tmp/hot-trg.tps")
+h_r_base=$(ratio "$h_wc" "$h_base") h_r_trg=$(ratio "$h_wc" "$h_trg") h_r_trgbase=$(ratio "$h_trg" "$h_base")
+h_goal_a=missed h_goal_b=missed h_goal_c=missed
+awk -v r="$h_r_base" 'BEGIN { exit !(r >= 0.85) }' && h_goal_a=met
+awk -v r="$h_r_trg" 'BEGIN { exit !(r >= 1.4) }' && h_goal_b=met
+# Keeping up: the lag of the last third of the run is not above the first
+# third's by more than one batch's worth (1 MB of WAL), and the catch-up
+# after the writers stop is under a second.
+awk -v a="$hl_first" -v b="$hl_last" -v c="$h_catchup_ms" 'BEGIN { exit !(a != "n/a" && b <= a + 1048576 && c < 1000) }' && h_goal_c=met
+say "  tps: baseline $h_base, walcount $h_wc ($h_r_base x), triggers $h_trg (walcount/triggers $h_r_trg x); catch-up $h_catchup_ms ms"
+
+# --- scenario 4: memory ----------------------------------------------------
+say "scenario 4: peak RSS applying single transactions of $mem_sizes rows"
+load4=$(load)
+: >"$tmp/mem.txt"
+salt=1
+for n in $mem_sizes; do
+	wc_sync
+	wc_start "$tmp/mem-$n.log"
+	sleep 0.5
+	idle_kb=$(hwm_kb "$wc_pid")
+	t0=$(now_ms)
+	q -c "CALL bench.big_txn($n, $users, $tracks, $salt)"
+	salt=$((salt + 1))
+	gen_ms=$(($(now_ms) - t0))
+	m=$(mark)
+	t0=$(now_ms)
+	wait_mark "$m" 3600
+	apply_ms=$(($(now_ms) - t0))
+	peak_kb=$(hwm_kb "$wc_pid")
+	rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$wc_pid/status")
+	curl -sf "$murl" >"$tmp/mem-$n-metrics.txt"
+	wc_stop
+	batches=$(metric_sum walcount_batches_total "$tmp/mem-$n-metrics.txt")
+	echo "$n $idle_kb $peak_kb $rss_kb $gen_ms $apply_ms $batches" >>"$tmp/mem.txt"
+	say "  $n rows: peak RSS $(mb "$peak_kb") MB (idle $(mb "$idle_kb") MB), applied in $apply_ms ms, $batches batches"
+done
+mem_first=$(awk 'NR == 1 { print $3 }' "$tmp/mem.txt")
+mem_max=$(awk '$3 > m { m = $3 } END { print m }' "$tmp/mem.txt")
+mem_goal=missed
+awk -v m="$mem_max" -v f="$mem_first" 'BEGIN { exit !(m < 65536 && m <= f * 1.5) }' && mem_goal=met
+
+# --- scenarios 1 and 5: backlog rounds ---------------------------------------
+# gen N: about N changes from two sessions, synchronous_commit off.
+gen() {
+	local base half g1 g2
+	base=$(q -c "SELECT next FROM bench.gen_state")
+	half=$(($1 / 2))
+	PGOPTIONS="-c synchronous_commit=off" q -c "CALL bench.gen($half, $base, 2, $users, $tracks, $playlists, 3, 2, 1)" &
+	g1=$!
+	PGOPTIONS="-c synchronous_commit=off" q -c "CALL bench.gen($half, $((base + 5)), 2, $users, $tracks, $playlists, 3, 2, 1)" &
+	g2=$!
+	bg_pids="$bg_pids $g1 $g2"
+	wait "$g1" || die "generator failed"
+	wait "$g2" || die "generator failed"
+	q -c "UPDATE bench.gen_state SET next = next + $((10 * (half / 10 + 2)))"
+}
+# drain SLOT OPTS...: pg_recvlogical from SLOT to $end_lsn into /dev/null.
+# Sets d_ms (wall), d_ws (its walsender's CPU s, from the postmaster's
+# reaped-children time), d_cl (pg_recvlogical's own CPU s).
+drain() {
+	local ds dc0 dt0 k=0
+	ds=$1
+	shift
+	dc0=$(child_s "$pm_pid")
+	dt0=$(now_ms)
+	# shellcheck disable=SC2068
+	/usr/bin/time -f "%U %S" -o "$tmp/recv.time" pg_recvlogical -d "$db" -S "$ds" --start --endpos="$end_lsn" --no-loop \
+		-f /dev/null $@ || die "pg_recvlogical failed"
+	d_ms=$(($(now_ms) - dt0))
+	while [ -n "$(q -c "SELECT 1 FROM pg_stat_replication WHERE application_name = 'pg_recvlogical'")" ]; do
+		k=$((k + 1))
+		[ "$k" -lt 500 ] || die "pg_recvlogical's walsender did not exit"
+		sleep 0.02
+	done
+	d_ws=$(sub_s "$(child_s "$pm_pid")" "$dc0")
+	d_cl=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/recv.time")
+}
+
+: >"$tmp/rounds.txt"
+: >"$tmp/options.txt"
+round() { # size label
+	local n label extra prof s c0 l0 t0 m changes
+	n=$1 label=$2
+	say "round $label: $n changes"
+	wc_sync
+	extra=""
+	[ "$n" = "$opt_size" ] && [ "$label" = "$n" ] && extra="drain_types drain_oids"
+	prof=""
+	[ "$n" = "$s1_size" ] && [ "$label" = "$n" ] && prof=walcount_prof
+	for s in drain $extra; do
+		q -c "SELECT pg_create_logical_replication_slot('$s', 'wal2json')" >/dev/null
+	done
+	if [ -n "$prof" ]; then
+		q -c "SELECT pg_create_logical_replication_slot('$prof', 'wal2json')" >/dev/null
+		q -c "INSERT INTO walcount.progress (slot_name, lsn) SELECT slot_name, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$prof'"
+	fi
+	slot_gap=$(q -c "SELECT pg_wal_lsn_diff(max(confirmed_flush_lsn), min(confirmed_flush_lsn))::bigint FROM pg_replication_slots WHERE slot_name IN ('$slot', 'drain')")
+	sums >"$tmp/round-$label-sums0.txt"
+	c0=$(q -c "SELECT bench.changes()")
+	l0=$(q -c "SELECT pg_current_wal_lsn()")
+	t0=$(now_ms)
+	gen "$n"
+	m=$(mark)
+	end_lsn=$(q -c "SELECT pg_current_wal_lsn()")
+	gen_ms=$(($(now_ms) - t0))
+	changes=$(($(q -c "SELECT bench.changes()") - c0))
+	wal_bytes=$(q -c "SELECT pg_wal_lsn_diff('$end_lsn', '$l0')::bigint")
+	q -c "CHECKPOINT"
+	say "  generated $changes changes ($wal_bytes bytes of WAL) in $gen_ms ms; draining"
+	drain drain $wc_opts
+	dr_ms=$d_ms dr_ws=$d_ws dr_cl=$d_cl
+	[ -z "$extra" ] || echo "$label drain $dr_ms $dr_ws $changes" >>"$tmp/options.txt"
+	for s in $extra; do
+		case $s in
+		drain_types) drain "$s" $opts_types ;;
+		drain_oids) drain "$s" $opts_oids ;;
+		esac
+		echo "$label $s $d_ms $d_ws $changes" >>"$tmp/options.txt"
+	done
+	say "  drain: $dr_ms ms ($(rate "$changes" "$dr_ms") changes/s); walcount"
+	t0=$(now_ms)
+	wc_start "$tmp/round-$label.log"
+	wc_pids "$slot"
+	wait_mark "$m" 7200
+	wc_ms=$(($(now_ms) - t0))
+	wc_cpu=$(cpu_s "$wc_pid") ws_cpu=$(cpu_s "$ws_pid") be_cpu=$(cpu_s "$be_pid") peak_kb=$(hwm_kb "$wc_pid")
+	curl -sf "$murl" >"$tmp/round-$label-metrics.txt"
+	wc_stop
+	started=$(sed -n 's/^\([0-9T:.-]*\)Z .*stream: started slot.*/\1/p' "$tmp/round-$label.log" | head -1)
+	start_ms=$(($(date -d "${started}Z" +%s%3N) - t0))
+	sums >"$tmp/round-$label-sums1.txt"
+	exact=$(sums_check "$tmp/round-$label-sums0.txt" "$tmp/round-$label-sums1.txt")
+	mchanges=$(metric_sum walcount_changes_total "$tmp/round-$label-metrics.txt")
+	batches=$(metric_sum walcount_batches_total "$tmp/round-$label-metrics.txt")
+	bsum=$(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/round-$label-metrics.txt")
+	echo "$label $n $changes $mchanges $wal_bytes $gen_ms $dr_ms $dr_ws $dr_cl $wc_ms $start_ms $wc_cpu $ws_cpu $be_cpu $batches $bsum $peak_kb $slot_gap $exact" >>"$tmp/rounds.txt"
+	say "  walcount: $wc_ms ms ($(rate "$changes" "$wc_ms") changes/s, $(ratio "$dr_ms" "$wc_ms") x drain), $batches batches, apply $bsum ms; $exact"
+	if [ -n "$prof" ]; then
+		say "  profile: walcount applying the same backlog from slot $prof under perf for $prof_s s"
+		wc_conf "$tmp/prof.yaml" "$prof" ""
+		wc_start "$tmp/prof.log" "$tmp/prof.yaml"
+		wc_pids "$prof"
+		prof_pids="$wc_pid $ws_pid $be_pid"
+		perf record -q -a -F 999 -o "$tmp/perf-all.data" -- sleep "$prof_s" >/dev/null 2>&1 &
+		pa=$!
+		perf record -q -F 999 --call-graph dwarf,16384 -p "$wc_pid" -o "$tmp/perf-walcount.data" -- sleep "$prof_s" >/dev/null 2>&1 &
+		pw=$!
+		bg_pids="$bg_pids $pa $pw"
+		wait "$pa" || true
+		wait "$pw" || true
+		wc_stop
+		q -c "SELECT pg_drop_replication_slot('$prof')" -c "DELETE FROM walcount.progress WHERE slot_name = '$prof'" >/dev/null
+		# That pass counted part of the backlog a second time: the
+		# checks use deltas, but the marker and the probe need their
+		# exact counts back (the main slot has applied everything).
+		q -c "UPDATE aggregate_track a SET repost_count = (SELECT count(*) FROM reposts r WHERE r.repost_item_id = a.track_id
+			AND r.repost_type = 'track' AND r.is_current AND NOT r.is_delete) WHERE track_id IN ($((tracks + 1)), $mtrack)"
+		echo "$prof_pids" >"$tmp/perf-pids.txt"
+	fi
+	for s in drain $extra; do
+		q -c "SELECT pg_drop_replication_slot('$s')" >/dev/null
+	done
+}
+
+load1=$(load)
+for n in $sizes; do
+	round "$n" "$n"
+done
+# Replica identity: the old image of an UPDATE carries only the identity
+# index's columns instead of all 11 (wal2json 2.5 has no column filter).
+say "round identity: REPLICA IDENTITY USING INDEX (key columns, txhash, is_current, is_delete)"
+q -c "CREATE UNIQUE INDEX bench_reposts_ri ON reposts (user_id, repost_item_id, repost_type, txhash, is_current, is_delete)" \
+	-c "CREATE UNIQUE INDEX bench_saves_ri ON saves (user_id, save_item_id, save_type, txhash, is_current, is_delete)" \
+	-c "CREATE UNIQUE INDEX bench_follows_ri ON follows (follower_user_id, followee_user_id, txhash, is_current, is_delete)" \
+	-c "ALTER TABLE reposts REPLICA IDENTITY USING INDEX bench_reposts_ri" \
+	-c "ALTER TABLE saves REPLICA IDENTITY USING INDEX bench_saves_ri" \
+	-c "ALTER TABLE follows REPLICA IDENTITY USING INDEX bench_follows_ri"
+round "$ri_size" identity
+q -c "ALTER TABLE reposts REPLICA IDENTITY FULL" -c "ALTER TABLE saves REPLICA IDENTITY FULL" -c "ALTER TABLE follows REPLICA IDENTITY FULL" \
+	-c "DROP INDEX bench_reposts_ri, bench_saves_ri, bench_follows_ri"
+load_end=$(load)
+
+# --- profile reports --------------------------------------------------------
+say "profile reports"
+set -- $(cat "$tmp/perf-pids.txt")
+p_wc=$1 p_ws=$2 p_be=$3
+perf report -i "$tmp/perf-all.data" --stdio --no-children --sort pid 2>/dev/null | grep -v '^#' | grep -v '^$' >"$tmp/perf-pid.txt" || true
+perf report -i "$tmp/perf-all.data" --stdio --no-children --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' >"$tmp/perf-comm.txt" || true
+for role in wc ws be; do
+	eval "p=\$p_$role"
+	perf report -i "$tmp/perf-all.data" --stdio --no-children --pid "$p" --percentage relative --sort dso,sym 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -40 >"$tmp/perf-$role.txt" || true
+	perf report -i "$tmp/perf-all.data" --stdio --no-children --pid "$p" --percentage relative --sort dso 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -12 >"$tmp/perf-$role-dso.txt" || true
+done
+perf report -i "$tmp/perf-walcount.data" --stdio --children --sort sym --percent-limit 2 -g none 2>/dev/null |
+	grep -v '^#' | grep -v '^$' | head -80 >"$tmp/perf-walcount-children.txt" || true
+# share of all samples: pid -> %
+pid_share() { awk -v p="$1" '{ split($2, a, ":"); if (a[1] == p) { sub(/%/, "", $1); print $1; f = 1; exit } } END { if (!f) print 0 }' "$tmp/perf-pid.txt"; }
+ps_wc=$(pid_share "$p_wc") ps_ws=$(pid_share "$p_ws") ps_be=$(pid_share "$p_be")
+ps_other=$(awk -v a="$ps_wc" -v b="$ps_ws" -v c="$ps_be" 'BEGIN { printf "%.1f", 100 - a - b - c }')
+# markdown rows from "perf report --sort dso,sym" lines: pct dso [.] sym
+top_rows() { # file count
+	awk -v max="$2" '$1 ~ /%$/ && n < max {
+		pct = $1; dso = $2; sym = ""; for (i = 4; i <= NF; i++) sym = sym (i > 4 ? " " : "") $i
+		gsub(/\|/, "\\|", sym); printf "| %s | %s | `%s` |\n", pct, dso, sym; n++ }' "$1"
+}
+dso_rows() { # file count
+	awk -v max="$2" '$1 ~ /%$/ && n < max { printf "%s %s", (n ? ";" : ""), $1 " " $2; n++ }' "$1"
+}
+children_rows() { # file count: named functions below the 99% call-chain roots
+	awk -v max="$2" '$1 ~ /%$/ && $2 ~ /%$/ && $4 !~ /^0x/ && $1 + 0 < 99 && n < max {
+		sym = ""; for (i = 4; i <= NF; i++) sym = sym (i > 4 ? " " : "") $i
+		printf "| %s | %s | `%s` |\n", $1, $2, sym; n++ }' "$1"
+}
+
+# --- results ----------------------------------------------------------------
+total_s=$((($(now_ms) - t_begin) / 1000))
+mem=$(free -h | awk '/^Mem:/ { print $2 }')
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+# per-round figures
+row() { awk -v l="$1" '$1 == l' "$tmp/rounds.txt"; }
+s1=$(row "$s1_size")
+set -- $s1
+s1_changes=$3 s1_wal=$5 s1_dr_ms=$7 s1_dr_ws=$8 s1_dr_cl=$9 s1_wc_ms=${10} s1_start=${11} s1_wc_cpu=${12} s1_ws_cpu=${13} s1_be_cpu=${14} s1_batches=${15} s1_bsum=${16} s1_gap=${18}
+s1_dr_rate=$(rate "$s1_changes" "$s1_dr_ms") s1_wc_rate=$(rate "$s1_changes" "$s1_wc_ms")
+s1_ratio=$(ratio "$s1_wc_rate" "$s1_dr_rate")
+s1_goal=missed
+awk -v r="$s1_ratio" 'BEGIN { exit !(r >= 0.95) }' && s1_goal=met
+base100=$(row 100000 | awk '{ print $3, $10 }')
+# flatness against the 100k round (the 10k round is dominated by start-up)
+set -- $base100
+r100=$(rate "${1:-0}" "${2:-0}")
+scale_min=$(awk -v b="$r100" '$1 ~ /^[0-9]+$/ && $2 >= 100000 { r = $3 * 1000 / $10 / b; if (min == "" || r < min) min = r } END { printf "%.2f", min }' "$tmp/rounds.txt")
+scale_goal=missed
+awk -v r="$scale_min" 'BEGIN { exit !(r >= 0.9) }' && scale_goal=met
+
+section="$tmp/section.md"
+{
+	cat <<EOF
+## Suite: $target
+
+Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`$target\` (bench/suite.sh, BENCH_MODE=$mode) in $((total_s / 60)) min $((total_s % 60)) s; walcount $wc_version at $commit. Every ratio is against a baseline measured in this run, on this machine, on the same data.
+
+| machine | |
+|---|---|
+| CPUs | $(nproc) ($cpu_model) |
+| memory | $mem (free -h) |
+| PostgreSQL | $pg_version, wal2json $w2j_version |
+| server settings | fsync on, synchronous_commit on, shared_buffers 1GB, max_wal_size 32GB, checkpoint_timeout 60min, autovacuum off (VACUUM before each writer run), others default |
+| walcount | defaults (batch.max_changes 10000, batch.max_delay 200ms, batch.max_keys 100000), checkpoint.interval 1h (no sweep mid-scenario) |
+| load average (1/5/15 min) | start $load_start; scenario 3 $load3, 2 $load2, 4 $load4, 1+5 $load1; end $load_end |
+| data | $users users, $tracks tracks ($hot hot), $playlists playlists, $data_rows seeded source rows, an aggregate row per user/track/playlist; loaded in $((data_ms / 1000)) s; \`walcount init\` $init_ms ms |
+
+Other processes shared the 2 CPUs during the run (the load averages above; a parallel fuzzer or test run takes up to a whole CPU), so absolute figures move from run to run; the ratios compare runs made minutes apart.
+
+### Goals
+
+| # | goal | measured | baseline (same run) | ratio | |
+|---|---|---:|---:|---:|---|
+| 1 | walcount applies a backlog at >= 0.95x the decode limit | $s1_wc_rate changes/s | pg_recvlogical drain $s1_dr_rate changes/s | $s1_ratio | **$s1_goal** |
+| 2a | writers with walcount consuming >= 0.85x no triggers | $h_wc tx/s | no triggers $h_base tx/s | $h_r_base | **$h_goal_a** |
+| 2b | writers with walcount >= 1.4x the seed's triggers | $h_wc tx/s | seed triggers $h_trg tx/s | $h_r_trg | **$h_goal_b** |
+| 2c | walcount keeps up with those writers (lag flat, catch-up < 1 s) | lag $hl_first -> $hl_last B (first/last third median), catch-up $h_catchup_ms ms | | | **$h_goal_c** |
+| 3 | p99 commit -> visible < 100 ms at $lag_rate changes/s | ${l_le100}% of $l_n transactions <= 100 ms (histogram); probe p99 $lp_p99 ms | 100 ms | probe p99 / 100 ms: $(ratio "$lp_p99" 100) | **$l_goal** |
+| 4 | peak RSS < 64 MB and flat over 10k..1M-row transactions | max $(mb "$mem_max") MB | 10k-row transaction $(mb "$mem_first") MB | $(ratio "$mem_max" "$mem_first") | **$mem_goal** |
+| 5 | throughput flat over backlog sizes (>= 0.9x of the 100k round) | lowest $scale_min x | 100k round $r100 changes/s | $scale_min | **$scale_goal** |
+| 6 | reconcile | see "## Reconcile" (make bench-reconcile) | | | |
+
+### 1. Throughput vs the decode limit ($s1_size-change backlog)
+
+Changes: bench/suite_gen.sql, transactions of 10 (an indexer block: 5 inserts of new reposts/saves/follows, 5 in-place toggles of is_delete with a new txhash), uniform over users and tracks (no hot keys: every change touches ~2 aggregate rows of its own, the worst case for coalescing), generated with walcount stopped after its slot and the drain slot were created back to back ($s1_gap bytes of WAL apart). The backlog: $s1_changes changes, $s1_wal bytes of WAL (REPLICA IDENTITY FULL). Drain: \`pg_recvlogical --start --no-loop --endpos -f /dev/null\` with walcount's own options (\`$wc_opts\`, read from src/stream.c). walcount: from \`walcount run\` exec to the end marker's count being visible (the marker is the backlog's last transaction), start-up included ($s1_start ms to "stream: started").
+
+| | wall | changes/s | walsender CPU | consumer CPU | apply backend CPU | ratio |
+|---|---:|---:|---:|---:|---:|---:|
+| pg_recvlogical drain (baseline) | $(secs "$s1_dr_ms") s | $s1_dr_rate | $s1_dr_ws s | $s1_dr_cl s | - | 1.00 |
+| walcount | $(secs "$s1_wc_ms") s | $s1_wc_rate | $s1_ws_cpu s | $s1_wc_cpu s | $s1_be_cpu s | **$s1_ratio** |
+
+walcount applied it in $s1_batches batches; the apply statements took $(secs "$s1_bsum") s of the $(secs "$s1_wc_ms") s (walcount_batch_duration_seconds_sum), time in which walcount reads nothing: it sends a batch and waits for its commit, single-threaded, so decoding (walsender), parsing (walcount) and applying (backend) take turns instead of overlapping; with 2 CPUs the walsender alone is the drain's whole cost.
+
+#### Profile: walcount applying the same backlog
+
+\`perf record -a -F 999\` for $prof_s s while a second \`walcount run\` (slot walcount_prof, created with the others, progress row at its start) applied the same backlog; plus \`perf record --call-graph dwarf\` of the walcount process. Share of all samples on the machine: walsender $ps_ws%, apply backend $ps_be%, walcount $ps_wc%, everything else (idle, other processes) $ps_other%.
+
+walcount process by library (self): $(dso_rows "$tmp/perf-wc-dso.txt" 6).
+
+| walcount: self | library | symbol |
+|---:|---|---|
+$(top_rows "$tmp/perf-wc.txt" 12)
+
+| walcount: with callees | self | function |
+|---:|---:|---|
+$(children_rows "$tmp/perf-walcount-children.txt" 14)
+
+Walsender by library: $(dso_rows "$tmp/perf-ws-dso.txt" 6).
+
+| walsender: self | library | symbol |
+|---:|---|---|
+$(top_rows "$tmp/perf-ws.txt" 12)
+
+Apply backend by library: $(dso_rows "$tmp/perf-be-dso.txt" 6).
+
+| apply backend: self | library | symbol |
+|---:|---|---|
+$(top_rows "$tmp/perf-be.txt" 12)
+
+(libjansson and wal2json.so are stripped: their static functions show as addresses; their library totals are what counts.)
+
+#### What wal2json options and the replica identity save in the walsender
+
+Drains of the same backlog from slots created together, so the same WAL; the walsender's CPU from the postmaster's reaped-children time.
+
+| options | backlog | wall | changes/s | walsender CPU | ratio to walcount's options |
+|---|---:|---:|---:|---:|---:|
+EOF
+	ob=$(awk '$2 == "drain" { print $3, $4 }' "$tmp/options.txt")
+	set -- $ob
+	ob_ms=${1:-0} ob_cpu=${2:-0}
+	while read -r label s ms cpu n; do
+		case $s in
+		drain) name="walcount's (include-types 0)" ;;
+		drain_types) name="include-types 1 (wal2json's default)" ;;
+		drain_oids) name="include-types 1 + include-type-oids 1" ;;
+		esac
+		echo "| $name | $n | $(secs "$ms") s | $(rate "$n" "$ms") | $cpu s | wall $(ratio "$ms" "$ob_ms"), CPU $(ratio "$cpu" "$ob_cpu") |"
+	done <"$tmp/options.txt"
+	ri=$(row identity)
+	set -- $ri
+	ri_n=$3 ri_wal=$5 ri_dr=$7 ri_ws=$8 ri_wc=${10} ri_exact=${19}
+	shift 18
+	ri_exact="$*"
+	fr=$(awk -v s="$ri_size" '$1 == s { print $3, $5, $7, $8, $10 }' "$tmp/rounds.txt")
+	set -- $fr
+	fr_n=${1:-0} fr_wal=${2:-0} fr_dr=${3:-0} fr_ws=${4:-0} fr_wc=${5:-0}
+	cat <<EOF
+
+Column-level filtering: wal2json $w2j_version has no column filter (its options: include-*, filter-tables/add-tables, filter-msg-prefixes/add-msg-prefixes, filter-origins, actions, format-version, pretty-print, write-in-chunks), and PostgreSQL 15's column lists are pgoutput's. What narrows the columns decoded is the replica identity: with \`REPLICA IDENTITY USING INDEX\` on (key columns, txhash, is_current, is_delete), which walcount accepts, an UPDATE's old image has 6 of the 11 columns. Same generator and size, a backlog of its own (so not the same WAL):
+
+| replica identity | backlog | WAL | drain wall | drain changes/s | drain walsender CPU | walcount wall | walcount changes/s |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| FULL (baseline) | $fr_n | $fr_wal B | $(secs "$fr_dr") s | $(rate "$fr_n" "$fr_dr") | $fr_ws s | $(secs "$fr_wc") s | $(rate "$fr_n" "$fr_wc") |
+| USING INDEX | $ri_n | $ri_wal B | $(secs "$ri_dr") s | $(rate "$ri_n" "$ri_dr") | $ri_ws s | $(secs "$ri_wc") s | $(rate "$ri_n" "$ri_wc") |
+| ratio | | $(ratio "$ri_wal" "$fr_wal") | $(ratio "$ri_dr" "$fr_dr") | | $(ratio "$ri_ws" "$fr_ws") | $(ratio "$ri_wc" "$fr_wc") | |
+
+(walcount with the identity index: $ri_exact.) The index costs every writer an extra unique index insert per row.
+
+### 2. Hot-key writer throughput
+
+pgbench, $hot_clients clients (-j 2), $hot_s s per setup, bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the hottest 1% of the tracks ($hot tracks), synchronous_commit on. Order: no triggers, walcount consuming, seed triggers; each after VACUUM ANALYZE and CHECKPOINT on the same tables. The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written).
+
+| setup | tx/s | latency avg | ratio to no triggers | counts |
+|---|---:|---:|---:|---|
+| no triggers (baseline) | $h_base | $(cat "$tmp/hot-base.lat") ms | 1.00 | not maintained |
+| seed triggers | $h_trg | $(cat "$tmp/hot-trg.lat") ms | $h_r_trgbase | $h_trg_exact |
+| walcount consuming | $h_wc | $(cat "$tmp/hot-wc.lat") ms | **$h_r_base** ($h_r_trg x the triggers) | $h_wc_exact |
+
+walcount during the run: $h_changes changes in $h_batches batches; CPU walcount $h_wc_cpu s, its walsender $h_ws_cpu s, its apply backend $h_be_cpu s over the ${hot_s} s run (of $(( $(nproc) * hot_s )) CPU-s on the machine). Lag (WAL end - applied progress, sampled every second, $hl_n samples): median $hl_first B in the first third, $hl_last B in the last third, max $hl_max B; after the writers stopped, the end marker was visible in $h_catchup_ms ms. Commit -> apply (histogram): p50 $h_p50 ms, p99 $h_p99 ms, mean $h_mean ms, ${h_le100}% <= 100 ms.
+
+### 3. Lag at a steady $lag_rate changes/s
+
+pgbench -R $lag_rate -c 8 -j 2 for $lag_s s (bench/suite_steady.pgbench: one upsert in place per transaction, 50% reposts, 25% saves, 25% follows, uniform), walcount running with its default batch settings; achieved $l_tps tx/s (schedule lag avg ${l_sched:-n/a}). Alongside, the probe (bench/reconcile_probe.sql) toggles its own repost, commits and polls its track's count every 2 ms.
+
+| commit -> aggregate visible | value | goal | ratio to goal |
+|---|---:|---:|---:|
+| histogram p50 (walcount_commit_to_apply_seconds, commit timestamp -> batch committed, $l_n transactions) | $l_p50 ms | | |
+| histogram p99 | $l_p99 ms | < 100 ms | $(ratio "$l_p99" 100) |
+| histogram: share <= 100 ms (exact bucket count) | ${l_le100}% | >= 99% | |
+| histogram: highest non-empty bucket | <= $l_top s | | |
+| histogram mean | $l_mean ms | | |
+| probe p50 ($lp_n samples, $lp_unseen unseen) | $lp_p50 ms | | |
+| probe p99 | $lp_p99 ms | < 100 ms | $(ratio "$lp_p99" 100) |
+| probe max | $lp_max ms | | |
+
+Lag in WAL bytes: median $ll_first B in the first third, $ll_last B in the last third, max $ll_max B ($ll_n samples).
+
+### 4. Memory: peak RSS applying one transaction
+
+Each transaction: one \`INSERT ... ON CONFLICT DO UPDATE\` of n reposts (bench.big_txn), each a distinct (user, track) pair spread over all users and tracks, so it touches ~n track rows and min(n, $users) user rows; walcount (a fresh process per size, default batch.max_keys 100000) applies it in parts. VmHWM from /proc.
+
+| rows in the transaction | peak RSS (VmHWM) | idle RSS before it | ratio to 10k | apply time | batches |
+|---:|---:|---:|---:|---:|---:|
+EOF
+	while read -r n idle peak rss g a b; do
+		echo "| $n | $(mb "$peak") MB | $(mb "$idle") MB | $(ratio "$peak" "$mem_first") | $(secs "$a") s | $b |"
+	done <"$tmp/mem.txt"
+	cat <<EOF
+
+### 5. Scaling: backlog size
+
+Scenario 1 at each size (each a fresh backlog, drain and walcount on the same WAL). Flatness is against the 100k round; the 10k round is mostly start-up (connect, checks, slot, $s1_start ms in the 1M round).
+
+| backlog | changes | WAL | drain changes/s | walcount changes/s | walcount / drain | walcount / 100k round | walcount peak RSS | apply statements | exact |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+EOF
+	while read -r label n ch mch wal g dr dws dcl wcms st wcc wsc bec bat bs pk gap rest; do
+		case $label in identity) continue ;; esac
+		wr=$(rate "$ch" "$wcms")
+		echo "| $label | $ch | $wal B | $(rate "$ch" "$dr") | $wr | $(ratio "$dr" "$wcms") | $(ratio "$wr" "$r100") | $(mb "$pk") MB | $bat batches, $(secs "$bs") s | $rest |"
+	done <"$tmp/rounds.txt"
+	cat <<EOF
+
+"exact": over each round, every stream-maintained column's aggregate sum moved by exactly as much as its active source rows (bench.sums()).
+EOF
+} >"$section"
+
+if [ ! -f "$results" ]; then
+	cat >"$results" <<EOF
+# walcount benchmarks
+
+Machine: $(nproc) CPUs ($cpu_model), $mem memory (free -h), PostgreSQL $pg_version, $(uname -sr); first written $(date -u '+%Y-%m-%d').
+EOF
+fi
+# Replace this mode's "## Suite: ..." section (up to the next "## ") or add
+# it before "## Reconcile" (or at the end).
+head="## Suite: $target"
+own=0
+grep -qxF "$head" "$results" && own=1
+awk -v section="$section" -v head="$head" -v own="$own" '
+	function emit(   line) { while ((getline line < section) > 0) print line; close(section); done = 1 }
+	/^## / {
+		if (skip) { skip = 0; print "" }
+		if ($0 == head) { emit(); skip = 1; next }
+		if ($0 == "## Reconcile" && !own && !done) { emit(); print "" }
+	}
+	!skip { print }
+	END { if (!done) { print ""; emit() } }' "$results" >"$tmp/results.md.new"
+mv "$tmp/results.md.new" "$results"
+cat "$section"
+say "done in $total_s s"
