@@ -599,7 +599,14 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
 {
 	struct loader L = {.name = name, .cfg = cfg, .err = err, .errlen = errlen};
 
-	return parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L);
+	if (parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
+		return true;
+	/* Keys and values are quoted into the message; one with a line break
+	 * would break the one-line error contract. */
+	for (char *p = err; errlen > 0 && *p; p++)
+		if ((unsigned char) *p < 0x20)
+			*p = ' ';
+	return false;
 }
 
 /* Reads all of f into a malloc'd *text. On failure returns false with errno

@@ -348,6 +348,10 @@ static int64_t read_timestamp(json_t *root)
 	if (s == NULL || sscanf(s, "%d-%d-%d %d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
 				&tm.tm_min, &tm.tm_sec, &n) != 6)
 		return 0;
+	if (tm.tm_year < 1 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 24 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
+	    tm.tm_sec > 60)
+		return 0;
 	s += n;
 	/* Microseconds from at most six digits; digits beyond are ignored, so
 	 * no length of fraction can overflow. */
