@@ -103,3 +103,20 @@ CREATE OR REPLACE FUNCTION bench.sums() RETURNS TABLE (col text, agg bigint, src
 		(SELECT count(*) FROM follows WHERE is_current AND NOT is_delete)
 	UNION ALL SELECT 'aggregate_user.following_count', (SELECT sum(following_count) FROM aggregate_user),
 		(SELECT count(*) FROM follows WHERE is_current AND NOT is_delete) $$;
+
+-- Wait-event sampler for the writers of scenario 2: every 50 ms, what each
+-- active pgbench backend waits on ('CPU' when on a CPU or waiting for one).
+CREATE UNLOGGED TABLE IF NOT EXISTS bench.wait_samples (setup text NOT NULL, ev text NOT NULL);
+CREATE OR REPLACE PROCEDURE bench.waits(setup text, seconds double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+	d timestamptz := clock_timestamp() + make_interval(secs => seconds);
+BEGIN
+	WHILE clock_timestamp() < d LOOP
+		INSERT INTO bench.wait_samples
+		SELECT setup, coalesce(wait_event_type || ':' || wait_event, 'CPU')
+		FROM pg_stat_activity WHERE application_name = 'pgbench' AND state = 'active';
+		COMMIT;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$;
