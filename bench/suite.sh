@@ -46,7 +46,8 @@ quick)
 	s1_size=${BENCH_S1_SIZE:-100000}              # scenario 1 and the profile
 	opt_size=${BENCH_OPT_SIZE:-100000}            # wal2json option drains
 	ri_size=${BENCH_RI_SIZE:-100000}              # replica identity round
-	hot_s=${BENCH_HOT_SECONDS:-10}                # scenario 2, per setup and repetition
+	hot_s=${BENCH_HOT_SECONDS:-10}                # scenario 2, measured per setup and repetition
+	hot_warm=${BENCH_HOT_WARMUP:-5}               # ... after this warm-up
 	hot_reps=${BENCH_HOT_REPS:-3}
 	lag_s=${BENCH_LAG_SECONDS:-20}
 	mem_sizes=${BENCH_MEM_SIZES:-"10000 100000"}
@@ -60,6 +61,7 @@ full)
 	opt_size=${BENCH_OPT_SIZE:-100000}
 	ri_size=${BENCH_RI_SIZE:-100000}
 	hot_s=${BENCH_HOT_SECONDS:-20}
+	hot_warm=${BENCH_HOT_WARMUP:-10}
 	hot_reps=${BENCH_HOT_REPS:-5}
 	lag_s=${BENCH_LAG_SECONDS:-60}
 	mem_sizes=${BENCH_MEM_SIZES:-"10000 100000 1000000"}
@@ -363,16 +365,21 @@ hot_prep() {
 	q -c "VACUUM ANALYZE reposts, saves, follows, aggregate_user, aggregate_track, aggregate_playlist" -c "CHECKPOINT"
 }
 wal_snap() { q -F ' ' -c "SELECT wal_records, wal_fpi, wal_bytes, wal_sync FROM pg_stat_wal"; }
+# One writer run: $hot_warm s of warm-up (right after the CHECKPOINT every
+# first change of a page writes a full-page image; a short run would be
+# mostly that), then $hot_s s measured: tx/s and latency from pgbench's
+# per-second progress lines, WAL and wait events over the same window.
 hot_run() { # name
 	local wp
-	wal_snap >"$tmp/hot-$1.wal0"
-	psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.waits('$1', $hot_s - 1)" >/dev/null 2>&1 &
+	(sleep "$hot_warm"
+	 wal_snap >"$tmp/hot-$1.wal0"
+	 psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.waits('$1', $hot_s - 1)") >/dev/null 2>&1 &
 	wp=$!
 	bg_pids="$bg_pids $wp"
-	pgbench -n -c "$hot_clients" -j 2 -T "$hot_s" -D users="$users" -D tracks="$tracks" -D hot="$hot" \
+	pgbench -n -P 1 -c "$hot_clients" -j 2 -T "$((hot_warm + hot_s))" -D users="$users" -D tracks="$tracks" -D hot="$hot" \
 		-f "$bench/suite_hot.pgbench" "$db" >"$tmp/hot-$1.out" 2>&1 || { cat "$tmp/hot-$1.out" >&2; die "pgbench failed"; }
-	awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/hot-$1.out" >"$tmp/hot-$1.tps"
-	awk '/^latency average/ { printf "%s", $4; exit }' "$tmp/hot-$1.out" >"$tmp/hot-$1.lat"
+	awk -v w="$hot_warm" '/^progress: / && $2 + 0 > w { s += $4; n++ } END { printf "%.0f", n ? s / n : 0 }' "$tmp/hot-$1.out" >"$tmp/hot-$1.tps"
+	awk -v w="$hot_warm" '/^progress: / && $2 + 0 > w { s += $7; n++ } END { printf "%.2f", n ? s / n : 0 }' "$tmp/hot-$1.out" >"$tmp/hot-$1.lat"
 	wait "$wp" || true
 }
 # WAL written per writer transaction and WAL flushes per second over a run
@@ -802,6 +809,7 @@ Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`$target\` (bench/suite.sh, BENCH_MODE=
 | server settings | fsync on, synchronous_commit on, shared_buffers 1GB, max_wal_size 32GB, checkpoint_timeout 60min, autovacuum off (VACUUM before each writer run), others default |
 | walcount | defaults (batch.max_changes 10000, batch.max_delay 200ms, batch.max_keys 100000), checkpoint.interval 1h (no sweep mid-scenario) |
 | load average (1/5/15 min) | start $load_start; at scenario 3 $load3, 2 $load2, 4 $load4, 1+5 $load1; end $load_end |
+| this run | backlogs $(echo "$sizes" | sed 's/ /, /g') changes$([ -z "${BENCH_SIZES:-}" ] || echo " (BENCH_SIZES set)"); scenario 1 at $s1_size; option drains at $opt_size; scenario 2 $hot_reps x ($hot_warm + $hot_s) s per setup; scenario 3 $lag_s s; scenario 4 $(echo "$mem_sizes" | sed 's/ /, /g') rows |
 | data | $users users, $tracks tracks ($hot hot), $playlists playlists, $data_rows seeded source rows, an aggregate row per user/track/playlist; loaded in $((data_ms / 1000)) s; \`walcount init\` $init_ms ms |
 
 The machine is shared: other sessions' tests, fuzzers and soak loops ran during this run (the load averages above, on $(nproc) CPUs), so absolute figures move from run to run and the ratios compare runs made minutes apart; scenario 2 alternates its setups for that reason.
@@ -892,7 +900,7 @@ walcount with the identity index: $ri_exact. The index adds a unique-index inser
 
 ### 2. Hot-key writer throughput
 
-pgbench, $hot_clients clients (-j 2), bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the hottest 1% of the tracks ($hot tracks), synchronous_commit on; $hot_reps repetitions of (no triggers, walcount consuming, seed triggers), $hot_s s each, each after VACUUM ANALYZE and CHECKPOINT on the same tables. The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written). Medians of the repetitions.
+pgbench, $hot_clients clients (-j 2), bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the hottest 1% of the tracks ($hot tracks), synchronous_commit on; $hot_reps repetitions of (no triggers, walcount consuming, seed triggers), each after VACUUM ANALYZE and CHECKPOINT on the same tables, $hot_warm s of warm-up then $hot_s s measured (tx/s and latency: mean of pgbench's per-second progress over the measured part). The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written). Medians of the repetitions.
 
 | setup | tx/s (median) | runs | ratio to no triggers | counts |
 |---|---:|---|---:|---|
@@ -908,9 +916,9 @@ Why the writers slow down, per setup (means over the runs; WAL from pg_stat_wal,
 | seed triggers | $(walavg trg 2) B | $(walavg trg 3) | $(walavg trg 4) | $(awk -v b="$(walavg trg 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line trg) |
 | walcount consuming | $(walavg wc 2) B | $(walavg wc 3) | $(walavg wc 4) | $(awk -v b="$(walavg wc 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line wc) |
 
-walcount in each run (CPU over the ${hot_s} s run, of $(( $(nproc) * hot_s )) CPU-s on the machine; lag = WAL end - applied progress, sampled every second; commit -> apply from the histogram):
+walcount in each run (CPU over the whole run, warm-up included: $((hot_warm + hot_s)) s, of $(( $(nproc) * (hot_warm + hot_s) )) CPU-s on the machine; lag = WAL end - applied progress, sampled every second; commit -> apply from the histogram):
 
-| run | tx/s | changes | batches | CPU walcount / walsender / backend | lag first -> last third (median), max | catch-up | commit -> apply p50 / p99, <= 100 ms | keeps up |
+| run | tx/s | changes (whole run) | batches | CPU walcount / walsender / backend | lag first -> last third (median), max | catch-up | commit -> apply p50 / p99, <= 100 ms | keeps up |
 |---:|---:|---:|---:|---|---|---:|---|---|
 EOT
 	while read -r r tps nc nb cw cs cb lf ll lm cu p50 p99 le keep; do
