@@ -100,6 +100,13 @@ static enum skip_reason first_reason(enum skip_reason a, enum skip_reason b)
 	return a < b ? a : b;
 }
 
+/* A reason that makes the whole change uncountable. A NULL flag does not:
+ * that image counts as not active, as in the recount (NULL is not true). */
+static enum skip_reason whole_reason(enum skip_reason r)
+{
+	return r == SKIP_NULL_FLAG ? SKIP_NONE : r;
+}
+
 /* Adds amount to (column, key) in out[0..n), appending when new. Returns
  * the new count. out has room: each image adds at most two entries. */
 static size_t add(struct delta *out, size_t n, enum agg_column column, int64_t key, int64_t amount)
@@ -147,9 +154,11 @@ size_t delta_derive(const struct change *c, struct delta out[DELTA_MAX], enum sk
 	*skip = SKIP_NONE;
 	if (c->action != ACT_INSERT && c->action != ACT_UPDATE && c->action != ACT_DELETE)
 		return 0;
-	*skip = first_reason(image_skip(c->table, &c->old), image_skip(c->table, &c->new));
+	enum skip_reason old = image_skip(c->table, &c->old), new = image_skip(c->table, &c->new);
+	*skip = first_reason(whole_reason(old), whole_reason(new));
 	if (*skip != SKIP_NONE)
 		return 0;
+	*skip = first_reason(old, new);
 	n = add_image(c->table, &c->old, -1, out, 0);
 	n = add_image(c->table, &c->new, +1, out, n);
 	return drop_zeros(out, n);

@@ -28,7 +28,8 @@ enum agg_column {
 
 enum skip_reason {
 	SKIP_NONE,
-	SKIP_NULL_FLAG,       /* is_current or is_delete is NULL in an image */
+	SKIP_NULL_FLAG,       /* is_current or is_delete is NULL in an image:
+			       * reported, the image counted as not active */
 	SKIP_UNKNOWN_TYPE,    /* repost_type / save_type not track|playlist|album */
 	SKIP_NULL_KEY,        /* a key column is NULL */
 	SKIP__COUNT,
@@ -47,8 +48,11 @@ struct delta {
  * (0..DELTA_MAX). The old image gives -1 on its keys when active, the new
  * image +1 when active (active = is_current AND NOT is_delete); entries on
  * the same (column, key) are summed and zero sums dropped, so a no-op
- * redelivery yields 0. When an image cannot be counted, returns 0 and sets
- * *skip to the reason; otherwise *skip = SKIP_NONE. Other actions yield 0. */
+ * redelivery yields 0. When an image cannot be counted (unknown type, NULL
+ * key), returns 0 and sets *skip to the reason. An image with a NULL flag
+ * counts as not active and the change is derived, with *skip =
+ * SKIP_NULL_FLAG to report it; otherwise *skip = SKIP_NONE. Other actions
+ * yield 0. */
 size_t delta_derive(const struct change *c, struct delta out[DELTA_MAX], enum skip_reason *skip);
 
 enum agg_table agg_column_table(enum agg_column c);
