@@ -1,5 +1,9 @@
 -- One batch as one statement, hence one transaction: the aggregate upserts
 -- and the progress row commit together or not at all (design.md §5).
+-- The progress row moves only from the position the batch started from
+-- ($16..$18): when another consumer moved it meanwhile (two processes on
+-- one slot), nothing is written and the statement returns 0, so a batch
+-- can never be applied twice.
 -- Deltas arrive as parallel arrays, one element per aggregate row, sorted by
 -- key so concurrent writers lock rows in the same order.
 --   $1 slot name, $2 progress lsn, $3 partial xid (NULL when none),
@@ -7,13 +11,26 @@
 --   $5 user ids; $6 repost, $7 track_save, $8 follower, $9 following deltas
 --   $10 track ids; $11 repost, $12 save deltas
 --   $13 playlist ids; $14 repost, $15 save deltas
+--   $16 lsn, $17 partial xid (0 when none), $18 partial changes the
+--   progress row holds now (all 0 and no row before the first batch)
 -- Nullable count columns count NULL as 0, as the reconcile sweep does.
-WITH u AS (
+WITH progress AS (
+	INSERT INTO walcount.progress AS p (slot_name, lsn, partial_xid, partial_changes, updated_at)
+	VALUES ($1, $2::pg_lsn, $3::bigint, $4::bigint, now())
+	ON CONFLICT (slot_name) DO UPDATE SET
+		lsn = excluded.lsn,
+		partial_xid = excluded.partial_xid,
+		partial_changes = excluded.partial_changes,
+		updated_at = excluded.updated_at
+	WHERE p.lsn = $16::pg_lsn AND coalesce(p.partial_xid, 0) = $17::bigint AND p.partial_changes = $18::bigint
+	RETURNING 1
+), u AS (
 	-- A new row's dominant_genre_count is NULL, as for a user without
 	-- tracks; the reconcile sweep fills the track-derived columns.
 	INSERT INTO aggregate_user AS a
 		(user_id, repost_count, track_save_count, follower_count, following_count, dominant_genre_count)
 	SELECT *, NULL::int FROM unnest($5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+	WHERE EXISTS (SELECT FROM progress)
 	ON CONFLICT (user_id) DO UPDATE SET
 		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
 		track_save_count = coalesce(a.track_save_count, 0) + excluded.track_save_count,
@@ -22,6 +39,7 @@ WITH u AS (
 ), t AS (
 	INSERT INTO aggregate_track AS a (track_id, repost_count, save_count)
 	SELECT * FROM unnest($10::int[], $11::int[], $12::int[])
+	WHERE EXISTS (SELECT FROM progress)
 	ON CONFLICT (track_id) DO UPDATE SET
 		repost_count = a.repost_count + excluded.repost_count,
 		save_count = a.save_count + excluded.save_count
@@ -33,14 +51,9 @@ WITH u AS (
 		(SELECT pl.is_album FROM playlists pl
 		 WHERE pl.playlist_id = d.id AND pl.is_current LIMIT 1)
 	FROM unnest($13::int[], $14::int[], $15::int[]) AS d(id, r, s)
+	WHERE EXISTS (SELECT FROM progress)
 	ON CONFLICT (playlist_id) DO UPDATE SET
 		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
 		save_count = coalesce(a.save_count, 0) + excluded.save_count
 )
-INSERT INTO walcount.progress (slot_name, lsn, partial_xid, partial_changes, updated_at)
-VALUES ($1, $2::pg_lsn, $3::bigint, $4::bigint, now())
-ON CONFLICT (slot_name) DO UPDATE SET
-	lsn = excluded.lsn,
-	partial_xid = excluded.partial_xid,
-	partial_changes = excluded.partial_changes,
-	updated_at = excluded.updated_at
+SELECT count(*) FROM progress

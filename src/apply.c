@@ -9,8 +9,9 @@
 #include "pgarray.h"
 #include "sqlfiles.h"
 
-/* Parameter count of sql/apply_batch.sql. */
-#define APPLY_PARAMS 15
+/* Parameter count of sql/apply_batch.sql; the arrays start at $5. */
+#define APPLY_PARAMS 18
+#define ARRAY_PARAMS 11
 
 /* Columns per aggregate table in apply_batch.sql's parameter order. */
 static const int table_columns[AGG__COUNT] = {4, 2, 2};
@@ -31,37 +32,60 @@ static bool table_params(const struct batch *b, enum agg_table t, struct pgarray
 	return ok;
 }
 
-static PGresult *exec_apply(PGconn *conn, const char *slot, const struct progress *to, struct pgarray *texts,
-			    char *err, size_t errlen)
+static bool send_apply(PGconn *conn, const char *slot, const struct progress *from, const struct progress *to,
+		       struct pgarray *texts, char *err, size_t errlen)
 {
-	char lsn[LSN_BUFLEN], xid[24], changes[24];
+	char lsn[LSN_BUFLEN], xid[24], changes[24], from_lsn[LSN_BUFLEN], from_xid[24], from_changes[24];
 	const char *params[APPLY_PARAMS] = {slot, lsn_format(to->lsn, lsn), NULL, changes};
 
 	if (to->partial_xid != 0)
 		params[2] = xid;
 	snprintf(xid, sizeof xid, "%" PRIu64, to->partial_xid);
 	snprintf(changes, sizeof changes, "%" PRIu64, to->partial_changes);
-	for (int i = 4; i < APPLY_PARAMS; i++)
-		params[i] = texts[i - 4].s;
-	return db_exec_params(conn, "applying batch", sql_apply_batch, APPLY_PARAMS, params, err, errlen);
+	for (int i = 0; i < ARRAY_PARAMS; i++)
+		params[4 + i] = texts[i].s;
+	snprintf(from_xid, sizeof from_xid, "%" PRIu64, from->partial_xid);
+	snprintf(from_changes, sizeof from_changes, "%" PRIu64, from->partial_changes);
+	params[15] = lsn_format(from->lsn, from_lsn);
+	params[16] = from_xid;
+	params[17] = from_changes;
+	return db_send_params(conn, "applying batch", sql_apply_batch, APPLY_PARAMS, params, err, errlen);
 }
 
-bool apply_batch(PGconn *conn, const char *slot, const struct batch *b, const struct progress *to,
-		 char *err, size_t errlen)
+bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
+		const struct progress *to, char *err, size_t errlen)
 {
-	struct pgarray texts[APPLY_PARAMS - 4] = {{0}};
+	struct pgarray texts[ARRAY_PARAMS] = {{0}};
 	bool ok = table_params(b, AGG_USER, &texts[0]) && table_params(b, AGG_TRACK, &texts[5]) &&
 		  table_params(b, AGG_PLAYLIST, &texts[8]);
-	PGresult *res = NULL;
 
 	if (!ok)
 		snprintf(err, errlen, "applying batch: out of memory");
 	else
-		res = exec_apply(conn, slot, to, texts, err, errlen);
-	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		ok = send_apply(conn, slot, from, to, texts, err, errlen);
+	for (size_t i = 0; i < ARRAY_PARAMS; i++)
 		pgarray_free(&texts[i]);
+	return ok;
+}
+
+enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err,
+			    size_t errlen)
+{
+	PGresult *res = NULL;
+	enum db_async st = db_collect(conn, "applying batch", wait, &res, err, errlen);
+	char lsn[LSN_BUFLEN];
+
+	if (st != DB_DONE)
+		return st;
+	bool moved = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
 	PQclear(res);
-	return res != NULL;
+	if (!moved)
+		return DB_DONE;
+	snprintf(err, errlen,
+		 "walcount.progress of slot %s is no longer at %s (xid %" PRIu64 ", %" PRIu64
+		 " changes), where this batch started: another consumer applied past it; nothing written",
+		 slot, lsn_format(from->lsn, lsn), from->partial_xid, from->partial_changes);
+	return DB_FAILED;
 }
 
 bool apply_prepare(PGconn *conn, char *err, size_t errlen)

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "batch.h"
+#include "db.h"
 #include "lsn.h"
 
 /* How far the aggregates reflect the stream (design.md §5): every
@@ -25,16 +26,25 @@ struct progress {
  * zeros (nothing applied). Returns false with err set on a query error. */
 bool apply_load_progress(PGconn *conn, const char *slot, struct progress *out, char *err, size_t errlen);
 
-/* Writes the non-zero rows of b and the progress row `to` as one statement
- * (one transaction) with synchronous_commit on, so a true return means the
- * batch is durable and `to` may be reported to the server as flushed.
- * Returns false with err set when nothing was written or when the outcome is
- * unknown (connection lost during commit): the caller must then re-read the
- * progress row. Does not modify b. */
-bool apply_batch(PGconn *conn, const char *slot, const struct batch *b, const struct progress *to,
-		 char *err, size_t errlen);
+/* Sends the non-zero rows of b and the progress row `to` as one statement
+ * (one transaction, synchronous_commit on) without waiting for it: the
+ * caller keeps reading the stream while the server applies. The progress
+ * row must still hold `from` (what this consumer last wrote or read);
+ * otherwise nothing is written. Does not modify b. Returns false with err
+ * set when nothing could be sent. */
+bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
+		const struct progress *to, char *err, size_t errlen);
 
-/* Sets up a connection for apply_batch (session settings). */
+/* The outcome of the statement apply_send sent with `from`: DB_BUSY (only
+ * when !wait), DB_DONE (durable: its `to` may be reported to the server as
+ * flushed) or DB_FAILED with err set, when nothing was written (also when
+ * the progress row no longer held `from`) or the outcome is unknown
+ * (connection lost during commit): the caller must then re-read the
+ * progress row. */
+enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err,
+			    size_t errlen);
+
+/* Sets up a connection for apply_send (session settings). */
 bool apply_prepare(PGconn *conn, char *err, size_t errlen);
 
 #endif

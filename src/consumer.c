@@ -41,6 +41,16 @@ struct commit_times {
 	size_t n, cap;
 };
 
+/* The batch sent to the server and not yet known to be durable. Its commit
+ * times move here when it is sent. */
+struct inflight {
+	bool active;
+	struct progress to;
+	size_t changes;
+	int64_t sent_ms;
+	struct commit_times commits;
+};
+
 struct stats {
 	uint64_t skipped;
 	uint64_t applied;        /* changes in committed batches */
@@ -55,6 +65,7 @@ struct consumer {
 	struct progress durable; /* what walcount.progress holds: the only LSN
 				  * ever reported to the server as flushed */
 	struct progress pending; /* what it will hold once the batch is applied */
+	struct inflight inflight;
 	lsn_t idle_lsn;          /* everything up to here is applied or moved
 				  * nothing; persisted by the heartbeat */
 	int64_t batch_since_ms;  /* when the batch got its first change */
@@ -70,7 +81,10 @@ struct consumer {
 	uint64_t recent[RECENT_XIDS];
 	size_t recent_next;
 	bool fatal_sweep;        /* sweep_once: the sweep failed */
-	struct cron_task cron[6];
+	bool sources_missing;    /* a source table was found missing */
+	bool started;            /* the first apply connection was made */
+	bool apply_error;        /* a batch failed on this connection */
+	struct cron_task cron[7];
 };
 
 static void advance_idle(struct consumer *c, lsn_t lsn)
@@ -83,8 +97,10 @@ static void advance_idle(struct consumer *c, lsn_t lsn)
  * the stored partial-transaction marker is out of date. */
 static bool needs_write(const struct consumer *c)
 {
-	return batch_changes(c->batch) > 0 || c->pending.partial_xid != c->durable.partial_xid ||
-	       c->pending.partial_changes != c->durable.partial_changes;
+	const struct progress *written = c->inflight.active ? &c->inflight.to : &c->durable;
+
+	return batch_changes(c->batch) > 0 || c->pending.partial_xid != written->partial_xid ||
+	       c->pending.partial_changes != written->partial_changes;
 }
 
 /* How far everything is applied or moved nothing. Only the durable LSN
@@ -93,7 +109,7 @@ static bool needs_write(const struct consumer *c)
  * marker, so nothing may be confirmed or persisted past it. */
 static lsn_t idle_position(const struct consumer *c)
 {
-	if (needs_write(c) || c->durable.partial_xid != 0 || c->idle_lsn < c->durable.lsn)
+	if (needs_write(c) || c->inflight.active || c->durable.partial_xid != 0 || c->idle_lsn < c->durable.lsn)
 		return c->durable.lsn;
 	return c->idle_lsn;
 }
@@ -107,7 +123,11 @@ static void discard(struct consumer *c)
 	c->db = NULL;
 	batch_reset(c->batch);
 	c->commits.n = 0;
+	c->inflight.active = false;
+	c->inflight.commits.n = 0;
 	c->pending = c->durable;
+	/* What was idle may have been known only with the lost batch applied. */
+	c->idle_lsn = c->durable.lsn;
 	c->txn.open = false;
 	if (c->sweep != NULL) {
 		log_warn("reconcile: sweep abandoned, its noted deltas included a lost batch; it is retried");
@@ -125,44 +145,118 @@ static double real_now_us(void)
 	return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
 }
 
-static void observe_applied(struct consumer *c, size_t changes, int64_t started_ms)
+static void observe_applied(struct consumer *c)
 {
+	struct inflight *f = &c->inflight;
 	double now_us = real_now_us();
 
-	for (size_t i = 0; i < c->commits.n; i++)
-		metrics_commit_to_apply((now_us - (double) c->commits.us[i]) / 1e6);
-	c->commits.n = 0;
-	metrics_batch((double) (stream_now_ms() - started_ms) / 1e3, c->durable.lsn);
-	c->stats.applied += changes;
+	for (size_t i = 0; i < f->commits.n; i++)
+		metrics_commit_to_apply((now_us - (double) f->commits.us[i]) / 1e6);
+	f->commits.n = 0;
+	metrics_batch((double) (stream_now_ms() - f->sent_ms) / 1e3, c->durable.lsn);
+	c->stats.applied += f->changes;
 	c->stats.batches++;
 }
 
-/* Writes the batch and c->pending now, whatever needs_write says. */
-static enum stream_result apply_now(struct consumer *c)
+static enum stream_result apply_failed(struct consumer *c, const char *why)
+{
+	log_warn("apply: %s; discarding the unapplied batch, it will be received again", why);
+	c->apply_error = true;
+	metrics_health(true, false);
+	discard(c);
+	return STREAM_LOST;
+}
+
+/* Takes the in-flight batch's outcome: waits for it, or only looks. */
+static enum stream_result collect(struct consumer *c, bool wait)
 {
 	char err[512], lsn[LSN_BUFLEN];
-	int64_t started = stream_now_ms();
-	size_t changes = batch_changes(c->batch);
 
-	if (c->db == NULL || !apply_batch(c->db, c->cfg->slot_name, c->batch, &c->pending, err, sizeof err)) {
-		log_warn("apply: %s; discarding the unapplied batch, it will be received again",
-			 c->db ? err : "no database connection");
-		metrics_health(true, false);
-		discard(c);
-		return STREAM_LOST;
+	if (!c->inflight.active)
+		return STREAM_CONTINUE;
+	switch (apply_collect(c->db, c->cfg->slot_name, &c->durable, wait, err, sizeof err)) {
+	case DB_BUSY:
+		return STREAM_CONTINUE;
+	case DB_FAILED:
+		return apply_failed(c, err);
+	case DB_DONE:
+		break;
 	}
-	c->durable = c->pending;
-	batch_reset(c->batch);
+	c->durable = c->inflight.to;
+	c->inflight.active = false;
 	metrics_health(true, true);
-	observe_applied(c, changes, started);
-	log_debug("apply: %zu changes through %s in %" PRId64 " ms", changes, lsn_format(c->durable.lsn, lsn),
-		  stream_now_ms() - started);
+	observe_applied(c);
+	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes,
+		  lsn_format(c->durable.lsn, lsn), stream_now_ms() - c->inflight.sent_ms);
+	return STREAM_CONTINUE;
+}
+
+/* Makes the apply connection idle and everything sent durable: before any
+ * other statement on it, and wherever the aggregates must hold all that
+ * was applied. */
+static enum stream_result settle(struct consumer *c)
+{
+	return collect(c, true);
+}
+
+/* Sends the batch and c->pending now, whatever needs_write says, once the
+ * batch before it is durable (progress rows are written in stream order). */
+static enum stream_result apply_now(struct consumer *c)
+{
+	char err[512];
+	enum stream_result rc = settle(c);
+
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	if (c->db == NULL)
+		return apply_failed(c, "no database connection");
+	if (!apply_send(c->db, c->cfg->slot_name, c->batch, &c->durable, &c->pending, err, sizeof err))
+		return apply_failed(c, err);
+	struct commit_times sent = c->commits;
+	c->commits = c->inflight.commits;
+	c->inflight = (struct inflight){true, c->pending, batch_changes(c->batch), stream_now_ms(), sent};
+	batch_reset(c->batch);
 	return STREAM_CONTINUE;
 }
 
 static enum stream_result flush(struct consumer *c)
 {
 	return needs_write(c) ? apply_now(c) : STREAM_CONTINUE;
+}
+
+/* Applies everything held and waits until it is durable. */
+static enum stream_result flush_durable(struct consumer *c)
+{
+	enum stream_result rc = flush(c);
+
+	return rc == STREAM_CONTINUE ? settle(c) : rc;
+}
+
+/* An idle apply connection that the server ended (a shutdown ends it
+ * before the walsender) ends the stream as well: the walsender waits for
+ * confirmations only that connection can make durable, and would hold up
+ * the server's shutdown. */
+static enum stream_result check_idle(struct consumer *c)
+{
+	char line[512], why[600];
+
+	if (c->db == NULL || PQconsumeInput(c->db) == 1)
+		return STREAM_CONTINUE;
+	snprintf(why, sizeof why, "apply connection lost: %s", db_error_line(c->db, line, sizeof line));
+	return apply_failed(c, why);
+}
+
+/* Group commit: what is held between transactions goes out as soon as the
+ * stream has nothing more to read and the batch before it is durable, so
+ * light load gets small fast batches, heavy load large coalesced ones, and
+ * reading the stream overlaps applying. */
+static enum stream_result ship(struct consumer *c)
+{
+	enum stream_result rc = c->inflight.active ? collect(c, false) : check_idle(c);
+
+	if (rc != STREAM_CONTINUE || c->txn.open || c->inflight.active)
+		return rc;
+	return flush(c);
 }
 
 static enum stream_result on_begin(struct consumer *c, const struct change *ch)
@@ -226,9 +320,14 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 
 	c->stats.skipped++;
 	metrics_skipped(why);
-	log_warn("skipped %s change of %s at %s: %s (counted in walcount_skipped_changes_total)",
-		 change_action_name(ch->action), src_table_name(ch->table), lsn_format(ch->lsn, lsn),
-		 skip_reason_name(why));
+	lsn_format(ch->lsn, lsn);
+	if (why == SKIP_NULL_FLAG)
+		log_warn("%s change of %s at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
+			 "walcount_skipped_changes_total)",
+			 change_action_name(ch->action), src_table_name(ch->table), lsn);
+	else
+		log_warn("skipped %s change of %s at %s: %s (counted in walcount_skipped_changes_total)",
+			 change_action_name(ch->action), src_table_name(ch->table), lsn, skip_reason_name(why));
 }
 
 /* Adds one change to the batch. A batch about to exceed batch.max_keys is
@@ -314,7 +413,7 @@ static void sink_keepalive(void *ctx, lsn_t wal_end)
 {
 	struct consumer *c = ctx;
 
-	if (!c->txn.open && !needs_write(c))
+	if (!c->txn.open && !needs_write(c) && !c->inflight.active)
 		advance_idle(c, wal_end);
 }
 
@@ -352,6 +451,9 @@ static enum stream_result cron_heartbeat(void *ctx, int64_t now)
 		if (rc != STREAM_CONTINUE)
 			return rc;
 	}
+	enum stream_result rc = settle(c);
+	if (rc != STREAM_CONTINUE)
+		return rc;
 	PGresult *res = db_exec(c->db, "heartbeat", "SELECT pg_logical_emit_message(true, 'walcount', 'heartbeat')", err,
 				sizeof err);
 	if (res == NULL)
@@ -365,13 +467,17 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
 	char err[512], lsn[LSN_BUFLEN];
+	enum stream_result rc = settle(c);
+
+	(void) now;
+	if (rc != STREAM_CONTINUE)
+		return rc;
 	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
 	PGresult *res = db_exec_params(c->db, "reading slot",
 				       "SELECT pg_current_wal_lsn() - $2::pg_lsn, pg_current_wal_lsn() - restart_lsn, active "
 				       "FROM pg_replication_slots WHERE slot_name = $1",
 				       2, params, err, sizeof err);
 
-	(void) now;
 	if (res == NULL)
 		log_warn("%s", err);
 	else if (PQntuples(res) == 1)
@@ -398,13 +504,73 @@ static bool record_checkpoint(struct consumer *c, int64_t *id)
 	return res != NULL;
 }
 
+/* wal2json streams the source tables by name: while one is renamed (or
+ * dropped) the server filters its changes out. Say so, leave a checkpoint
+ * without a sweep result (a restart then sweeps first), and sweep once the
+ * table is back: only a recount can restore what was filtered out. */
+static enum stream_result cron_sources(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+	char err[512];
+	int64_t id;
+	enum stream_result rc = settle(c);
+
+	(void) now;
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	PGresult *res = db_exec(c->db, "checking source tables",
+				"SELECT coalesce(string_agg('public.' || t, ', '), '') FROM unnest(ARRAY['reposts', "
+				"'saves', 'follows']) t WHERE to_regclass('public.' || t) IS NULL",
+				err, sizeof err);
+	if (res == NULL) {
+		log_warn("%s", err);
+		return STREAM_CONTINUE;
+	}
+	const char *missing = PQgetvalue(res, 0, 0);
+	if (*missing != '\0' && !c->sources_missing) {
+		log_error("source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
+			  "so its changes are not counted until it is back; a reconcile sweep then recounts them",
+			  missing);
+		c->sources_missing = true;
+		record_checkpoint(c, &id);
+	} else if (*missing == '\0' && c->sources_missing) {
+		log_info("source tables are back; reconcile sweep requested");
+		c->sources_missing = false;
+		c->sweep_requested = true;
+	}
+	PQclear(res);
+	return STREAM_CONTINUE;
+}
+
+/* A checkpoint whose sweep never finished (a crash, a source table that
+ * went missing) is swept first at start. */
+static void resume_unfinished_sweep(struct consumer *c)
+{
+	char err[512], v[8] = "";
+	const char *params[1] = {c->cfg->slot_name};
+	PGresult *res = db_exec_params(c->db, "reading the last checkpoint",
+				       "SELECT reconcile_checked IS NULL FROM walcount.checkpoints WHERE slot_name = $1 "
+				       "ORDER BY id DESC LIMIT 1",
+				       1, params, err, sizeof err);
+
+	if (res == NULL)
+		log_warn("%s", err);
+	else if (PQntuples(res) == 1)
+		snprintf(v, sizeof v, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (strcmp(v, "t") == 0 && c->cfg->reconcile_enabled && !c->sweep_requested) {
+		log_info("reconcile: the last checkpoint's sweep did not finish; sweeping now");
+		c->sweep_requested = true;
+	}
+}
+
 /* Every checkpoint.interval: apply what is held, record the LSN (the next
  * status update confirms it to the slot), then sweep. */
 static enum stream_result cron_checkpoint(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
 	int64_t id;
-	enum stream_result rc = flush(c);
+	enum stream_result rc = flush_durable(c);
 
 	(void) now;
 	if (rc != STREAM_CONTINUE)
@@ -484,7 +650,7 @@ static enum stream_result begin_sweep(struct consumer *c)
 {
 	char err[512];
 	bool retry;
-	enum stream_result rc = flush(c);
+	enum stream_result rc = flush_durable(c);
 
 	if (rc != STREAM_CONTINUE || c->txn.open)
 		return rc;
@@ -520,7 +686,7 @@ static enum stream_result drive_sweep(struct consumer *c)
 		c->sweep_nudged = true;
 		return cron_heartbeat(c, 0);
 	}
-	if (st == SWEEP_CORRECTING && (rc = flush(c)) == STREAM_CONTINUE)
+	if (st == SWEEP_CORRECTING && (rc = flush_durable(c)) == STREAM_CONTINUE)
 		st = sweep_step(c->sweep, err, sizeof err);
 	if (st == SWEEP_FAILED)
 		log_warn("%s; the sweep is skipped until the next checkpoint", err);
@@ -571,18 +737,29 @@ static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
 	return STREAM_CONTINUE;
 }
 
-/* Between transactions only: a large transaction still arriving is
- * applied by the batch.max_* bounds, not in a part per network read. */
-static enum stream_result sink_drained(void *ctx)
+/* Between transactions only (ship): a large transaction still arriving is
+ * applied by the batch.max_* bounds, not in a part per network read. In a
+ * backlog the batch grows to those bounds instead: every batch costs a
+ * commit and a statement, and nobody waits for the next changes yet. */
+static enum stream_result sink_drained(void *ctx, bool backlog)
 {
 	struct consumer *c = ctx;
 
-	return c->txn.open ? STREAM_CONTINUE : flush(c);
+	return backlog ? collect(c, false) : ship(c);
 }
 
 static enum stream_result sink_flush(void *ctx)
 {
-	return flush(ctx);
+	return flush_durable(ctx);
+}
+
+/* The apply connection: a batch's result, or the server ending the idle
+ * connection, wakes the stream's wait. */
+static int sink_wait_fd(void *ctx)
+{
+	const struct consumer *c = ctx;
+
+	return c->db != NULL ? PQsocket(c->db) : -1;
 }
 
 static lsn_t sink_durable(void *ctx)
@@ -610,14 +787,10 @@ static bool db_ready(struct consumer *c)
 	}
 	c->pending = c->durable;
 	advance_idle(c, c->durable.lsn);
+	if (!c->started)
+		resume_unfinished_sweep(c);
+	c->started = true;
 	return true;
-}
-
-/* Sleeps ms milliseconds unless a stop is requested first. */
-static void backoff_sleep(int64_t ms, volatile sig_atomic_t *stop)
-{
-	for (int64_t end = stream_now_ms() + ms; !*stop && stream_now_ms() < end;)
-		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
 }
 
 /* One replication connection, from connect to loss or stop. */
@@ -628,6 +801,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 	enum stream_result rc;
 
 	*received = false;
+	c->apply_error = false;
 	if (!db_ready(c))
 		return STREAM_LOST;
 	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
@@ -643,14 +817,15 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 	metrics_health(false, true);
 	PQfinish(repl);
 	c->txn.open = false;
-	if (rc != STREAM_STOPPED && flush(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
+	if (rc != STREAM_STOPPED && flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
 		rc = STREAM_LOST;
 	return rc;
 }
 
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
-	const struct stream_sink sink = {c, sink_record, sink_keepalive, sink_tick, sink_drained, sink_flush, sink_durable};
+	const struct stream_sink sink = {c, sink_record, sink_keepalive, sink_tick, sink_drained, sink_flush, sink_durable,
+					 sink_wait_fd};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;
 	bool received;
@@ -661,14 +836,16 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 			break;
 		if (rc == STREAM_FATAL)
 			return 1;
-		if (received)
+		/* A batch that keeps failing (a count out of range, a full disk)
+		 * backs off like a server that is down. */
+		if (received && !c->apply_error)
 			delay = c->cfg->stream_reconnect_min_ms, attempt = 0;
 		if (*stop)
 			break;
 		metrics_reconnect();
 		log_warn("stream: reconnect attempt %d in %" PRId64 " ms", ++attempt, delay);
-		backoff_sleep(delay, stop);
-		delay = delay > c->cfg->stream_reconnect_max_ms / 2 ? c->cfg->stream_reconnect_max_ms : delay * 2;
+		db_backoff_sleep(delay, stop);
+		delay = db_next_backoff(c->cfg, delay);
 	}
 	return 0;
 }
@@ -687,6 +864,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 			{"checkpoint", &cfg->checkpoint_interval_ms, cron_checkpoint, 0},
 			{"signals", &signal_poll_ms, cron_signals, 0},
 			{"reconcile", &signal_poll_ms, cron_reconcile, 0},
+			{"sources", &slot_refresh_ms, cron_sources, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];
@@ -696,6 +874,8 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		return 1;
 	}
 	int rc = run_loop(&c, stop);
+	if (c.db != NULL)
+		cron_sources(&c, 0);
 	if (c.fatal_sweep)
 		rc = 1;
 	if (rc == 0)
@@ -704,6 +884,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	batch_free(c.batch);
 	sweep_free(c.sweep);
 	free(c.commits.us);
+	free(c.inflight.commits.us);
 	PQfinish(c.db);
 	return rc;
 }

@@ -2,9 +2,11 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void first_line(const char *msg, char *buf, size_t len)
 {
@@ -51,7 +53,10 @@ static void notice_to_log(void *arg, const char *message)
 	log_debug("server: %.*s", (int) strcspn(message, "\n"), message);
 }
 
-PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_t errlen)
+/* Once; *transient says whether retrying may help: the server did not
+ * answer or is not accepting connections yet (starting, shutting down).
+ * A refused login or a bad DSN is final. */
+static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *transient, char *err, size_t errlen)
 {
 	const char *keys[6] = {"connect_timeout", "dbname", "application_name", NULL, NULL, NULL};
 	/* Before dbname, so a connect_timeout in the DSN wins over this
@@ -72,6 +77,10 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
 		vals[n++] = password;
 	}
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		PGPing ping = PQpingParams(keys, vals, 1);
+		*transient = ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
+	}
 	free(password);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		char line[512], dsn[512];
@@ -82,6 +91,50 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
 	}
 	PQsetNoticeProcessor(conn, notice_to_log, NULL);
 	return conn;
+}
+
+PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_t errlen)
+{
+	bool transient = false;
+
+	return connect_once(cfg, kind, &transient, err, errlen);
+}
+
+void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop)
+{
+	struct timespec now, end;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000)
+		end.tv_sec++, end.tv_nsec -= 1000000000;
+	do {
+		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (!*stop && (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec)));
+}
+
+int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms)
+{
+	return delay_ms > cfg->stream_reconnect_max_ms / 2 ? cfg->stream_reconnect_max_ms : delay_ms * 2;
+}
+
+PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err,
+			    size_t errlen)
+{
+	int64_t delay = cfg->stream_reconnect_min_ms;
+
+	for (int64_t attempt = 1;; attempt++) {
+		bool transient = false;
+		PGconn *conn = connect_once(cfg, kind, &transient, err, errlen);
+		if (conn != NULL || !transient || attempt >= cfg->stream_connect_attempts || *stop)
+			return conn;
+		log_warn("%s; attempt %" PRId64 " of %" PRId64 ", next in %" PRId64 " ms", err, attempt,
+			 cfg->stream_connect_attempts, delay);
+		db_backoff_sleep(delay, stop);
+		delay = db_next_backoff(cfg, delay);
+	}
 }
 
 /* Replaces buf[from, to) with "***", cutting the tail when the result would
@@ -158,4 +211,44 @@ PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int np
 {
 	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	return check_result(conn, res, what, err, errlen);
+}
+
+bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
+		    char *err, size_t errlen)
+{
+	char line[512];
+
+	if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) == 1)
+		return true;
+	snprintf(err, errlen, "%s: %s", what, db_error_line(conn, line, sizeof line));
+	return false;
+}
+
+enum db_async db_collect(PGconn *conn, const char *what, bool wait, PGresult **last, char *err, size_t errlen)
+{
+	PGresult *kept = NULL;
+	bool failed = false;
+
+	if (!wait && PQconsumeInput(conn) == 1 && PQisBusy(conn))
+		return DB_BUSY;
+	/* Every result is read, also after an error, so the connection is
+	 * idle again whatever happened. */
+	for (PGresult *res; (res = PQgetResult(conn)) != NULL;) {
+		if (!failed && check_result(conn, res, what, err, errlen) == NULL) {
+			failed = true;
+			continue;
+		}
+		PQclear(kept);
+		kept = res;
+	}
+	if (!failed && PQstatus(conn) != CONNECTION_OK) {
+		char line[512];
+		snprintf(err, errlen, "%s: %s", what, db_error_line(conn, line, sizeof line));
+		failed = true;
+	}
+	if (failed || last == NULL)
+		PQclear(kept);
+	else
+		*last = kept;
+	return failed ? DB_FAILED : DB_DONE;
 }

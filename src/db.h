@@ -3,8 +3,10 @@
 #ifndef WALCOUNT_DB_H
 #define WALCOUNT_DB_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -19,6 +21,20 @@ enum db_kind { DB_NORMAL, DB_REPLICATION };
  * PQfinish()es the result. */
 PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_t errlen);
 
+/* As db_connect, but while the server does not answer (or is starting or
+ * shutting down) retries up to stream.connect_attempts times in all, with
+ * the reconnect backoff, logging each failed attempt; stops early once
+ * *stop is set. For start-up: a consumer already running retries for
+ * ever. */
+PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err,
+			    size_t errlen);
+
+/* Sleeps ms milliseconds unless *stop is set first. */
+void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop);
+
+/* The reconnect delay after delay_ms: doubled, at most stream.reconnect_max. */
+int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms);
+
 /* Writes cfg's DSN with any password removed into buf (for logs). */
 void db_redacted_dsn(const char *dsn, char *buf, size_t len);
 
@@ -30,6 +46,20 @@ PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, si
 /* As db_exec with text parameters. */
 PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams,
 			 const char *const *params, char *err, size_t errlen);
+
+/* As db_exec_params without waiting: the result is read by db_collect.
+ * Returns false with err set when the statement could not be sent. */
+bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
+		    char *err, size_t errlen);
+
+enum db_async { DB_BUSY, DB_DONE, DB_FAILED };
+
+/* The outcome of what was sent on conn: DB_BUSY while the server is still
+ * working (only when !wait), DB_DONE once every result is in and all of
+ * them succeeded, DB_FAILED with "what: first error" in err otherwise.
+ * With DB_DONE and last != NULL, *last is the last result (the caller
+ * PQclear()s it). */
+enum db_async db_collect(PGconn *conn, const char *what, bool wait, PGresult **last, char *err, size_t errlen);
 
 /* The first line of the connection's current error, for one-line messages. */
 const char *db_error_line(const PGconn *conn, char *buf, size_t len);

@@ -217,21 +217,16 @@ static bool plan_chunks(struct sweep *s, char *err, size_t errlen)
 	return s->chunks != NULL;
 }
 
-/* Collects the recount's results once they are all in, then ends its
- * transaction and plans the chunks. */
-static enum sweep_state finish_recount(struct sweep *s, char *err, size_t errlen)
+/* Once the recount's results are all in: ends its transaction and plans
+ * the chunks. */
+static enum sweep_state poll_recount(struct sweep *s, char *err, size_t errlen)
 {
-	bool ok = true;
+	enum db_async st = db_collect(s->conn, "reconcile recount", false, NULL, err, errlen);
 
-	for (PGresult *res; (res = PQgetResult(s->conn)) != NULL; PQclear(res)) {
-		ExecStatusType st = PQresultStatus(res);
-		if (ok && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			snprintf(err, errlen, "reconcile recount: %s", PQresultErrorMessage(res));
-			err[strcspn(err, "\n")] = '\0';
-			ok = false;
-		}
-	}
-	if (!ok || !exec_ok(s, "ending reconcile recount", "COMMIT", err, errlen) || !plan_chunks(s, err, errlen))
+	if (st == DB_BUSY)
+		return s->state;
+	if (st == DB_FAILED || !exec_ok(s, "ending reconcile recount", "COMMIT", err, errlen) ||
+	    !plan_chunks(s, err, errlen))
 		return failed(s);
 	s->state = SWEEP_WAITING;
 	return s->state;
@@ -239,15 +234,8 @@ static enum sweep_state finish_recount(struct sweep *s, char *err, size_t errlen
 
 enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t errlen)
 {
-	if (s->state == SWEEP_RECOUNTING) {
-		if (!PQconsumeInput(s->conn)) {
-			snprintf(err, errlen, "reconcile: %s", PQerrorMessage(s->conn));
-			err[strcspn(err, "\n")] = '\0';
-			return failed(s);
-		}
-		if (!PQisBusy(s->conn))
-			finish_recount(s, err, errlen);
-	}
+	if (s->state == SWEEP_RECOUNTING)
+		poll_recount(s, err, errlen);
 	if (s->state == SWEEP_WAITING && applied >= s->taken_at)
 		s->state = SWEEP_CORRECTING;
 	return s->state;

@@ -113,8 +113,9 @@ static bool start_replication(struct conn_state *cs)
 	return true;
 }
 
-/* Waits until the socket is readable or deadline_ms passes. */
-static bool wait_socket(PGconn *conn, int64_t deadline_ms)
+/* Waits until the stream's socket or the sink's (-1: none) is readable or
+ * deadline_ms passes. */
+static bool wait_socket(PGconn *conn, int sink_fd, int64_t deadline_ms)
 {
 	int fd = PQsocket(conn);
 	fd_set rfds;
@@ -127,11 +128,27 @@ static bool wait_socket(PGconn *conn, int64_t deadline_ms)
 		tv.tv_sec = wait_ms / 1000, tv.tv_usec = (wait_ms % 1000) * 1000;
 	FD_ZERO(&rfds);
 	FD_SET(fd, &rfds);
-	if (select(fd + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR) {
+	if (sink_fd >= 0)
+		FD_SET(sink_fd, &rfds);
+	if (select((fd > sink_fd ? fd : sink_fd) + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR) {
 		log_warn("stream: select: %s", strerror(errno));
 		return false;
 	}
 	return PQconsumeInput(conn) == 1;
+}
+
+/* More bytes wait in the socket (a backlog), without blocking. */
+static bool socket_has_data(PGconn *conn)
+{
+	int fd = PQsocket(conn);
+	fd_set rfds;
+	struct timeval tv = {0, 0};
+
+	if (fd < 0)
+		return false;
+	FD_ZERO(&rfds);
+	FD_SET(fd, &rfds);
+	return select(fd + 1, &rfds, NULL, NULL, &tv) > 0;
 }
 
 static enum stream_result handle_message(struct conn_state *cs, const char *buf, int len)
@@ -181,7 +198,7 @@ static enum stream_result finish(struct conn_state *cs)
 	while ((n = PQgetCopyData(cs->conn, &buf, 1)) >= 0 && stream_now_ms() < deadline) {
 		if (n > 0)
 			PQfreemem(buf);
-		else if (!wait_socket(cs->conn, deadline))
+		else if (!wait_socket(cs->conn, -1, deadline))
 			break;
 	}
 	for (PGresult *res; (res = PQgetResult(cs->conn)) != NULL;)
@@ -203,12 +220,12 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 	int n = PQgetCopyData(cs->conn, &buf, 1);
 	if (n == 0) {
 		int64_t deadline = next_tick < cs->next_status_ms ? next_tick : cs->next_status_ms;
-		if ((rc = cs->sink->drained(cs->sink->ctx)) != STREAM_CONTINUE)
+		if ((rc = cs->sink->drained(cs->sink->ctx, socket_has_data(cs->conn))) != STREAM_CONTINUE)
 			return rc;
 		/* Report what the drained batch made durable without waiting. */
 		if (!send_status(cs, false))
 			return STREAM_LOST;
-		return wait_socket(cs->conn, deadline) ? STREAM_CONTINUE : copy_ended(cs, -2);
+		return wait_socket(cs->conn, cs->sink->wait_fd(cs->sink->ctx), deadline) ? STREAM_CONTINUE : copy_ended(cs, -2);
 	}
 	if (n < 0)
 		return copy_ended(cs, n);

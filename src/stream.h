@@ -31,14 +31,17 @@ struct stream_sink {
 	/* Called every loop turn: do what is due. Sets *next_ms to the
 	 * monotonic millisecond time it next needs a call (INT64_MAX: none). */
 	enum stream_result (*tick)(void *ctx, int64_t now_ms, int64_t *next_ms);
-	/* Nothing more is ready to read right now: the moment to apply what is
-	 * held (group commit: light load gets small fast batches, heavy load
-	 * large coalesced ones). */
-	enum stream_result (*drained)(void *ctx);
+	/* Every message read so far is handled: the moment to apply what is
+	 * held (group commit). backlog: the socket already holds more, so
+	 * waiting for it makes a larger batch at no cost in latency. */
+	enum stream_result (*drained)(void *ctx, bool backlog);
 	/* Apply everything held, at shutdown. */
 	enum stream_result (*flush)(void *ctx);
 	/* The LSN that is durably applied and may be reported as flushed. */
 	lsn_t (*durable)(void *ctx);
+	/* A socket of the sink's own to wake up for as well (-1: none): the
+	 * result of work it has in flight. */
+	int (*wait_fd)(void *ctx);
 };
 
 struct stream_opts {
