@@ -76,6 +76,7 @@ static const struct key keys[] = {
 	{KEY("stream.status_interval", T_DURATION, stream_status_interval_ms, "10s",            1, 0)},
 	{KEY("stream.reconnect_min",   T_DURATION, stream_reconnect_min_ms,   "200ms",          1, 0)},
 	{KEY("stream.reconnect_max",   T_DURATION, stream_reconnect_max_ms,   "30s",            1, 0)},
+	{KEY("stream.connect_attempts", T_INT,     stream_connect_attempts,   "10",             1, 0)},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -39,6 +39,7 @@ struct config {
 	int64_t stream_status_interval_ms;
 	int64_t stream_reconnect_min_ms;
 	int64_t stream_reconnect_max_ms;
+	int64_t stream_connect_attempts;
 };
 
 /* Looks up an environment variable; NULL when unset. getenv fits. */

@@ -119,7 +119,7 @@ static void usage(FILE *f)
 static int prepare(const struct config *cfg, bool takeover)
 {
 	char err[1024];
-	PGconn *conn = db_connect(cfg, DB_NORMAL, err, sizeof err);
+	PGconn *conn = db_connect_retrying(cfg, DB_NORMAL, &stop_requested, err, sizeof err);
 	int rc = 1;
 
 	if (conn == NULL)

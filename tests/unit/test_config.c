@@ -80,6 +80,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->stream_status_interval_ms, b->stream_status_interval_ms);
 	assert_int_equal(a->stream_reconnect_min_ms, b->stream_reconnect_min_ms);
 	assert_int_equal(a->stream_reconnect_max_ms, b->stream_reconnect_max_ms);
+	assert_int_equal(a->stream_connect_attempts, b->stream_connect_attempts);
 }
 
 /* Parses yaml and checks it leaves every key at its default. */
@@ -118,6 +119,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.stream_status_interval_ms, 10 * 1000);
 	assert_int_equal(cfg.stream_reconnect_min_ms, 200);
 	assert_int_equal(cfg.stream_reconnect_max_ms, 30 * 1000);
+	assert_int_equal(cfg.stream_connect_attempts, 10);
 	config_free(&cfg);
 }
 
@@ -156,7 +158,8 @@ static void test_full_file(void **state)
 		"stream:\n"
 		"  status_interval: 5s\n"
 		"  reconnect_min: 1s\n"
-		"  reconnect_max: 2m\n";
+		"  reconnect_max: 2m\n"
+		"  connect_attempts: 3\n";
 	struct config cfg;
 
 	(void) state;
@@ -177,6 +180,7 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg.stream_status_interval_ms, 5000);
 	assert_int_equal(cfg.stream_reconnect_min_ms, 1000);
 	assert_int_equal(cfg.stream_reconnect_max_ms, 120 * 1000);
+	assert_int_equal(cfg.stream_connect_attempts, 3);
 	config_free(&cfg);
 }
 
