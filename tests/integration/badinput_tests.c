@@ -1,9 +1,5 @@
 /* The bad-input table (design.md §9), one test per row: each asserts the
- * exact message walcount gives (or its counter) and that no count was lost.
- *
- * Tests marked "WALCOUNT BUG" below fail on purpose until walcount is fixed:
- * they assert the behaviour the design and the issue ask for, and their
- * failure message starts with "walcount bug:". Do not weaken them. */
+ * exact message walcount gives (or its counter) and that no count was lost. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +18,6 @@
 
 /* Metrics ports derived from the process id, clear of monitor_tests.c's. */
 #define BI_METRICS_PORT (20000 + getpid() % 20000 + 2)
-#define BUG "walcount bug: "
 #define RUNUSER_PATH "/usr/sbin/runuser"
 
 /* ---- shared steps ---- */
@@ -357,18 +352,24 @@ bool test_bi_column_dropped(struct ctx *t)
 
 /* ---- 3. schema change: a table renamed ---- */
 
-/* WALCOUNT BUG (reported): the slot streams only the tables named
- * public.reposts/saves/follows (wal2json "add-tables"), so while reposts
- * is renamed its changes are filtered out by the server: walcount gets
- * nothing, logs nothing, counts nothing, and after the rename back those
- * changes are missing for good. A restart while renamed is refused with
- * "source table public.reposts does not exist" (asserted, passes). */
+/* The slot streams the tables named public.reposts/saves/follows
+ * (wal2json "add-tables"), so while reposts is renamed the server filters
+ * its changes out. walcount notices (its source check, every 5 s and at
+ * stop), leaves a checkpoint without a sweep result, and refuses a restart
+ * while the table is missing ("source table public.reposts does not
+ * exist"); after the rename back its start sweeps first, restoring what was
+ * filtered out: drift 0. */
 bool test_bi_table_renamed(struct ctx *t)
 {
 	char *argv[] = {(char *) IT.bin, "run", "--config", t->wc.config, NULL};
 	char examples[1024];
 
-	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 2000, false) ||
+	const char *noticed = " error source table public.reposts does not exist (renamed or dropped?): the slot streams "
+			      "source tables by name, so its changes are not counted until it is back; a reconcile sweep "
+			      "then recounts them\n";
+	const char *resumed = " info  reconcile: the last checkpoint's sweep did not finish; sweeping now\n";
+
+	if (!configure(t, &(struct wc_opts){.reconcile = true}) || !start_streaming(t) || !run_changes(t, 2000, false) ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	int warnings = count_in_log(t, " warn ") + count_in_log(t, " error ");
@@ -381,6 +382,9 @@ bool test_bi_table_renamed(struct ctx *t)
 	int said = count_in_log(t, " warn ") + count_in_log(t, " error ") - warnings;
 	if (alive && !stop_clean(t))
 		return false;
+	if (count_in_log(t, noticed) != 1)
+		return fail(t, "want one line \"%.*s\" by the time walcount stopped, found %d", (int) strlen(noticed) - 2,
+			    noticed + 1, count_in_log(t, noticed));
 	char want[256];
 	snprintf(want, sizeof want, " error source table public.reposts does not exist\n");
 	if (!refused(t, "bi-renamed-restart", argv, want, 1))
@@ -388,15 +392,21 @@ bool test_bi_table_renamed(struct ctx *t)
 	if (!sql(t, "ALTER TABLE reposts_renamed RENAME TO reposts") || !start_streaming(t) || !run_changes(t, 1000, false) ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
+	if (count_in_log(t, resumed) != 1)
+		return fail(t, "the restart did not say \"%.*s\"", (int) strlen(resumed) - 2, resumed + 1);
+	if (!wait_log(t, " info  reconcile: corrected ", 1, 30))
+		return false;
 	long n = drift_cells(t, examples, sizeof examples);
 	if (n < 0)
 		return false;
 	if (n > 0)
-		return fail(t, BUG "a repost written while public.reposts was renamed was never counted (%ld cells: %s); "
-				   "walcount %s and logged %d warnings/errors meanwhile",
+		return fail(t, "a repost written while public.reposts was renamed was never counted (%ld cells: %s); "
+			       "walcount %s and logged %d warnings/errors meanwhile",
 			    n, examples, alive ? "kept running" : "stopped", said);
-	snprintf(t->details, sizeof t->details, "renamed reposts: restart refused with \"source table public.reposts does "
-						"not exist\"; after the rename back drift 0");
+	snprintf(t->details, sizeof t->details,
+		 "renamed reposts: noticed (%d lines while running, one at stop), restart refused with \"source table "
+		 "public.reposts does not exist\"; after the rename back the start swept first: drift 0",
+		 said);
 	return true;
 }
 
@@ -464,12 +474,10 @@ static bool terminate_active_walsender(struct ctx *t)
  * replica would: each walsender termination hands the slot to whichever is
  * first, and the counts must stay exact through every hand-over.
  *
- * WALCOUNT BUG (reported): they do not. When a consumer's stream dies,
- * stream_once() (consumer.c) still applies its held batch over the apply
- * connection; if the other consumer has meanwhile read walcount.progress
- * and taken the slot, it re-applies what that late batch applied, since
- * the progress write (sql/apply_batch.sql) does not check that the row
- * still holds the position the batch started from. */
+ * A consumer whose stream died may still apply its held batch after the
+ * other has read walcount.progress and taken the slot; the progress write
+ * (sql/apply_batch.sql) only moves the row from the position the batch
+ * started from, so one of the two writes nothing and re-reads. */
 bool test_bi_two_consumers(struct ctx *t)
 {
 	const char *params[1] = {t->db};
@@ -548,7 +556,7 @@ bool test_bi_two_consumers(struct ctx *t)
 		return false;
 	}
 	if (drift > 0)
-		return fail(t, BUG "with two consumers on one slot, %ld count cells drifted after %d walsender kills (changes "
+		return fail(t, "with two consumers on one slot, %ld count cells drifted after %d walsender kills (changes "
 				   "applied twice and lost), e.g. %s; the slot was streamed %d times by the first, %d by the second",
 			    drift, ROUNDS, examples, a_streams, b_streams);
 	/* A rebuild recounts everything, which hides the drift above: with
@@ -558,7 +566,7 @@ bool test_bi_two_consumers(struct ctx *t)
 		rebuilds += count_in(btext, "rebuild:");
 	free(btext);
 	if (rebuilds > 0 || *back)
-		return fail(t, BUG "with two consumers on one slot, walcount.progress went backwards (%s) and the consumers "
+		return fail(t, "with two consumers on one slot, walcount.progress went backwards (%s) and the consumers "
 				   "rebuilt the slot %d times (drop, new slot, full initial load), each hiding what the other "
 				   "applied twice",
 			    *back ? back : "not seen by the samples", rebuilds);
@@ -657,11 +665,10 @@ bool test_bi_enum_value(struct ctx *t)
 
 /* ---- 8. NULL is_delete ---- */
 
-/* WALCOUNT BUG (reported): a change with a NULL is_delete is skipped as a
- * whole, so an UPDATE from NULL to false (the row becomes active) loses its
- * +1, and one from false to NULL its -1: the recount (and the seed's
- * formula, NULL = not active) count it. The skip itself, its log line with
- * the LSN and the null_flag counter are asserted first and pass. */
+/* A change with a NULL is_delete is logged with its LSN and counted
+ * (null_flag); that image counts as not active, as in the recount, so an
+ * UPDATE from NULL to false adds its +1 and one from false to NULL takes
+ * its -1. */
 bool test_bi_null_is_delete(struct ctx *t)
 {
 	char listen[32], examples[1024], line[512], want[256], l[LSN_BUFLEN];
@@ -677,14 +684,16 @@ bool test_bi_null_is_delete(struct ctx *t)
 	    !current_lsn(t, &l1) || !run_changes(t, 500, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	char *text = read_log(t);
-	bool found = lsn_after(text, " warn  skipped insert change of reposts at ", ": null_flag", &at);
-	snprintf(want, sizeof want, "skipped insert change of reposts at %s: null_flag (counted in walcount_skipped_changes_total)",
+	bool found = lsn_after(text, " warn  insert change of reposts at ", " has a NULL is_current or is_delete", &at);
+	snprintf(want, sizeof want,
+		 "insert change of reposts at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
+		 "walcount_skipped_changes_total)",
 		 lsn_format(at, l));
 	found = found && strstr(text, log_line(line, sizeof line, "warn", want)) != NULL;
 	free(text);
 	if (!found)
-		return fail(t, "no exact line \"warn  skipped insert change of reposts at L: null_flag (counted in "
-			       "walcount_skipped_changes_total)\"");
+		return fail(t, "no exact line \"warn  insert change of reposts at L has a NULL is_current or is_delete: "
+			       "counted as not active (null_flag in walcount_skipped_changes_total)\"");
 	if (at < l0 || at >= l1)
 		return fail(t, "the skip names LSN %s, not the NULL insert's", l);
 	if (!metric_is(t, port, "walcount_skipped_changes_total{reason=\"null_flag\"}", 1) || !drift_zero(t))
@@ -697,7 +706,7 @@ bool test_bi_null_is_delete(struct ctx *t)
 	if (n < 0)
 		return false;
 	if (n > 0)
-		return fail(t, BUG "UPDATE is_delete NULL -> false (the repost became active) was skipped whole, its +1 lost: "
+		return fail(t, "UPDATE is_delete NULL -> false (the repost became active): its +1 lost: "
 				   "%ld cells drift: %s",
 			    n, examples);
 	/* false -> NULL: no longer active. */
@@ -706,7 +715,7 @@ bool test_bi_null_is_delete(struct ctx *t)
 		return false;
 	if ((n = drift_cells(t, examples, sizeof examples)) != 0)
 		return n < 0 ? false
-			     : fail(t, BUG "UPDATE is_delete false -> NULL (no longer active) was skipped whole, its -1 lost: "
+			     : fail(t, "UPDATE is_delete false -> NULL (no longer active): its -1 lost: "
 					   "%ld cells drift: %s",
 				    n, examples);
 	snprintf(t->details, sizeof t->details, "\"%s\", null_flag counter; NULL <-> false transitions counted; drift 0", want);
@@ -760,7 +769,7 @@ bool test_bi_count_overflow(struct ctx *t)
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	snprintf(t->details, sizeof t->details,
-		 "\"%s\" %d times in %.1f s (retried without backoff); %s; nothing lost: after the cell was "
+		 "\"%s\" %d times in %.1f s (retried with backoff); %s; nothing lost: after the cell was "
 		 "corrected drift 0",
 		 msg, retries, window,
 		 stalled ? "the whole stream stalled meanwhile (a later follows change waited)" : "other changes went on");
@@ -828,18 +837,11 @@ static int reconnect_delays(const char *text, const char *from, long *delays, in
 
 /* The server goes down under a running walcount for 8 s: it keeps trying
  * with delays doubling from reconnect_min (100 ms) to reconnect_max (2 s),
- * then catches up exactly. (Passes.)
- *
- * WALCOUNT BUG (reported): the server's fast shutdown waits for walcount's
- * walsender, which waits for walcount to confirm the WAL end; walcount
- * confirms only what its heartbeat persisted, over the apply connection the
- * shutdown has already ended, so the shutdown hangs until the next
- * heartbeat fails (slot.heartbeat_interval, 30 s by default, 20 s here).
- * A fast shutdown must not wait on walcount for more than a few seconds.
- *
- * WALCOUNT BUG (reported): `run` against a server that is down makes one
- * attempt and exits 1 at once ("cannot connect to ..."), where the issue
- * asks for bounded retries with backoff in the log before giving up. */
+ * then catches up exactly. The fast shutdown must not wait on walcount:
+ * the server ends the idle apply connection first, and walcount then drops
+ * its stream, which its walsender was waiting on. `run` against a server
+ * that is down retries stream.connect_attempts times with the backoff in
+ * the log, then exits 1. */
 bool test_bi_server_down(struct ctx *t)
 {
 	char cfg[PATH_MAX], dsn[256], st[32], err[IT_ERRLEN], bugs[1536] = "";
@@ -920,7 +922,7 @@ bool test_bi_server_down(struct ctx *t)
 			 attempts, took, first);
 	}
 	if (*bugs)
-		return fail(t, BUG "%s", bugs);
+		return fail(t, "%s", bugs);
 	snprintf(t->details, sizeof t->details,
 		 "fast shutdown %.1f s; 8 s outage: %d reconnect attempts doubling 100 ms -> 2000 ms, caught up, drift 0; "
 		 "start against a down server: %d attempts in %.1f s, then exit %d, password masked",

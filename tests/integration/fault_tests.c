@@ -650,14 +650,14 @@ bool test_fault_loop(struct ctx *t)
 /* A walsender termination while a big transaction is half applied, and a
  * heartbeat before the server re-sends it.
  *
- * WALCOUNT BUG (reported): the heartbeat (cron_heartbeat in consumer.c)
- * persists idle_lsn as {lsn, partial_xid NULL, partial_changes 0} whenever
- * idle_lsn is past the stored lsn and nothing is held. idle_lsn moved on
- * before the big transaction arrived (keepalives, the heartbeat's own
- * message coming back), so after the reconnect that write erases the
- * partial marker of the half-applied transaction, and when the server
- * re-sends it walcount applies it from its first change: the applied part
- * counts twice. Found by the fault loop (IT_SEED=20261125, fault 214, after
+ * A heartbeat used to persist idle_lsn as {lsn, partial_xid NULL,
+ * partial_changes 0} whenever idle_lsn was past the stored lsn and nothing
+ * was held. idle_lsn moved on before the big transaction arrived
+ * (keepalives, the heartbeat's own message coming back), so after the
+ * reconnect that write erased the partial marker of the half-applied
+ * transaction, and when the server re-sent it walcount applied it from its
+ * first change: the applied part counted twice (fixed: idle_position()
+ * in consumer.c). Found by the fault loop (IT_SEED=20261125, fault 214, after
  * 900 s); here the window between the reconnect and the re-sent
  * transaction is held open (the new walsender is SIGSTOPped for longer
  * than slot.heartbeat_interval), which makes it deterministic. */

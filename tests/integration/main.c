@@ -25,49 +25,43 @@
 
 #include "cases.h"
 
-/* Tests of a walcount bug that is reported and not fixed yet: they fail
- * until it is, so a full run skips them unless IT_KNOWN_BUGS=1 (or IT_ONLY
- * names them); the skip is printed, never silent. */
-#define KNOWN_BUG true
-
 static const struct test {
 	const char *name, *db;
 	bool (*run)(struct ctx *t);
-	bool known_bug;
 } TESTS[] = {
-	{"random_workload", "it_random_workload", test_random_workload, false},
-	{"sigkill_restarts", "it_sigkill_restarts", test_sigkill_restarts, false},
-	{"reconnects", "it_reconnects", test_reconnects, false},
-	{"huge_transaction", "it_huge_transaction", test_huge_transaction, false},
-	{"initial_load", "it_initial_load", test_initial_load, false},
-	{"idle_wal_retention", "it_idle_wal", test_idle_wal_retention, false},
-	{"takeover", "it_takeover", test_takeover, false},
-	{"takeover_flag", "it_takeover_flag", test_takeover_flag, false},
-	{"rebuild", "it_rebuild", test_rebuild, false},
-	{"drop", "it_drop", test_drop, false},
-	{"metrics", "it_metrics", test_metrics, false},
-	{"status", "it_status", test_status, false},
-	{"least_privilege", "it_least_privilege", test_least_privilege, false},
-	{"reload", "it_reload", test_reload, false},
-	{"reconcile_drift", "it_reconcile_drift", test_reconcile_drift, false},
-	{"reconcile_no_drift", "it_reconcile_no_drift", test_reconcile_no_drift, false},
-	{"dominant_genre", "it_dominant_genre", test_dominant_genre, false},
-	{"truncate_follows", "it_truncate_follows", test_truncate_follows, false},
-	{"fault_loop", "it_fault_loop", test_fault_loop, false},
-	{"fault_partial_heartbeat", "it_fault_partial_hb", test_fault_partial_heartbeat, false},
-	{"bi_column_added", "it_bi_column_added", test_bi_column_added, false},
-	{"bi_column_dropped", "it_bi_column_dropped", test_bi_column_dropped, false},
-	{"bi_table_renamed", "it_bi_table_renamed", test_bi_table_renamed, KNOWN_BUG},
-	{"bi_pgoutput_slot", "it_bi_pgoutput_slot", test_bi_pgoutput_slot, false},
-	{"bi_two_consumers", "it_bi_two_consumers", test_bi_two_consumers, KNOWN_BUG},
-	{"bi_no_replication", "it_bi_no_replication", test_bi_no_replication, false},
-	{"bi_enum_value", "it_bi_enum_value", test_bi_enum_value, false},
-	{"bi_null_is_delete", "it_bi_null_is_delete", test_bi_null_is_delete, KNOWN_BUG},
-	{"bi_count_overflow", "it_bi_count_overflow", test_bi_count_overflow, false},
-	{"bi_server_down", "it_bi_server_down", test_bi_server_down, KNOWN_BUG},
-	{"bi_config_file", "it_bi_config_file", test_bi_config_file, false},
+	{"random_workload", "it_random_workload", test_random_workload},
+	{"sigkill_restarts", "it_sigkill_restarts", test_sigkill_restarts},
+	{"reconnects", "it_reconnects", test_reconnects},
+	{"huge_transaction", "it_huge_transaction", test_huge_transaction},
+	{"initial_load", "it_initial_load", test_initial_load},
+	{"idle_wal_retention", "it_idle_wal", test_idle_wal_retention},
+	{"takeover", "it_takeover", test_takeover},
+	{"takeover_flag", "it_takeover_flag", test_takeover_flag},
+	{"rebuild", "it_rebuild", test_rebuild},
+	{"drop", "it_drop", test_drop},
+	{"metrics", "it_metrics", test_metrics},
+	{"status", "it_status", test_status},
+	{"least_privilege", "it_least_privilege", test_least_privilege},
+	{"reload", "it_reload", test_reload},
+	{"reconcile_drift", "it_reconcile_drift", test_reconcile_drift},
+	{"reconcile_no_drift", "it_reconcile_no_drift", test_reconcile_no_drift},
+	{"dominant_genre", "it_dominant_genre", test_dominant_genre},
+	{"truncate_follows", "it_truncate_follows", test_truncate_follows},
+	{"fault_loop", "it_fault_loop", test_fault_loop},
+	{"fault_partial_heartbeat", "it_fault_partial_hb", test_fault_partial_heartbeat},
+	{"bi_column_added", "it_bi_column_added", test_bi_column_added},
+	{"bi_column_dropped", "it_bi_column_dropped", test_bi_column_dropped},
+	{"bi_table_renamed", "it_bi_table_renamed", test_bi_table_renamed},
+	{"bi_pgoutput_slot", "it_bi_pgoutput_slot", test_bi_pgoutput_slot},
+	{"bi_two_consumers", "it_bi_two_consumers", test_bi_two_consumers},
+	{"bi_no_replication", "it_bi_no_replication", test_bi_no_replication},
+	{"bi_enum_value", "it_bi_enum_value", test_bi_enum_value},
+	{"bi_null_is_delete", "it_bi_null_is_delete", test_bi_null_is_delete},
+	{"bi_count_overflow", "it_bi_count_overflow", test_bi_count_overflow},
+	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
+	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
 	/* Last: it restarts the server with other settings. */
-	{"prerequisites", "it_prereq", test_prerequisites, false},
+	{"prerequisites", "it_prereq", test_prerequisites},
 };
 
 /* Drops what an earlier run left (the slot pins the database), then creates
@@ -145,16 +139,15 @@ static bool run_test(const struct test *test)
 	return false;
 }
 
-/* IT_ONLY: comma-separated test names; unset runs everything but the
- * known bugs (IT_KNOWN_BUGS=1 adds them). */
+/* IT_ONLY: comma-separated test names; unset runs everything. */
 static bool selected(const struct test *test)
 {
-	const char *only = getenv("IT_ONLY"), *bugs = getenv("IT_KNOWN_BUGS");
+	const char *only = getenv("IT_ONLY");
 	const char *name = test->name;
 	size_t n = strlen(name);
 
 	if (only == NULL || *only == '\0')
-		return !test->known_bug || (bugs && strcmp(bugs, "1") == 0);
+		return true;
 	for (const char *p = only; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
 		if (strcspn(p, ",") == n && strncmp(p, name, n) == 0)
 			return true;
@@ -186,7 +179,7 @@ int main(void)
 {
 	char err[IT_ERRLEN];
 	const char *s = getenv("IT_SEED");
-	int passed = 0, failed = 0, skipped = 0;
+	int passed = 0, failed = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	seed = s && *s ? strtoull(s, NULL, 10) : (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32);
@@ -199,10 +192,8 @@ int main(void)
 		for (size_t i = 0; i < sizeof TESTS / sizeof TESTS[0]; i++) {
 			if (selected(&TESTS[i]))
 				run_test(&TESTS[i]) ? passed++ : failed++;
-			else if (TESTS[i].known_bug && !getenv("IT_ONLY"))
-				printf("skip - %s: known walcount bug, IT_KNOWN_BUGS=1 runs it\n", TESTS[i].name), skipped++;
 		}
 	}
-	printf("integration: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	printf("integration: %d passed, %d failed\n", passed, failed);
 	return failed > 0;
 }
