@@ -17,7 +17,7 @@ SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all test unit integration run check-sanitize clean deps bench-reconcile
-.PHONY: fuzz fuzz-build fuzz-replay check-valgrind soak
+.PHONY: fuzz fuzz-build fuzz-replay check-valgrind soak san-build deps-fuzz
 all: $(WALCOUNT)
 
 $(WALCOUNT): $(BUILD)/main.o $(OBJS)
@@ -54,8 +54,12 @@ unit: $(UNIT)
 deps:
 	@sh scripts/deps.sh
 
+# make test (and .ci/run): the -O2 build's unit, deployment and integration
+# tests, then the unit and integration tests built with ASan/UBSan, the
+# fuzz crashers replayed under them, and the unit tests under Valgrind
+# (tests/run.sh), closing with one "N passed, N failed" line.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration
+	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration san-build
 	@sh tests/run.sh
 
 integration: all $(BUILD)/tests/integration
@@ -65,15 +69,16 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run-local.sh
 
-# The same tests with walcount and the unit tests built with ASan/UBSan. A
-# small quarantine keeps the 1M-row test's memory bound meaningful.
+# The same tests with walcount and the unit tests built with ASan/UBSan
+# (gcc's runtimes), and the fuzz crashers replayed under them.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-check-sanitize: deps
+san-build:
 	@$(MAKE) --no-print-directory BUILD=build-san WALCOUNT=build-san/walcount CFLAGS="$(SAN_FLAGS)" \
 		build-san/walcount build-san/tests/integration $(UNIT:$(BUILD)/%=build-san/%)
-	@ASAN_OPTIONS=quarantine_size_mb=16 WALCOUNT_BIN=$(CURDIR)/build-san/walcount IT_BIN=build-san/tests/integration UNIT_DIR=build-san/tests \
-		sh tests/run.sh
-	@$(MAKE) --no-print-directory fuzz-replay
+	@$(MAKE) --no-print-directory build-san/fuzz/replay_decode build-san/fuzz/replay_config
+
+check-sanitize: deps san-build
+	@sh tests/run.sh --sanitize
 
 # Reconcile benchmark (bench/reconcile.sh): sweep vs bare recount over >= 1M
 # source rows and streaming latency during sweeps; writes bench/results.md.
@@ -109,7 +114,10 @@ build-fuzz/fuzz_config: $(FUZZ_CONFIG) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(WFLAGS) -o $@ $(FUZZ_CONFIG) -lyaml
 
-fuzz-build: build-fuzz/fuzz_decode build-fuzz/fuzz_config
+fuzz-build: deps-fuzz build-fuzz/fuzz_decode build-fuzz/fuzz_config
+
+deps-fuzz:
+	@sh scripts/deps.sh fuzz
 
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
@@ -128,17 +136,9 @@ build-san/fuzz/replay_config: tests/fuzz/replay.c $(FUZZ_CONFIG) $(wildcard src/
 fuzz-replay: build-san/fuzz/replay_decode build-san/fuzz/replay_config
 	@sh tests/fuzz/replay.sh build-san/fuzz
 
-# The unit tests under Valgrind (memcheck): no invalid access, no
-# uninitialised read, no definite or indirect leak.
-VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	--show-leak-kinds=definite,indirect --track-origins=yes
+# The unit tests under Valgrind (tests/run-valgrind.sh).
 check-valgrind: $(UNIT)
-	@fail=0; for t in $(UNIT); do \
-		echo "valgrind: $$t"; \
-		$(VALGRIND) $$t >$$t.valgrind.log 2>&1; rc=$$?; \
-		if [ $$rc -ne 0 ]; then fail=1; echo "valgrind: $$t exited $$rc"; grep -E '^==[0-9]+==' $$t.valgrind.log | head -n 40; fi; \
-	done; \
-	[ $$fail -eq 0 ] && echo "valgrind: $(words $(UNIT)) unit test binaries clean"; exit $$fail
+	@sh tests/run.sh --valgrind
 
 # The fault loop (tests/integration/fault_tests.c) for SOAK_SECONDS (default
 # 1800) against its own cluster: SIGKILL, walsender and apply-connection

@@ -1,49 +1,85 @@
 #!/bin/sh
-# run.sh (make test): unit tests, then the integration tests against a
-# throwaway PostgreSQL 15 + wal2json cluster started here, and a closing
-# "N passed, N failed" line over both.
-#   WALCOUNT_BIN, IT_BIN, UNIT_DIR  binaries to test (make check-sanitize)
-#   IT_ONLY=a,b  IT_SEED=n          passed on to the integration tests
+# run.sh (make test): every test part, against a throwaway PostgreSQL 15 +
+# wal2json cluster started here, and a closing "N passed, N failed" line
+# over all parts. Each part prints its own "PART: N passed, M failed"; a
+# part without that line (it crashed) counts as one failure.
+#   (no argument)        make test: the -O2 build's unit, deployment and
+#                        integration tests (the short fault loop included),
+#                        then the unit and integration tests built with
+#                        ASan/UBSan (build-san), the fuzz crashers replayed
+#                        under them, and the unit tests under Valgrind
+#   --integration-only   the -O2 build's integration tests (make integration)
+#   --sanitize           the ASan/UBSan parts only (make check-sanitize)
+#   --valgrind           the unit tests under Valgrind (make check-valgrind)
+#   IT_ONLY=a,b  IT_SEED=n  IT_PORT=p  passed on to the integration tests
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 tmp="$top/tests/tmp"
 port=${IT_PORT:-5497}
-mode=${1:-}
+mode=${1:-all}
+san="$top/build-san"
 
 # The last "NAME: N passed, M failed" line of file $1, as "N M".
-summary() { sed -n "s/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed\(, [0-9]* skipped\)\{0,1\}$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
+summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
+
+case "$mode" in
+all) parts="unit compose integration san-unit san-integration fuzz-replay valgrind" ;;
+--integration-only) parts="integration" ;;
+--sanitize) parts="san-unit san-integration fuzz-replay" ;;
+--valgrind) parts="valgrind" ;;
+*) echo "usage: tests/run.sh [--integration-only|--sanitize|--valgrind]" >&2; exit 2 ;;
+esac
 
 [ -f "$tmp/pg/data/postmaster.pid" ] && sh scripts/pg-local.sh stop "$tmp/pg" 2>/dev/null
 rm -rf "$tmp"
 mkdir -p "$tmp"
 chmod 755 "$tmp"
 
-if [ "$mode" != "--integration-only" ]; then
-	sh tests/run-unit.sh "${UNIT_DIR:-build/tests}"/test_* >"$tmp/unit.out" 2>&1
-	cat "$tmp/unit.out"
+# integration WALCOUNT_BIN IT_BIN: the integration tests of one build.
+integration() {
+	IT_PGHOST=127.0.0.1 IT_PGPORT=$port IT_TMP="$tmp" IT_PGDIR="$tmp/pg" WALCOUNT_BIN="$1" "$2" 2>&1
+}
+
+# For the ASan builds (the others ignore it): a small quarantine keeps the
+# 1M-row test's memory bound meaningful.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16}"
+
+pg_started=
+run_part() {
+	case "$1" in
+	unit) sh tests/run-unit.sh build/tests/test_* ;;
 	# The deployment files: there is no Docker engine here, so the compose
 	# file, the Dockerfiles and the image's first start are checked without.
-	sh tests/compose-check.sh >"$tmp/compose.out" 2>&1
-	cat "$tmp/compose.out"
-fi
+	compose) sh tests/compose-check.sh ;;
+	integration) integration "$top/bin/walcount" build/tests/integration ;;
+	san-unit) sh tests/run-unit.sh "$san"/tests/test_* | sed 's/^unit:/san-unit:/' ;;
+	san-integration) integration "$san/walcount" "$san/tests/integration" |
+		sed 's/^integration:/san-integration:/' ;;
+	fuzz-replay) sh tests/fuzz/replay.sh "$san/fuzz" ;;
+	valgrind) sh tests/run-valgrind.sh build/tests/test_* ;;
+	esac
+}
 
-# fsync is off: the tests kill walcount, never the machine; server restarts
-# are clean shutdowns.
-if sh scripts/pg-local.sh start "$tmp/pg" "$port" "fsync=off"; then
-	IT_PGHOST=127.0.0.1 IT_PGPORT=$port IT_TMP="$tmp" IT_PGDIR="$tmp/pg" \
-		WALCOUNT_BIN="${WALCOUNT_BIN:-$top/bin/walcount}" "${IT_BIN:-build/tests/integration}" 2>&1 |
-		tee "$tmp/integration.out"
-	sh scripts/pg-local.sh stop "$tmp/pg"
-else
-	echo "integration: could not start PostgreSQL:"
-	tail -n 20 "$tmp/pg/server.log" 2>/dev/null
-fi
+for part in $parts; do
+	case "$part" in
+	*integration)
+		# fsync is off: the tests kill walcount, never the machine;
+		# server restarts are clean shutdowns.
+		if [ -z "$pg_started" ] && ! sh scripts/pg-local.sh start "$tmp/pg" "$port" "fsync=off"; then
+			echo "$part: could not start PostgreSQL:"
+			tail -n 20 "$tmp/pg/server.log" 2>/dev/null
+			continue
+		fi
+		pg_started=1 ;;
+	esac
+	echo "== $part"
+	run_part "$part" 2>&1 | tee "$tmp/$part.out"
+done
+[ -n "$pg_started" ] && sh scripts/pg-local.sh stop "$tmp/pg"
 
 passed=0 failed=0
-for part in unit compose integration; do
-	[ "$part" != integration ] && [ "$mode" = "--integration-only" ] && continue
-	# A part without its summary line (it crashed) counts as one failure.
+for part in $parts; do
 	set -- $(summary "$tmp/$part.out") 0 1
 	passed=$((passed + $1)) failed=$((failed + $2))
 done
