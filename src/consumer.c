@@ -1,4 +1,5 @@
 #include "consumer.h"
+#include "consumer_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,71 +22,6 @@
 static const int64_t report_interval_ms = 10000;
 static const int64_t slot_refresh_ms = 5000;
 static const int64_t signal_poll_ms = 100;
-/* Transactions remembered for the sweep's start (see sweep_begin). */
-#define RECENT_XIDS 1024
-
-/* The source transaction being received. */
-struct txn {
-	bool open;
-	uint64_t xid;
-	lsn_t end_lsn;
-	int64_t commit_time_us;
-	uint64_t changes;       /* I/U/D/T records received so far */
-	uint64_t skip;          /* the first `skip` of them are already applied */
-};
-
-/* Commit times of the source transactions a batch completes, for the
- * commit-to-apply histogram. Grows as needed; emptied by every flush. */
-struct commit_times {
-	int64_t *us;
-	size_t n, cap;
-};
-
-/* The batch sent to the server and not yet known to be durable. Its commit
- * times move here when it is sent. */
-struct inflight {
-	bool active;
-	struct progress to;
-	size_t changes;
-	int64_t sent_ms;
-	struct commit_times commits;
-};
-
-struct stats {
-	uint64_t skipped;
-	uint64_t applied;        /* changes in committed batches */
-	uint64_t batches;
-	uint64_t reported;       /* `applied` at the last progress line */
-};
-
-struct consumer {
-	const struct config *cfg;
-	PGconn *db;              /* apply connection; NULL while broken */
-	struct batch *batch;
-	struct progress durable; /* what walcount.progress holds: the only LSN
-				  * ever reported to the server as flushed */
-	struct progress pending; /* what it will hold once the batch is applied */
-	struct inflight inflight;
-	lsn_t idle_lsn;          /* everything up to here is applied or moved
-				  * nothing; persisted by the heartbeat */
-	int64_t batch_since_ms;  /* when the batch got its first change */
-	struct txn txn;
-	struct commit_times commits;
-	struct stats stats;
-	const struct consumer_opts *opts;
-	volatile sig_atomic_t *stop;
-	struct sweep *sweep;     /* the reconcile sweep in progress, or NULL */
-	bool sweep_requested;
-	bool sweep_nudged;       /* a heartbeat was sent to carry the stream past S */
-	int64_t checkpoint_id;   /* walcount.checkpoints row of the sweep */
-	uint64_t recent[RECENT_XIDS];
-	size_t recent_next;
-	bool fatal_sweep;        /* sweep_once: the sweep failed */
-	bool sources_missing;    /* a source table was found missing */
-	bool started;            /* the first apply connection was made */
-	bool apply_error;        /* a batch failed on this connection */
-	struct cron_task cron[7];
-};
 
 static void advance_idle(struct consumer *c, lsn_t lsn)
 {
@@ -107,7 +43,7 @@ static bool needs_write(const struct consumer *c)
  * while something is held or a transaction is applied in parts: that
  * transaction comes again after a reconnect and must find its partial
  * marker, so nothing may be confirmed or persisted past it. */
-static lsn_t idle_position(const struct consumer *c)
+lsn_t consumer_idle_position(const struct consumer *c)
 {
 	if (needs_write(c) || c->inflight.active || c->durable.partial_xid != 0 || c->idle_lsn < c->durable.lsn)
 		return c->durable.lsn;
@@ -194,7 +130,7 @@ static enum stream_result collect(struct consumer *c, bool wait)
 /* Makes the apply connection idle and everything sent durable: before any
  * other statement on it, and wherever the aggregates must hold all that
  * was applied. */
-static enum stream_result settle(struct consumer *c)
+enum stream_result consumer_settle(struct consumer *c)
 {
 	return collect(c, true);
 }
@@ -204,7 +140,7 @@ static enum stream_result settle(struct consumer *c)
 static enum stream_result apply_now(struct consumer *c)
 {
 	char err[512];
-	enum stream_result rc = settle(c);
+	enum stream_result rc = consumer_settle(c);
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
@@ -225,11 +161,11 @@ static enum stream_result flush(struct consumer *c)
 }
 
 /* Applies everything held and waits until it is durable. */
-static enum stream_result flush_durable(struct consumer *c)
+enum stream_result consumer_flush_durable(struct consumer *c)
 {
 	enum stream_result rc = flush(c);
 
-	return rc == STREAM_CONTINUE ? settle(c) : rc;
+	return rc == STREAM_CONTINUE ? consumer_settle(c) : rc;
 }
 
 /* An idle apply connection that the server ended (a shutdown ends it
@@ -439,19 +375,19 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 /* Persists how far the stream is known to be idle, then emits a logical
  * message: on a quiet database it comes back as an empty transaction whose
  * end the next heartbeat persists, so the slot keeps moving. */
-static enum stream_result cron_heartbeat(void *ctx, int64_t now)
+enum stream_result consumer_heartbeat(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
 	char err[512];
 
 	(void) now;
-	if (!c->txn.open && idle_position(c) > c->durable.lsn) {
+	if (!c->txn.open && consumer_idle_position(c) > c->durable.lsn) {
 		c->pending = (struct progress){c->idle_lsn, 0, 0};
 		enum stream_result rc = apply_now(c);
 		if (rc != STREAM_CONTINUE)
 			return rc;
 	}
-	enum stream_result rc = settle(c);
+	enum stream_result rc = consumer_settle(c);
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	PGresult *res = db_exec(c->db, "heartbeat", "SELECT pg_logical_emit_message(true, 'walcount', 'heartbeat')", err,
@@ -467,7 +403,7 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
 	char err[512], lsn[LSN_BUFLEN];
-	enum stream_result rc = settle(c);
+	enum stream_result rc = consumer_settle(c);
 
 	(void) now;
 	if (rc != STREAM_CONTINUE)
@@ -487,214 +423,6 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 	return STREAM_CONTINUE;
 }
 
-/* A walcount.checkpoints row at the durable LSN; *id gets its id. */
-static bool record_checkpoint(struct consumer *c, int64_t *id)
-{
-	char err[512], lsn[LSN_BUFLEN];
-	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
-	PGresult *res = db_exec_params(c->db, "recording checkpoint",
-				       "INSERT INTO walcount.checkpoints (slot_name, lsn) VALUES ($1, $2::pg_lsn) RETURNING id",
-				       2, params, err, sizeof err);
-
-	if (res == NULL)
-		log_warn("%s", err);
-	else
-		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return res != NULL;
-}
-
-/* wal2json streams the source tables by name: while one is renamed (or
- * dropped) the server filters its changes out. Say so, leave a checkpoint
- * without a sweep result (a restart then sweeps first), and sweep once the
- * table is back: only a recount can restore what was filtered out. */
-static enum stream_result cron_sources(void *ctx, int64_t now)
-{
-	struct consumer *c = ctx;
-	char err[512];
-	int64_t id;
-	enum stream_result rc = settle(c);
-
-	(void) now;
-	if (rc != STREAM_CONTINUE)
-		return rc;
-	PGresult *res = db_exec(c->db, "checking source tables",
-				"SELECT coalesce(string_agg('public.' || t, ', '), '') FROM unnest(ARRAY['reposts', "
-				"'saves', 'follows']) t WHERE to_regclass('public.' || t) IS NULL",
-				err, sizeof err);
-	if (res == NULL) {
-		log_warn("%s", err);
-		return STREAM_CONTINUE;
-	}
-	const char *missing = PQgetvalue(res, 0, 0);
-	if (*missing != '\0' && !c->sources_missing) {
-		log_error("source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
-			  "so its changes are not counted until it is back; a reconcile sweep then recounts them",
-			  missing);
-		c->sources_missing = true;
-		record_checkpoint(c, &id);
-	} else if (*missing == '\0' && c->sources_missing) {
-		log_info("source tables are back; reconcile sweep requested");
-		c->sources_missing = false;
-		c->sweep_requested = true;
-	}
-	PQclear(res);
-	return STREAM_CONTINUE;
-}
-
-/* A checkpoint whose sweep never finished (a crash, a source table that
- * went missing) is swept first at start. */
-static void resume_unfinished_sweep(struct consumer *c)
-{
-	char err[512], v[8] = "";
-	const char *params[1] = {c->cfg->slot_name};
-	PGresult *res = db_exec_params(c->db, "reading the last checkpoint",
-				       "SELECT reconcile_checked IS NULL FROM walcount.checkpoints WHERE slot_name = $1 "
-				       "ORDER BY id DESC LIMIT 1",
-				       1, params, err, sizeof err);
-
-	if (res == NULL)
-		log_warn("%s", err);
-	else if (PQntuples(res) == 1)
-		snprintf(v, sizeof v, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (strcmp(v, "t") == 0 && c->cfg->reconcile_enabled && !c->sweep_requested) {
-		log_info("reconcile: the last checkpoint's sweep did not finish; sweeping now");
-		c->sweep_requested = true;
-	}
-}
-
-/* Every checkpoint.interval: apply what is held, record the LSN (the next
- * status update confirms it to the slot), then sweep. */
-static enum stream_result cron_checkpoint(void *ctx, int64_t now)
-{
-	struct consumer *c = ctx;
-	int64_t id;
-	enum stream_result rc = flush_durable(c);
-
-	(void) now;
-	if (rc != STREAM_CONTINUE)
-		return rc;
-	if (c->cfg->reconcile_enabled)
-		c->sweep_requested = true;
-	else if (record_checkpoint(c, &id))
-		log_debug("checkpoint %" PRId64 " at durable progress", id);
-	return STREAM_CONTINUE;
-}
-
-static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
-{
-	char err[512], checked[24], ms[24], id[24], json[2048] = "{", *p = json + 1;
-	const char *params[4] = {id, checked, json, ms};
-
-	/* Only the columns it corrected, like the log line. */
-	for (int t = 0; t < AGG__COUNT; t++)
-		for (int i = 0; i < reconcile_column_count((enum agg_table) t); i++) {
-			metrics_reconcile_corrected((enum agg_table) t, reconcile_column_name((enum agg_table) t, i),
-						    r->cells[t][i]);
-			if (r->cells[t][i] > 0)
-				p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64,
-					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t),
-					      reconcile_column_name((enum agg_table) t, i), r->cells[t][i]);
-		}
-	strcat(json, "}");
-	metrics_reconcile_duration((double) r->duration_ms / 1e3);
-	if (c->checkpoint_id == 0)
-		return;
-	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
-	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
-	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
-	PGresult *res = db_exec_params(c->db, "recording reconcile result",
-				       "UPDATE walcount.checkpoints SET reconcile_checked = $2, reconcile_corrected = $3::jsonb, "
-				       "reconcile_duration_ms = $4 WHERE id = $1",
-				       4, params, err, sizeof err);
-	if (res == NULL)
-		log_warn("%s", err);
-	PQclear(res);
-}
-
-/* The seed's job is quiet unless it corrected something; so is this, except
- * for `walcount reconcile`, whose caller asked. */
-static void report_sweep(struct consumer *c)
-{
-	const struct sweep_result *r = sweep_result(c->sweep);
-	char cols[1024];
-
-	reconcile_describe(r, cols, sizeof cols);
-	if (!c->opts->dry_run)
-		store_sweep_result(c, r);
-	if (r->corrected > 0)
-		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
-			 c->opts->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
-	if (c->opts->sweep_once)
-		printf("reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms\n", r->checked,
-		       c->opts->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
-		       r->duration_ms);
-}
-
-static void end_sweep(struct consumer *c, bool ok)
-{
-	if (ok)
-		report_sweep(c);
-	sweep_free(c->sweep);
-	c->sweep = NULL;
-	if (c->opts->sweep_once) {
-		c->fatal_sweep = !ok;
-		*c->stop = 1;
-	}
-}
-
-/* Starts a sweep at a clean point: nothing held, no transaction open, so
- * every change applied from here on is noted against the snapshot. */
-static enum stream_result begin_sweep(struct consumer *c)
-{
-	char err[512];
-	bool retry;
-	enum stream_result rc = flush_durable(c);
-
-	if (rc != STREAM_CONTINUE || c->txn.open)
-		return rc;
-	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
-	c->sweep = sweep_begin(c->cfg, c->opts->dry_run, c->recent, n, &retry, err, sizeof err);
-	c->sweep_nudged = false;
-	c->checkpoint_id = 0;
-	/* A dry run writes nothing, not even its checkpoint row. */
-	if (c->sweep != NULL && !c->opts->dry_run)
-		record_checkpoint(c, &c->checkpoint_id);
-	if (c->sweep != NULL || retry) {
-		c->sweep_requested = c->sweep == NULL;
-		return STREAM_CONTINUE;
-	}
-	log_warn("%s; the sweep is skipped until the next checkpoint", err);
-	c->sweep_requested = false;
-	if (c->opts->sweep_once)
-		c->fatal_sweep = true, *c->stop = 1;
-	return STREAM_CONTINUE;
-}
-
-/* Drives a sweep: recount in the background; once the stream has applied
- * all the snapshot saw, one correcting chunk per call, between batches. A
- * quiet stream is nudged with a heartbeat so it gets there. */
-static enum stream_result drive_sweep(struct consumer *c)
-{
-	char err[512];
-	lsn_t applied = idle_position(c);
-	enum sweep_state st = sweep_poll(c->sweep, applied, err, sizeof err);
-	enum stream_result rc = STREAM_CONTINUE;
-
-	if (st == SWEEP_WAITING && !c->sweep_nudged) {
-		c->sweep_nudged = true;
-		return cron_heartbeat(c, 0);
-	}
-	if (st == SWEEP_CORRECTING && (rc = flush_durable(c)) == STREAM_CONTINUE)
-		st = sweep_step(c->sweep, err, sizeof err);
-	if (st == SWEEP_FAILED)
-		log_warn("%s; the sweep is skipped until the next checkpoint", err);
-	if (st == SWEEP_DONE || st == SWEEP_FAILED)
-		end_sweep(c, st == SWEEP_DONE);
-	return rc;
-}
-
 /* Signals only set flags; their work is done here, in the loop. */
 static enum stream_result cron_signals(void *ctx, int64_t now)
 {
@@ -710,16 +438,6 @@ static enum stream_result cron_signals(void *ctx, int64_t now)
 		c->opts->reload();
 	}
 	return STREAM_CONTINUE;
-}
-
-static enum stream_result cron_reconcile(void *ctx, int64_t now)
-{
-	struct consumer *c = ctx;
-
-	(void) now;
-	if (c->sweep != NULL)
-		return drive_sweep(c);
-	return c->sweep_requested ? begin_sweep(c) : STREAM_CONTINUE;
 }
 
 static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
@@ -750,7 +468,7 @@ static enum stream_result sink_drained(void *ctx, bool backlog)
 
 static enum stream_result sink_flush(void *ctx)
 {
-	return flush_durable(ctx);
+	return consumer_flush_durable(ctx);
 }
 
 /* The apply connection: a batch's result, or the server ending the idle
@@ -788,7 +506,7 @@ static bool db_ready(struct consumer *c)
 	c->pending = c->durable;
 	advance_idle(c, c->durable.lsn);
 	if (!c->started)
-		resume_unfinished_sweep(c);
+		checkpoint_resume_unfinished(c);
 	c->started = true;
 	return true;
 }
@@ -817,7 +535,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 	metrics_health(false, true);
 	PQfinish(repl);
 	c->txn.open = false;
-	if (rc != STREAM_STOPPED && flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
+	if (rc != STREAM_STOPPED && consumer_flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
 		rc = STREAM_LOST;
 	return rc;
 }
@@ -859,12 +577,12 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.sweep_requested = opts->sweep_once,
 		.cron = {
 			{"report", &report_interval_ms, cron_report, 0},
-			{"heartbeat", &cfg->slot_heartbeat_interval_ms, cron_heartbeat, 0},
+			{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
 			{"slot refresh", &slot_refresh_ms, cron_slot_refresh, 0},
-			{"checkpoint", &cfg->checkpoint_interval_ms, cron_checkpoint, 0},
+			{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
 			{"signals", &signal_poll_ms, cron_signals, 0},
-			{"reconcile", &signal_poll_ms, cron_reconcile, 0},
-			{"sources", &slot_refresh_ms, cron_sources, 0},
+			{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
+			{"sources", &slot_refresh_ms, checkpoint_sources_cron, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];
@@ -875,7 +593,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	}
 	int rc = run_loop(&c, stop);
 	if (c.db != NULL)
-		cron_sources(&c, 0);
+		checkpoint_sources_cron(&c, 0);
 	if (c.fatal_sweep)
 		rc = 1;
 	if (rc == 0)

@@ -1,0 +1,234 @@
+/* checkpoint: the consumer's periodic checkpoint and the reconcile sweeps
+ * it drives between batches (design.md §8): when a sweep starts, how the
+ * stream is nudged past its snapshot, where its result is recorded, and the
+ * check that the source tables are still there to be streamed. */
+#include "consumer_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "delta.h"
+#include "log.h"
+#include "metrics.h"
+#include "reconcile.h"
+
+/* A walcount.checkpoints row at the durable LSN; *id gets its id. */
+static bool record_checkpoint(struct consumer *c, int64_t *id)
+{
+	char err[512], lsn[LSN_BUFLEN];
+	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
+	PGresult *res = db_exec_params(c->db, "recording checkpoint",
+				       "INSERT INTO walcount.checkpoints (slot_name, lsn) VALUES ($1, $2::pg_lsn) RETURNING id",
+				       2, params, err, sizeof err);
+
+	if (res == NULL)
+		log_warn("%s", err);
+	else
+		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return res != NULL;
+}
+
+/* wal2json streams the source tables by name: while one is renamed (or
+ * dropped) the server filters its changes out. Say so, leave a checkpoint
+ * without a sweep result (a restart then sweeps first), and sweep once the
+ * table is back: only a recount can restore what was filtered out. */
+enum stream_result checkpoint_sources_cron(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+	char err[512];
+	int64_t id;
+	enum stream_result rc = consumer_settle(c);
+
+	(void) now;
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	PGresult *res = db_exec(c->db, "checking source tables",
+				"SELECT coalesce(string_agg('public.' || t, ', '), '') FROM unnest(ARRAY['reposts', "
+				"'saves', 'follows']) t WHERE to_regclass('public.' || t) IS NULL",
+				err, sizeof err);
+	if (res == NULL) {
+		log_warn("%s", err);
+		return STREAM_CONTINUE;
+	}
+	const char *missing = PQgetvalue(res, 0, 0);
+	if (*missing != '\0' && !c->sources_missing) {
+		log_error("source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
+			  "so its changes are not counted until it is back; a reconcile sweep then recounts them",
+			  missing);
+		c->sources_missing = true;
+		record_checkpoint(c, &id);
+	} else if (*missing == '\0' && c->sources_missing) {
+		log_info("source tables are back; reconcile sweep requested");
+		c->sources_missing = false;
+		c->sweep_requested = true;
+	}
+	PQclear(res);
+	return STREAM_CONTINUE;
+}
+
+/* A checkpoint whose sweep never finished (a crash, a source table that
+ * went missing) is swept first at start. */
+void checkpoint_resume_unfinished(struct consumer *c)
+{
+	char err[512], v[8] = "";
+	const char *params[1] = {c->cfg->slot_name};
+	PGresult *res = db_exec_params(c->db, "reading the last checkpoint",
+				       "SELECT reconcile_checked IS NULL FROM walcount.checkpoints WHERE slot_name = $1 "
+				       "ORDER BY id DESC LIMIT 1",
+				       1, params, err, sizeof err);
+
+	if (res == NULL)
+		log_warn("%s", err);
+	else if (PQntuples(res) == 1)
+		snprintf(v, sizeof v, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (strcmp(v, "t") == 0 && c->cfg->reconcile_enabled && !c->sweep_requested) {
+		log_info("reconcile: the last checkpoint's sweep did not finish; sweeping now");
+		c->sweep_requested = true;
+	}
+}
+
+/* Every checkpoint.interval: apply what is held, record the LSN (the next
+ * status update confirms it to the slot), then sweep. */
+enum stream_result checkpoint_cron(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+	int64_t id;
+	enum stream_result rc = consumer_flush_durable(c);
+
+	(void) now;
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	if (c->cfg->reconcile_enabled)
+		c->sweep_requested = true;
+	else if (record_checkpoint(c, &id))
+		log_debug("checkpoint %" PRId64 " at durable progress", id);
+	return STREAM_CONTINUE;
+}
+
+static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
+{
+	char err[512], checked[24], ms[24], id[24], json[2048] = "{", *p = json + 1;
+	const char *params[4] = {id, checked, json, ms};
+
+	/* Only the columns it corrected, like the log line. */
+	for (int t = 0; t < AGG__COUNT; t++)
+		for (int i = 0; i < reconcile_column_count((enum agg_table) t); i++) {
+			metrics_reconcile_corrected((enum agg_table) t, reconcile_column_name((enum agg_table) t, i),
+						    r->cells[t][i]);
+			if (r->cells[t][i] > 0)
+				p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64,
+					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t),
+					      reconcile_column_name((enum agg_table) t, i), r->cells[t][i]);
+		}
+	strcat(json, "}");
+	metrics_reconcile_duration((double) r->duration_ms / 1e3);
+	if (c->checkpoint_id == 0)
+		return;
+	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
+	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
+	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
+	PGresult *res = db_exec_params(c->db, "recording reconcile result",
+				       "UPDATE walcount.checkpoints SET reconcile_checked = $2, reconcile_corrected = $3::jsonb, "
+				       "reconcile_duration_ms = $4 WHERE id = $1",
+				       4, params, err, sizeof err);
+	if (res == NULL)
+		log_warn("%s", err);
+	PQclear(res);
+}
+
+/* The seed's job is quiet unless it corrected something; so is this, except
+ * for `walcount reconcile`, whose caller asked. */
+static void report_sweep(struct consumer *c)
+{
+	const struct sweep_result *r = sweep_result(c->sweep);
+	char cols[1024];
+
+	reconcile_describe(r, cols, sizeof cols);
+	if (!c->opts->dry_run)
+		store_sweep_result(c, r);
+	if (r->corrected > 0)
+		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
+			 c->opts->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
+	if (c->opts->sweep_once)
+		printf("reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms\n", r->checked,
+		       c->opts->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
+		       r->duration_ms);
+}
+
+static void end_sweep(struct consumer *c, bool ok)
+{
+	if (ok)
+		report_sweep(c);
+	sweep_free(c->sweep);
+	c->sweep = NULL;
+	if (c->opts->sweep_once) {
+		c->fatal_sweep = !ok;
+		*c->stop = 1;
+	}
+}
+
+/* Starts a sweep at a clean point: nothing held, no transaction open, so
+ * every change applied from here on is noted against the snapshot. */
+static enum stream_result begin_sweep(struct consumer *c)
+{
+	char err[512];
+	bool retry;
+	enum stream_result rc = consumer_flush_durable(c);
+
+	if (rc != STREAM_CONTINUE || c->txn.open)
+		return rc;
+	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
+	c->sweep = sweep_begin(c->cfg, c->opts->dry_run, c->recent, n, &retry, err, sizeof err);
+	c->sweep_nudged = false;
+	c->checkpoint_id = 0;
+	/* A dry run writes nothing, not even its checkpoint row. */
+	if (c->sweep != NULL && !c->opts->dry_run)
+		record_checkpoint(c, &c->checkpoint_id);
+	if (c->sweep != NULL || retry) {
+		c->sweep_requested = c->sweep == NULL;
+		return STREAM_CONTINUE;
+	}
+	log_warn("%s; the sweep is skipped until the next checkpoint", err);
+	c->sweep_requested = false;
+	if (c->opts->sweep_once)
+		c->fatal_sweep = true, *c->stop = 1;
+	return STREAM_CONTINUE;
+}
+
+/* Drives a sweep: recount in the background; once the stream has applied
+ * all the snapshot saw, one correcting chunk per call, between batches. A
+ * quiet stream is nudged with a heartbeat so it gets there. */
+static enum stream_result drive_sweep(struct consumer *c)
+{
+	char err[512];
+	lsn_t applied = consumer_idle_position(c);
+	enum sweep_state st = sweep_poll(c->sweep, applied, err, sizeof err);
+	enum stream_result rc = STREAM_CONTINUE;
+
+	if (st == SWEEP_WAITING && !c->sweep_nudged) {
+		c->sweep_nudged = true;
+		return consumer_heartbeat(c, 0);
+	}
+	if (st == SWEEP_CORRECTING && (rc = consumer_flush_durable(c)) == STREAM_CONTINUE)
+		st = sweep_step(c->sweep, err, sizeof err);
+	if (st == SWEEP_FAILED)
+		log_warn("%s; the sweep is skipped until the next checkpoint", err);
+	if (st == SWEEP_DONE || st == SWEEP_FAILED)
+		end_sweep(c, st == SWEEP_DONE);
+	return rc;
+}
+
+enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+
+	(void) now;
+	if (c->sweep != NULL)
+		return drive_sweep(c);
+	return c->sweep_requested ? begin_sweep(c) : STREAM_CONTINUE;
+}

@@ -1,0 +1,113 @@
+/* consumer_int: the consumer's state, shared by consumer.c (stream and
+ * apply) and checkpoint.c (checkpoints and sweeps); not for other modules. */
+#ifndef WALCOUNT_CONSUMER_INT_H
+#define WALCOUNT_CONSUMER_INT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "apply.h"
+#include "batch.h"
+#include "config.h"
+#include "consumer.h"
+#include "cron.h"
+#include "lsn.h"
+#include "stream.h"
+
+struct sweep;
+
+/* Transactions remembered for the sweep's start (see sweep_begin). */
+#define RECENT_XIDS 1024
+
+/* The source transaction being received. */
+struct txn {
+	bool open;
+	uint64_t xid;
+	lsn_t end_lsn;
+	int64_t commit_time_us;
+	uint64_t changes;       /* I/U/D/T records received so far */
+	uint64_t skip;          /* the first `skip` of them are already applied */
+};
+
+/* Commit times of the source transactions a batch completes, for the
+ * commit-to-apply histogram. Grows as needed; emptied by every flush. */
+struct commit_times {
+	int64_t *us;
+	size_t n, cap;
+};
+
+/* The batch sent to the server and not yet known to be durable. Its commit
+ * times move here when it is sent. */
+struct inflight {
+	bool active;
+	struct progress to;
+	size_t changes;
+	int64_t sent_ms;
+	struct commit_times commits;
+};
+
+struct stats {
+	uint64_t skipped;
+	uint64_t applied;        /* changes in committed batches */
+	uint64_t batches;
+	uint64_t reported;       /* `applied` at the last progress line */
+};
+
+struct consumer {
+	const struct config *cfg;
+	PGconn *db;              /* apply connection; NULL while broken */
+	struct batch *batch;
+	struct progress durable; /* what walcount.progress holds: the only LSN
+				  * ever reported to the server as flushed */
+	struct progress pending; /* what it will hold once the batch is applied */
+	struct inflight inflight;
+	lsn_t idle_lsn;          /* everything up to here is applied or moved
+				  * nothing; persisted by the heartbeat */
+	int64_t batch_since_ms;  /* when the batch got its first change */
+	struct txn txn;
+	struct commit_times commits;
+	struct stats stats;
+	const struct consumer_opts *opts;
+	volatile sig_atomic_t *stop;
+	struct sweep *sweep;     /* the reconcile sweep in progress, or NULL */
+	bool sweep_requested;
+	bool sweep_nudged;       /* a heartbeat was sent to carry the stream past S */
+	int64_t checkpoint_id;   /* walcount.checkpoints row of the sweep */
+	uint64_t recent[RECENT_XIDS];
+	size_t recent_next;
+	bool fatal_sweep;        /* sweep_once: the sweep failed */
+	bool sources_missing;    /* a source table was found missing */
+	bool started;            /* the first apply connection was made */
+	bool apply_error;        /* a batch failed on this connection */
+	struct cron_task cron[7];
+};
+
+/* consumer.c */
+
+/* How far everything is applied or moved nothing (what a sweep waits for). */
+lsn_t consumer_idle_position(const struct consumer *c);
+/* Makes the apply connection idle and everything sent durable. */
+enum stream_result consumer_settle(struct consumer *c);
+/* Applies everything held and waits until it is durable. */
+enum stream_result consumer_flush_durable(struct consumer *c);
+/* Persists the idle position and emits a heartbeat message (a cron task). */
+enum stream_result consumer_heartbeat(void *ctx, int64_t now);
+
+/* checkpoint.c: cron tasks */
+
+/* Every checkpoint.interval: flush, record a checkpoint row, request a
+ * sweep (reconcile.enabled). */
+enum stream_result checkpoint_cron(void *ctx, int64_t now);
+/* Starts a requested sweep, or drives the one in progress. */
+enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now);
+/* Checks that the source tables exist; sweeps once a missing one is back. */
+enum stream_result checkpoint_sources_cron(void *ctx, int64_t now);
+/* At the first connection: requests a sweep when the last checkpoint's
+ * sweep did not finish. */
+void checkpoint_resume_unfinished(struct consumer *c);
+
+#endif
