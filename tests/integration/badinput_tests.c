@@ -44,22 +44,9 @@ static char *read_log(struct ctx *t)
 	return text ? text : strdup("");
 }
 
-static int count_in(const char *text, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
-		n++;
-	return n;
-}
-
 static int count_in_log(struct ctx *t, const char *needle)
 {
-	char *text = read_log(t);
-	int n = count_in(text, needle);
-
-	free(text);
-	return n;
+	return count_in_file(t->wc.log, needle);
 }
 
 /* Waits until walcount's log holds needle at least n times. */
@@ -455,20 +442,6 @@ bool test_bi_pgoutput_slot(struct ctx *t)
 
 /* ---- 5. two walcount processes on the same slot ---- */
 
-static bool terminate_active_walsender(struct ctx *t)
-{
-	const char *params[1] = {t->db};
-	char err[IT_ERRLEN], v[8];
-
-	if (!wait_slot(t, true, 60))
-		return false;
-	return it_value(t->conn,
-			"SELECT coalesce(bool_and(pg_terminate_backend(active_pid)), false) FROM pg_replication_slots "
-			"WHERE slot_name = $1 AND active",
-			1, params, v, sizeof v, err, sizeof err) ||
-	       fail_err(t, "terminating the walsender", err);
-}
-
 /* A second `run` on a held slot waits 15 s and stops with the holder's PID
  * (exact message; passes). Then both run at once, as a mistaken second
  * replica would: each walsender termination hands the slot to whichever is
@@ -526,7 +499,7 @@ bool test_bi_two_consumers(struct ctx *t)
 	for (int i = 0; ok && i < ROUNDS; i++) {
 		ok = run_changes(t, rng_between(&t->rng, 200, 800), false);
 		int rc = ok ? it_poll(t->conn, in_flight, 1, params, 10, NULL, err, sizeof err) : 1;
-		ok = ok && (rc >= 0 || fail_err(t, "watching the apply", err)) && terminate_active_walsender(t);
+		ok = ok && (rc >= 0 || fail_err(t, "watching the apply", err)) && terminate_walsender(t, false);
 		for (double end = it_now() + 1.0; ok && it_now() < end; it_sleep_ms(20)) {
 			lsn_t now;
 			char l1[LSN_BUFLEN], l2[LSN_BUFLEN];

@@ -214,3 +214,37 @@ bool run_walcount(struct ctx *t, const char *label, const char *const *args, int
 		argv[n] = (char *) args[n - 1];
 	return run_program(t, label, argv, status, out, errtext);
 }
+
+bool terminate_walsender(struct ctx *t, bool must)
+{
+	const char *params[1] = {t->db};
+	char err[IT_ERRLEN], v[8];
+
+	if (!wait_slot(t, true, 60))
+		return false;
+	if (!it_value(t->conn,
+		      "SELECT coalesce(bool_and(pg_terminate_backend(active_pid)), false) FROM pg_replication_slots "
+		      "WHERE slot_name = $1 AND active",
+		      1, params, v, sizeof v, err, sizeof err))
+		return fail_err(t, "terminating the walsender", err);
+	return !must || strcmp(v, "t") == 0 || fail(t, "pg_terminate_backend of the walsender returned %s", v);
+}
+
+int count_in(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+int count_in_file(const char *path, const char *needle)
+{
+	char err[IT_ERRLEN];
+	char *text = it_read_file(path, NULL, err, sizeof err);
+	int n = count_in(text, needle);
+
+	free(text);
+	return n;
+}

@@ -56,6 +56,13 @@ bool marker(struct ctx *t, char m[LSN_BUFLEN]);
 bool wait_applied(struct ctx *t, const char m[LSN_BUFLEN], double timeout_s);
 bool caught_up(struct ctx *t, double timeout_s);
 bool drift_zero(struct ctx *t);
+/* Ends the walsender holding t's slot (waiting up to 60 s for one). With
+ * must, a walsender that went away by itself meanwhile is a failure. */
+bool terminate_walsender(struct ctx *t, bool must);
+/* How often needle occurs in text (NULL: 0). */
+int count_in(const char *text, const char *needle);
+/* How often needle occurs in the file at path (unreadable: 0). */
+int count_in_file(const char *path, const char *needle);
 /* Runs bin/walcount with args (NULL-terminated, after the program name) to
  * its exit, 30 s at most; stdout and stderr go to IT_TMP/LABEL.out/.err and
  * into *out and *errtext (malloc'd, the caller frees). */

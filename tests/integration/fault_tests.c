@@ -260,18 +260,6 @@ struct fault_run {
 	char progress[LSN_BUFLEN];    /* last walcount.progress.lsn seen */
 };
 
-static int count_in_log(const char *log, const char *needle)
-{
-	char err[IT_ERRLEN];
-	char *text = it_read_file(log, NULL, err, sizeof err);
-	int n = 0;
-
-	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
-		n++;
-	free(text);
-	return n;
-}
-
 static bool sql(struct ctx *t, const char *what, const char *text)
 {
 	char err[IT_ERRLEN];
@@ -362,7 +350,7 @@ static bool check_exact(struct ctx *t, struct fault_run *r, const char *after)
 	}
 	if (!check_progress(t, r, after))
 		return false;
-	int rebuilds = count_in_log(t->wc.log, "rebuild:");
+	int rebuilds = count_in_file(t->wc.log, "rebuild:");
 	if (rebuilds > 0)
 		return fail(t, "after fault %d (%s): walcount rebuilt its slot (%d \"rebuild:\" lines): a fault must never need one",
 			    r->faults, after, rebuilds);
@@ -385,21 +373,6 @@ static bool fault_sigkill(struct ctx *t, struct fault_run *r)
 {
 	r->kills++;
 	return kill_hard(t) && start(t);
-}
-
-static bool fault_walsender(struct ctx *t)
-{
-	const char *params[1] = {t->db};
-	char err[IT_ERRLEN], v[8];
-
-	if (!wait_slot(t, true, 60))
-		return false;
-	if (!it_value(t->conn,
-		      "SELECT coalesce(bool_and(pg_terminate_backend(active_pid)), false) FROM pg_replication_slots "
-		      "WHERE slot_name = $1 AND active",
-		      1, params, v, sizeof v, err, sizeof err))
-		return fail_err(t, "terminating the walsender", err);
-	return true; /* "f": it went away by itself meanwhile, also a fault */
 }
 
 /* The apply connection: application_name walcount, an ordinary backend
@@ -497,7 +470,7 @@ static bool fault_stall(struct ctx *t, struct fault_run *r)
 static bool fault_disk_full(struct ctx *t, struct fault_run *r)
 {
 	const char *needle = "No space left on device";
-	int before = count_in_log(t->wc.log, needle);
+	int before = count_in_file(t->wc.log, needle);
 
 	if (!sql(t, "creating the disk-full trigger",
 		 "CREATE TRIGGER it_disk_full BEFORE INSERT OR UPDATE ON walcount.progress FOR EACH ROW "
@@ -507,7 +480,7 @@ static bool fault_disk_full(struct ctx *t, struct fault_run *r)
 	double t0 = it_now(), hold = (double) rng_between(&t->rng, 1000, 3000) / 1000;
 	int after = before;
 	/* Held until walcount has hit it at least once, so the fault counts. */
-	while ((after = count_in_log(t->wc.log, needle)) == before && it_now() - t0 < 30)
+	while ((after = count_in_file(t->wc.log, needle)) == before && it_now() - t0 < 30)
 		it_sleep_ms(50);
 	while (it_now() - t0 < hold)
 		it_sleep_ms(50);
@@ -516,7 +489,7 @@ static bool fault_disk_full(struct ctx *t, struct fault_run *r)
 	r->trigger = false;
 	if (after == before)
 		return fail(t, "walcount never tried to write its progress during 30 s of disk-full with writes going on");
-	r->disk_full_errors += count_in_log(t->wc.log, needle) - before;
+	r->disk_full_errors += count_in_file(t->wc.log, needle) - before;
 	return true;
 }
 
@@ -526,7 +499,7 @@ static bool inject(struct ctx *t, struct fault_run *r, enum fault f)
 	case F_SIGKILL:
 		return fault_sigkill(t, r);
 	case F_WALSENDER:
-		return fault_walsender(t);
+		return terminate_walsender(t, false);
 	case F_APPLY_CONN:
 		return fault_apply_conn(t);
 	case F_RESTART_FAST:
@@ -635,7 +608,7 @@ bool test_fault_loop(struct ctx *t)
 	if (t->wc.runs != 1 + r.kills)
 		return fail(t, "walcount was started %d times for %d kills: it exited by itself (%s)", t->wc.runs, r.kills,
 			    it_status_text(t->wc.status, st, sizeof st));
-	int reconnects = count_in_log(t->wc.log, "reconnect attempt");
+	int reconnects = count_in_file(t->wc.log, "reconnect attempt");
 	snprintf(t->details, sizeof t->details,
 		 "%d faults in %.0f s (sigkill %d, walsender %d, apply-conn %d, restart-fast %d, restart-immediate %d, "
 		 "stall %d (longest %.1f s), disk-full %d (%d failed progress writes)); %ld changes in %ld transactions, "
@@ -694,7 +667,7 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	if (rc <= 0)
 		return rc < 0 ? fail_err(t, "waiting for a partly applied transaction", err)
 			      : fail(t, "walcount.progress.partial_xid stayed NULL for 60 s");
-	if (!it_value(t->conn, holder, 1, params, pid, sizeof pid, err, sizeof err) || !fault_walsender(t))
+	if (!it_value(t->conn, holder, 1, params, pid, sizeof pid, err, sizeof err) || !terminate_walsender(t, false))
 		return *t->reason ? false : fail_err(t, "reading the walsender", err);
 	if (!it_value(t->conn, "SELECT coalesce(partial_changes::text, '') || ' ' || coalesce(partial_xid::text, 'none') FROM walcount.progress WHERE slot_name = $1",
 		      1, params, v, sizeof v, err, sizeof err))

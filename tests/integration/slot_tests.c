@@ -254,18 +254,6 @@ bool test_takeover_flag(struct ctx *t)
 	return true;
 }
 
-static int count_in_log(const char *log, const char *needle)
-{
-	char err[IT_ERRLEN];
-	char *text = it_read_file(log, NULL, err, sizeof err);
-	int n = 0;
-
-	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
-		n++;
-	free(text);
-	return n;
-}
-
 /* Stops walcount, changes the world behind its back with sql, writes more,
  * restarts it and wants one more rebuild in the log and zero drift. */
 static bool rebuild_case(struct ctx *t, const char *sql, int *rebuilds)
@@ -279,7 +267,7 @@ static bool rebuild_case(struct ctx *t, const char *sql, int *rebuilds)
 		return fail_err(t, "changing the slot", err);
 	if (!run_changes(t, 500, false) || !start_streaming(t) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
-	int n = count_in_log(t->wc.log, "rebuild:");
+	int n = count_in_file(t->wc.log, "rebuild:");
 	if (n != *rebuilds + 1)
 		return fail(t, "want %d rebuild log lines after \"%s\", found %d", *rebuilds + 1, sql, n);
 	*rebuilds = n;

@@ -92,21 +92,6 @@ bool test_sigkill_restarts(struct ctx *t)
 	return true;
 }
 
-static bool terminate_walsender(struct ctx *t)
-{
-	const char *params[1] = {t->db};
-	char err[IT_ERRLEN], v[8];
-
-	if (!wait_slot(t, true, 60))
-		return false;
-	if (!it_value(t->conn,
-		      "SELECT coalesce(bool_and(pg_terminate_backend(active_pid)), false) FROM pg_replication_slots "
-		      "WHERE slot_name = $1 AND active",
-		      1, params, v, sizeof v, err, sizeof err))
-		return fail_err(t, "terminating the walsender", err);
-	return strcmp(v, "t") == 0 || fail(t, "pg_terminate_backend of the walsender returned %s", v);
-}
-
 static bool restart_server(struct ctx *t)
 {
 	char err[IT_ERRLEN];
@@ -143,7 +128,7 @@ bool test_reconnects(struct ctx *t)
 	for (int i = 0; i < CHUNKS; i++) {
 		if (!run_changes(t, CHUNK, true))
 			return false;
-		if (i % 4 == 3 && i < 12 && !terminate_walsender(t))
+		if (i % 4 == 3 && i < 12 && !terminate_walsender(t, true))
 			return false;
 		if (i == RESTART_AT && !restart_server(t))
 			return false;
