@@ -1,5 +1,6 @@
 #include "db.h"
 #include "log.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -102,17 +103,8 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
 
 void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop)
 {
-	struct timespec now, end;
-
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += ms / 1000;
-	end.tv_nsec += (ms % 1000) * 1000000;
-	if (end.tv_nsec >= 1000000000)
-		end.tv_sec++, end.tv_nsec -= 1000000000;
-	do {
+	for (int64_t end = stream_now_ms() + ms; !*stop && stream_now_ms() < end;)
 		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (!*stop && (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec)));
 }
 
 int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms)
