@@ -29,3 +29,33 @@ CREATE TABLE IF NOT EXISTS walcount.checkpoints (
 	reconcile_corrected jsonb,
 	reconcile_duration_ms bigint
 );
+
+-- Which slot's consumer owns the aggregate counts of this database: at most
+-- one row. Two slots that both applied their deltas would double every
+-- count, so a start with another slot name is refused (slot.c).
+CREATE TABLE IF NOT EXISTS walcount.owner (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	slot_name text NOT NULL,
+	since timestamptz NOT NULL DEFAULT now()
+);
+
+-- An install from before the owner table: the slot that wrote progress
+-- last owns the counts.
+INSERT INTO walcount.owner (slot_name)
+SELECT slot_name FROM walcount.progress ORDER BY updated_at DESC LIMIT 1
+ON CONFLICT (one) DO NOTHING;
+
+-- `walcount reconcile` next to a running consumer: the request is a row
+-- here, the consumer of slot_name runs the sweep and writes its result
+-- (the text `walcount reconcile` prints) back. Through the database, so it
+-- works from any host.
+CREATE TABLE IF NOT EXISTS walcount.sweep_requests (
+	id bigserial PRIMARY KEY,
+	slot_name text NOT NULL,
+	dry_run boolean NOT NULL,
+	requested_at timestamptz NOT NULL DEFAULT now(),
+	started_at timestamptz,
+	finished_at timestamptz,
+	ok boolean,
+	result text
+);

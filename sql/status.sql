@@ -30,7 +30,24 @@ SELECT
 	c.lsn AS checkpoint_lsn,
 	to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS checkpoint_at,
 	to_char(rc.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS reconcile_at,
-	rc.reconcile_checked, rc.reconcile_corrected, rc.reconcile_duration_ms
+	rc.reconcile_checked, rc.reconcile_corrected, rc.reconcile_duration_ms,
+	(SELECT slot_name FROM walcount.owner) AS owner,
+	-- Instances standing by for the slot name their connection so
+	-- (consumer.c): where they run and since when.
+	(SELECT coalesce(json_agg(json_build_object('pid', a.pid, 'client_addr', a.client_addr,
+		'application_name', a.application_name,
+		'since', to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		ORDER BY a.backend_start), '[]')
+	 FROM pg_stat_activity a
+	 WHERE a.datname = current_database() AND a.application_name = 'walcount standby ' || arg.slot_name) AS standbys,
+	-- wal2json slots of this database that do not own the counts: an old
+	-- walcount slot left behind pins WAL, and a consumer of it would count
+	-- every change a second time.
+	(SELECT coalesce(json_agg(json_build_object('name', o.slot_name, 'active', o.active,
+		'retained_wal_bytes', pg_wal_lsn_diff(arg.wal_lsn, o.restart_lsn)::bigint) ORDER BY o.slot_name), '[]')
+	 FROM pg_replication_slots o
+	 WHERE o.plugin = 'wal2json' AND o.database = current_database()
+	   AND o.slot_name <> coalesce((SELECT slot_name FROM walcount.owner), arg.slot_name)) AS other_slots
 FROM arg
 LEFT JOIN pg_replication_slots s ON s.slot_name = arg.slot_name
 LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reconcile.h"
+#include "request.h"
 
 /* A walcount.checkpoints row at the durable LSN; *id gets its id. */
 static bool record_checkpoint(struct consumer *c, int64_t *id)
@@ -141,29 +142,45 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 	PQclear(res);
 }
 
+/* Tells whoever asked for the sweep (`walcount reconcile` here or, through
+ * walcount.sweep_requests, on another host) how it went. */
+static void answer(struct consumer *c, bool ok, const char *text)
+{
+	char err[512];
+
+	if (c->opts->sweep_once && ok)
+		printf("%s\n", text);
+	if (c->request_id != 0 && !request_finish(c->db, c->request_id, ok, text, err, sizeof err))
+		log_warn("%s", err);
+	c->request_id = 0;
+	c->sweep_dry_run = c->opts->dry_run;
+}
+
 /* The seed's job is quiet unless it corrected something; so is this, except
  * for `walcount reconcile`, whose caller asked. */
 static void report_sweep(struct consumer *c)
 {
 	const struct sweep_result *r = sweep_result(c->sweep);
-	char cols[1024];
+	char cols[1024], line[1400];
 
 	reconcile_describe(r, cols, sizeof cols);
-	if (!c->opts->dry_run)
+	if (!c->sweep_dry_run)
 		store_sweep_result(c, r);
 	if (r->corrected > 0)
 		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
-			 c->opts->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
-	if (c->opts->sweep_once)
-		printf("reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms\n", r->checked,
-		       c->opts->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
-		       r->duration_ms);
+			 c->sweep_dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
+	snprintf(line, sizeof line, "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms",
+		 r->checked, c->sweep_dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols,
+		 *cols ? ")" : "", r->duration_ms);
+	answer(c, true, line);
 }
 
 static void end_sweep(struct consumer *c, bool ok)
 {
 	if (ok)
 		report_sweep(c);
+	else
+		answer(c, false, "the sweep failed; the consumer's log says why");
 	sweep_free(c->sweep);
 	c->sweep = NULL;
 	if (c->opts->sweep_once) {
@@ -183,11 +200,11 @@ static enum stream_result begin_sweep(struct consumer *c)
 	if (rc != STREAM_CONTINUE || c->txn.open)
 		return rc;
 	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
-	c->sweep = sweep_begin(c->cfg, c->opts->dry_run, c->recent, n, &retry, err, sizeof err);
+	c->sweep = sweep_begin(c->cfg, c->sweep_dry_run, c->recent, n, &retry, err, sizeof err);
 	c->sweep_nudged = false;
 	c->checkpoint_id = 0;
 	/* A dry run writes nothing, not even its checkpoint row. */
-	if (c->sweep != NULL && !c->opts->dry_run)
+	if (c->sweep != NULL && !c->sweep_dry_run)
 		record_checkpoint(c, &c->checkpoint_id);
 	if (c->sweep != NULL || retry) {
 		c->sweep_requested = c->sweep == NULL;
@@ -195,6 +212,7 @@ static enum stream_result begin_sweep(struct consumer *c)
 	}
 	log_warn("%s; the sweep is skipped until the next checkpoint", err);
 	c->sweep_requested = false;
+	answer(c, false, err);
 	if (c->opts->sweep_once)
 		c->fatal_sweep = true, *c->stop = 1;
 	return STREAM_CONTINUE;
@@ -223,12 +241,48 @@ static enum stream_result drive_sweep(struct consumer *c)
 	return rc;
 }
 
+/* A sweep request queued by `walcount reconcile` (walcount.sweep_requests)
+ * becomes the next sweep, with its dry-run flag. */
+static enum stream_result claim_request(struct consumer *c)
+{
+	char err[512];
+	bool dry_run = false;
+	enum stream_result rc = consumer_settle(c);
+
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	c->request_check = false;
+	if (!request_claim(c->db, c->cfg->slot_name, &c->request_id, &dry_run, err, sizeof err))
+		log_warn("%s", err);
+	if (c->request_id != 0) {
+		log_info("reconcile: %ssweep requested by `walcount reconcile` (request %" PRId64 ")",
+			 dry_run ? "dry-run " : "", c->request_id);
+		c->sweep_dry_run = dry_run;
+		c->sweep_requested = true;
+	}
+	return STREAM_CONTINUE;
+}
+
+/* Notifications arrive on the apply connection between its statements. */
+static void read_notifications(struct consumer *c)
+{
+	if (c->db == NULL || PQconsumeInput(c->db) != 1)
+		return;
+	for (PGnotify *n; (n = PQnotifies(c->db)) != NULL; PQfreemem(n))
+		if (strcmp(n->extra, c->cfg->slot_name) == 0)
+			c->request_check = true;
+}
+
 enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
+	enum stream_result rc = STREAM_CONTINUE;
 
 	(void) now;
 	if (c->sweep != NULL)
 		return drive_sweep(c);
-	return c->sweep_requested ? begin_sweep(c) : STREAM_CONTINUE;
+	read_notifications(c);
+	if (c->request_check && c->request_id == 0 && !c->opts->sweep_once)
+		rc = claim_request(c);
+	return rc == STREAM_CONTINUE && c->sweep_requested ? begin_sweep(c) : rc;
 }

@@ -16,12 +16,19 @@
 #include "log.h"
 #include "metrics.h"
 #include "reconcile.h"
+#include "request.h"
 #include "slot.h"
 #include "stream.h"
 
 static const int64_t report_interval_ms = 10000;
 static const int64_t slot_refresh_ms = 5000;
 static const int64_t signal_poll_ms = 100;
+/* How often a standby looks whether the slot was released. */
+static const int64_t standby_poll_ms = 500;
+/* After a reconnect: how long this process's previous walsender is given
+ * to release the slot before the holder counts as someone else. */
+static const int64_t own_walsender_wait_ms = 15000;
+static const int64_t own_walsender_poll_ms = 100;
 
 static void advance_idle(struct consumer *c, lsn_t lsn)
 {
@@ -57,6 +64,7 @@ static void discard(struct consumer *c)
 {
 	PQfinish(c->db);
 	c->db = NULL;
+	c->locked = false;
 	batch_reset(c->batch);
 	c->commits.n = 0;
 	c->inflight.active = false;
@@ -485,30 +493,141 @@ static lsn_t sink_durable(void *ctx)
 	return ((struct consumer *) ctx)->durable.lsn;
 }
 
-/* (Re)opens the apply connection, makes sure the slot can continue (a
- * replaced or lost slot is rebuilt exactly) and re-reads the progress row,
- * the only truth about what is applied. */
-static bool db_ready(struct consumer *c)
+enum ready { READY, NOT_READY, STANDING_BY, REFUSED };
+
+static enum ready not_ready(struct consumer *c, const char *err)
+{
+	log_warn("apply: %s", err);
+	PQfinish(c->db);
+	c->db = NULL;
+	c->locked = false;
+	return NOT_READY;
+}
+
+/* The slot is held by another process: this instance stands by, and says
+ * so once. */
+static enum ready stand_by(struct consumer *c, const char *err)
+{
+	char line[512];
+
+	slot_unlock(c->db);
+	c->locked = false;
+	if (c->standby)
+		return STANDING_BY;
+	if (c->opts->sweep_once) {
+		log_error("reconcile: %s, which started meanwhile; run `walcount reconcile` again to ask it", err);
+		return REFUSED;
+	}
+	log_info("standby: %s; standing by until it is released (checked every %" PRId64 " ms)", err, standby_poll_ms);
+	c->standby = true;
+	c->standby_since_ms = stream_now_ms();
+	metrics_standby(true);
+	/* `status` and `drop` find standbys by this name. */
+	snprintf(line, sizeof line, "SET application_name = 'walcount standby %s'", c->cfg->slot_name);
+	PQclear(PQexec(c->db, line));
+	return STANDING_BY;
+}
+
+static void end_standby(struct consumer *c)
+{
+	if (!c->standby)
+		return;
+	log_info("standby: slot %s was released; taking over after %.1f s on standby", c->cfg->slot_name,
+		 (double) (stream_now_ms() - c->standby_since_ms) / 1e3);
+	c->standby = false;
+	metrics_standby(false);
+	PQclear(PQexec(c->db, "RESET application_name"));
+}
+
+/* `walcount reconcile` next to this process notifies REQUEST_CHANNEL. */
+static bool listen_for_requests(struct consumer *c)
+{
+	char err[512];
+	PGresult *res = db_exec(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, sizeof err);
+
+	if (res == NULL)
+		log_warn("%s", err);
+	PQclear(res);
+	return res != NULL;
+}
+
+/* (Re)opens the apply connection and, under the start-up lock, makes sure
+ * the slot can continue (a replaced or lost slot is rebuilt exactly) and
+ * re-reads the progress row, the only truth about what is applied. The
+ * lock is kept until the stream has started (sink_started). */
+static enum ready db_ready(struct consumer *c)
 {
 	char err[1024];
+	int holder = 0;
 
 	if (c->db == NULL && (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL) {
 		log_warn("apply: %s", err);
-		return false;
+		return NOT_READY;
 	}
-	if (!apply_prepare(c->db, err, sizeof err) || !slot_ensure(c->db, c->cfg, false, err, sizeof err) ||
-	    !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)) {
-		log_warn("apply: %s", err);
-		PQfinish(c->db);
-		c->db = NULL;
-		return false;
+	if (!c->locked && !(c->locked = slot_lock(c->db, c->stop, err, sizeof err)))
+		return not_ready(c, err);
+	enum slot_outcome out = apply_prepare(c->db, err, sizeof err)
+					? slot_ensure(c->db, c->cfg, &c->slot_opts, &holder, err, sizeof err)
+					: SLOT_RETRY;
+	/* The walsender of the stream just lost lets go once it notices. */
+	for (int64_t waited = 0; out == SLOT_HELD && holder == c->last_walsender && waited < own_walsender_wait_ms && !*c->stop;
+	     waited += own_walsender_poll_ms) {
+		db_backoff_sleep(own_walsender_poll_ms, c->stop);
+		out = slot_ensure(c->db, c->cfg, &c->slot_opts, &holder, err, sizeof err);
 	}
+	if (out == SLOT_HELD)
+		return stand_by(c, err);
+	if (out == SLOT_REFUSED) {
+		log_error("%s", err);
+		return REFUSED;
+	}
+	if (out != SLOT_OK || !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err))
+		return not_ready(c, err);
+	c->slot_opts = (struct slot_opts){0};
+	end_standby(c);
 	c->pending = c->durable;
-	advance_idle(c, c->durable.lsn);
+	/* Idle positions were the last connection's: valid only there. */
+	c->idle_lsn = c->durable.lsn;
+	c->request_check = true;
+	if (!listen_for_requests(c))
+		return not_ready(c, "listening for sweep requests failed");
 	if (!c->started)
 		checkpoint_resume_unfinished(c);
 	c->started = true;
-	return true;
+	return READY;
+}
+
+/* The slot is this process's now. Another consumer may have applied and
+ * confirmed between the progress read in db_ready and START_REPLICATION
+ * (the server then starts at its confirmed position): read the progress
+ * again, and make sure nothing moved the slot past it. Only then is the
+ * start-up lock released. */
+static enum stream_result sink_started(void *ctx)
+{
+	struct consumer *c = ctx;
+	char err[512], why[512];
+	bool failed;
+
+	if (!c->locked)
+		return STREAM_CONTINUE;
+	if (!apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)) {
+		log_warn("apply: %s", err);
+		return STREAM_LOST;
+	}
+	c->pending = c->durable;
+	c->idle_lsn = c->durable.lsn;
+	if (slot_moved_by_others(c->db, c->cfg->slot_name, why, sizeof why, &failed, err, sizeof err)) {
+		log_warn("rebuild: slot %s changed while it was being started: %s; restarting to rebuild it",
+			 c->cfg->slot_name, why);
+		return STREAM_LOST;
+	}
+	if (failed) {
+		log_warn("apply: %s", err);
+		return STREAM_LOST;
+	}
+	slot_unlock(c->db);
+	c->locked = false;
+	return STREAM_CONTINUE;
 }
 
 /* One replication connection, from connect to loss or stop. */
@@ -520,8 +639,15 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 	*received = false;
 	c->apply_error = false;
-	if (!db_ready(c))
+	switch (db_ready(c)) {
+	case READY:
+		break;
+	case REFUSED:
+		return STREAM_FATAL;
+	case NOT_READY:
+	case STANDING_BY:
 		return STREAM_LOST;
+	}
 	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
 				   c->cfg->stream_status_interval_ms};
 	PGconn *repl = db_connect(c->cfg, DB_REPLICATION, err, sizeof err);
@@ -530,6 +656,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		return STREAM_LOST;
 	}
 	log_info("stream: connected");
+	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
 	rc = stream_run(repl, &opts, sink, stop, received);
 	metrics_health(false, true);
@@ -543,17 +670,26 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
 	const struct stream_sink sink = {c, sink_record, sink_keepalive, sink_tick, sink_drained, sink_flush, sink_durable,
-					 sink_wait_fd};
+					 sink_wait_fd, sink_started};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;
 	bool received;
 
 	while (!*stop) {
 		enum stream_result rc = stream_once(c, &sink, stop, &received);
+		/* Whatever ended the attempt, the next one decides afresh. */
+		if (c->locked && c->db != NULL)
+			slot_unlock(c->db);
+		c->locked = false;
 		if (rc == STREAM_STOPPED)
 			break;
 		if (rc == STREAM_FATAL)
 			return 1;
+		if (c->standby) {
+			db_backoff_sleep(standby_poll_ms, stop);
+			delay = c->cfg->stream_reconnect_min_ms, attempt = 0;
+			continue;
+		}
 		/* A batch that keeps failing (a count out of range, a full disk)
 		 * backs off like a server that is down. */
 		if (received && !c->apply_error)
@@ -575,6 +711,10 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.opts = opts,
 		.stop = stop,
 		.sweep_requested = opts->sweep_once,
+		.sweep_dry_run = opts->dry_run,
+		.db = opts->conn,
+		.locked = opts->conn != NULL,
+		.slot_opts = opts->slot,
 		.cron = {
 			{"report", &report_interval_ms, cron_report, 0},
 			{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
@@ -599,6 +739,12 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	if (rc == 0)
 		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
 			 lsn_format(c.durable.lsn, lsn), c.stats.applied, c.stats.batches);
+	if (c.request_id != 0 && c.db != NULL) {
+		char err[512];
+		if (!request_finish(c.db, c.request_id, false, "the consumer stopped before the sweep finished", err,
+				    sizeof err))
+			log_warn("%s", err);
+	}
 	batch_free(c.batch);
 	sweep_free(c.sweep);
 	free(c.commits.us);

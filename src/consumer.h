@@ -9,7 +9,10 @@
 
 #include <stdbool.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
+#include "slot.h"
 
 struct consumer_opts {
 	/* Set by a signal handler (SIGUSR1): start a reconcile sweep now. */
@@ -21,11 +24,18 @@ struct consumer_opts {
 	/* `walcount reconcile`: sweep once, print the result, stop. */
 	bool sweep_once;
 	bool dry_run;
+	/* The connection prepare() checked the slot on, holding the start-up
+	 * lock (slot_lock) until streaming starts; the consumer takes it over
+	 * as its apply connection. NULL: it connects itself. */
+	PGconn *conn;
+	struct slot_opts slot;
 };
 
 /* Streams until *stop becomes non-zero (then flushes, confirms and returns
- * 0) or an error retrying cannot fix (returns 1 after logging it). The state
- * schema and the slot must exist (slot.c). */
+ * 0) or an error retrying cannot fix (returns 1 after logging it). While
+ * another process streams from the slot, stands by (logged once, /healthz
+ * "standby") and takes over once it is released. The state schema must
+ * exist (slot.c). */
 int consumer_run(const struct config *cfg, const struct consumer_opts *opts, volatile sig_atomic_t *stop);
 
 #endif

@@ -83,6 +83,14 @@ struct consumer {
 	bool sources_missing;    /* a source table was found missing */
 	bool started;            /* the first apply connection was made */
 	bool apply_error;        /* a batch failed on this connection */
+	bool locked;             /* c->db holds the start-up lock (slot_lock) */
+	struct slot_opts slot_opts; /* the first slot_ensure's; cleared after */
+	bool standby;            /* another process streams from the slot */
+	int64_t standby_since_ms;
+	int last_walsender;      /* backend PID of this process's last stream */
+	bool sweep_dry_run;      /* the sweep in progress changes nothing */
+	int64_t request_id;      /* its walcount.sweep_requests row, or 0 */
+	bool request_check;      /* look for queued sweep requests */
 	struct cron_task cron[7];
 };
 

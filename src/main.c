@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "prereq.h"
+#include "request.h"
 #include "slot.h"
 #include "status.h"
 
@@ -75,10 +76,10 @@ static void reload_config(void)
 /* Command-line flags; each command accepts the ones its row names. */
 struct options {
 	const char *config_path;
-	bool json, yes, takeover, dry_run;
+	bool json, yes, takeover, dry_run, take_ownership;
 };
 
-enum { OPT_JSON = 1, OPT_YES = 2, OPT_TAKEOVER = 4, OPT_DRY_RUN = 8 };
+enum { OPT_JSON = 1, OPT_YES = 2, OPT_TAKEOVER = 4, OPT_DRY_RUN = 8, OPT_TAKE_OWNERSHIP = 16 };
 
 static void usage(FILE *f)
 {
@@ -88,24 +89,31 @@ static void usage(FILE *f)
 		"Usage: walcount COMMAND [OPTIONS]\n"
 		"\n"
 		"Commands:\n"
-		"  run [--takeover]  check prerequisites, create the state schema and the slot with\n"
+		"  run [--takeover] [--take-ownership]\n"
+		"                    check prerequisites, create the state schema and the slot with\n"
 		"                    an exact initial load when missing, then stream until\n"
-		"                    SIGINT/SIGTERM (flushes, confirms and exits 0)\n"
-		"  init [--takeover] only the checks, the state schema, the slot and its initial\n"
+		"                    SIGINT/SIGTERM (flushes, confirms and exits 0); while another\n"
+		"                    process streams the slot, stand by and take over once it ends\n"
+		"  init [--takeover] [--take-ownership]\n"
+		"                    only the checks, the state schema, the slot and its initial\n"
 		"                    load; idempotent\n"
 		"  status [--json]   slot and consumer health; exit 0 ok, 1 warning, 2 critical,\n"
 		"                    3 unknown\n"
 		"  reconcile [--dry-run]\n"
 		"                    one reconcile sweep now, printing what it corrected (or\n"
-		"                    would correct); while `run` holds the slot, send that\n"
-		"                    process SIGUSR1 instead\n"
-		"  drop --yes        drop the slot and walcount's state (refused while a consumer\n"
-		"                    is attached)\n"
+		"                    would correct); while a `run` streams the slot, on any host,\n"
+		"                    that process runs it and this one prints its result\n"
+		"  drop --yes        drop the slot and walcount's state, releasing its ownership of\n"
+		"                    the counts (refused while a consumer streams, starts or\n"
+		"                    stands by)\n"
 		"\n"
 		"Options:\n"
 		"  --config PATH  configuration file (default: $WALCOUNT_CONFIG, else ./config.yaml);\n"
 		"                 every key can be overridden by WALCOUNT_<SECTION>_<KEY>\n"
 		"  --takeover     end another process that holds the slot (a stale consumer)\n"
+		"  --take-ownership\n"
+		"                 the counts are owned by another slot: drop that slot and its\n"
+		"                 state and recount exactly for this one\n"
 		"  --json         status as one JSON object\n"
 		"  --yes          confirm drop\n"
 		"  --dry-run      reconcile: report, change nothing\n"
@@ -114,47 +122,66 @@ static void usage(FILE *f)
 		WALCOUNT_VERSION);
 }
 
-/* Prerequisites, state schema and slot: everything `run` does before
- * streaming. Checks come first so a failed one writes nothing. */
-static int prepare(const struct config *cfg, bool takeover)
+/* Prerequisites, state schema, ownership and slot: everything `run` does
+ * before streaming, under the start-up lock (slot_lock). Checks come first
+ * so a failed one writes nothing. Returns the connection, still holding
+ * the lock, with *out SLOT_OK or SLOT_HELD (err says by whom); NULL after
+ * logging why not. */
+static PGconn *prepare(const struct config *cfg, const struct options *o, enum slot_outcome *out, char *err,
+		       size_t errlen)
 {
-	char err[1024];
-	PGconn *conn = db_connect_retrying(cfg, DB_NORMAL, &stop_requested, err, sizeof err);
-	int rc = 1;
+	const struct slot_opts so = {o->takeover, o->take_ownership};
+	PGconn *conn = db_connect_retrying(cfg, DB_NORMAL, &stop_requested, err, errlen);
+	int holder;
 
-	if (conn == NULL)
-		log_error("%s", err);
-	else if (!prereq_check(conn, err, sizeof err) || !slot_state_schema(conn, err, sizeof err) ||
-		 !slot_ensure(conn, cfg, takeover, err, sizeof err))
-		log_error("%s", err);
-	else
-		rc = 0;
+	*out = SLOT_RETRY;
+	if (conn != NULL && prereq_check(conn, err, errlen) && slot_lock(conn, &stop_requested, err, errlen) &&
+	    slot_state_schema(conn, err, errlen))
+		*out = slot_ensure(conn, cfg, &so, &holder, err, errlen);
+	if (*out == SLOT_OK || *out == SLOT_HELD)
+		return conn;
+	log_error("%s", err);
 	PQfinish(conn);
-	return rc;
+	return NULL;
 }
 
 static int cmd_init(const struct config *cfg, const struct options *o)
 {
-	int rc = prepare(cfg, o->takeover);
+	char err[1024];
+	enum slot_outcome out;
+	PGconn *conn = prepare(cfg, o, &out, err, sizeof err);
 
-	if (rc == 0)
+	if (conn == NULL)
+		return 1;
+	if (out == SLOT_HELD)
+		log_info("init: ready, %s (a running consumer)", err);
+	else
 		log_info("init: ready, slot %s", cfg->slot_name);
-	return rc;
+	PQfinish(conn);
+	return 0;
 }
 
 static int cmd_run(const struct config *cfg, const struct options *o)
 {
 	struct consumer_opts copts = {.sweep_now = &sweep_requested, .reload_now = &reload_requested,
 				      .reload = reload_config};
-	char err[512];
+	char err[1024];
+	enum slot_outcome out;
 
 	/* Before prepare: the slot shows as active during the initial load, and
 	 * a SIGUSR1 sent then must not end the process. */
 	handle_signals();
-	if (prepare(cfg, o->takeover) != 0)
+	if ((copts.conn = prepare(cfg, o, &out, err, sizeof err)) == NULL)
 		return 1;
+	/* Held by another process: the consumer stands by on a connection of
+	 * its own. */
+	if (out == SLOT_HELD) {
+		PQfinish(copts.conn);
+		copts.conn = NULL;
+	}
 	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
 		log_error("%s", err);
+		PQfinish(copts.conn);
 		return 1;
 	}
 	if (cfg->slot_temporary)
@@ -166,14 +193,23 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 
 /* One sweep now. It needs the stream to know what the recount's snapshot
  * missed, so it runs as a consumer that stops when the sweep is done; with
- * a consumer already running, that one is asked (SIGUSR1) instead. */
+ * a consumer already streaming the slot, that one is asked through the
+ * database (request.c) and its result printed. */
 static int cmd_reconcile(const struct config *cfg, const struct options *o)
 {
 	struct consumer_opts copts = {.sweep_once = true, .dry_run = o->dry_run};
+	char err[1024];
+	enum slot_outcome out;
 
 	handle_signals();
-	if (prepare(cfg, false) != 0)
+	if ((copts.conn = prepare(cfg, o, &out, err, sizeof err)) == NULL)
 		return 1;
+	if (out == SLOT_HELD) {
+		slot_unlock(copts.conn);
+		int rc = request_sweep(copts.conn, cfg->slot_name, o->dry_run, &stop_requested);
+		PQfinish(copts.conn);
+		return rc;
+	}
 	return consumer_run(cfg, &copts, &stop_requested);
 }
 
@@ -207,9 +243,9 @@ static const struct command {
 	unsigned flags;  /* OPT_* this command accepts */
 } commands[] = {
 	{"drop", cmd_drop, OPT_YES},
-	{"init", cmd_init, OPT_TAKEOVER},
+	{"init", cmd_init, OPT_TAKEOVER | OPT_TAKE_OWNERSHIP},
 	{"reconcile", cmd_reconcile, OPT_DRY_RUN},
-	{"run", cmd_run, OPT_TAKEOVER},
+	{"run", cmd_run, OPT_TAKEOVER | OPT_TAKE_OWNERSHIP},
 	{"status", cmd_status, OPT_JSON},
 };
 
@@ -230,6 +266,7 @@ static const struct {
 	{"--yes", OPT_YES, offsetof(struct options, yes)},
 	{"--takeover", OPT_TAKEOVER, offsetof(struct options, takeover)},
 	{"--dry-run", OPT_DRY_RUN, offsetof(struct options, dry_run)},
+	{"--take-ownership", OPT_TAKE_OWNERSHIP, offsetof(struct options, take_ownership)},
 };
 
 /* Sets a boolean flag of o; returns the flag's OPT_ bit, 0 when arg is none. */

@@ -65,6 +65,7 @@ static struct {
 	double reconcile_seconds;
 	bool streaming;
 	bool last_batch_ok;
+	bool standby;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER, .last_batch_ok = true};
 
 /* Only metrics_start and metrics_stop touch it, from the main thread. */
@@ -196,6 +197,13 @@ void metrics_health(bool streaming, bool last_batch_ok)
 	pthread_mutex_lock(&m.lock);
 	m.streaming = streaming;
 	m.last_batch_ok = last_batch_ok;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_standby(bool standby)
+{
+	pthread_mutex_lock(&m.lock);
+	m.standby = standby;
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -342,6 +350,8 @@ static void render_stream(struct buf *b)
 	buf_printf(b, "walcount_slot_retained_wal_bytes %" PRId64 "\n", m.retained_wal_bytes);
 	family(b, "walcount_slot_active", "gauge", "1 when the replication slot is in use, else 0.");
 	buf_printf(b, "walcount_slot_active %d\n", m.slot_active ? 1 : 0);
+	family(b, "walcount_standby", "gauge", "1 while this instance stands by for a slot another process streams from.");
+	buf_printf(b, "walcount_standby %d\n", m.standby ? 1 : 0);
 	family(b, "walcount_reconnects_total", "counter", "Reconnections to the server after a lost connection.");
 	buf_printf(b, "walcount_reconnects_total %" PRIu64 "\n", m.reconnects);
 }
@@ -430,12 +440,19 @@ static enum MHD_Result reply_health(struct MHD_Connection *conn)
 {
 	const char *reason = NULL;
 
+	bool standby;
+
 	pthread_mutex_lock(&m.lock);
+	standby = m.standby;
 	if (!m.streaming)
 		reason = "not streaming\n";
 	else if (!m.last_batch_ok)
 		reason = "last batch failed\n";
 	pthread_mutex_unlock(&m.lock);
+	/* A standby is healthy: it waits by design, and an orchestrator that
+	 * restarted it for that would only lose the spare. */
+	if (standby)
+		return reply_text(conn, MHD_HTTP_OK, "standby\n");
 	if (reason != NULL)
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, reason);
 	return reply_text(conn, MHD_HTTP_OK, "ok\n");

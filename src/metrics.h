@@ -26,8 +26,10 @@ void metrics_slot(int64_t lag_bytes, int64_t retained_wal_bytes, bool active);
 /* A reconcile sweep (reconcile work): corrected cells of one column. */
 void metrics_reconcile_corrected(enum agg_table table, const char *column, uint64_t n);
 void metrics_reconcile_duration(double seconds);
-/* /healthz answers 200 while streaming and the last batch succeeded. */
+/* /healthz answers 200 "ok" while streaming and the last batch succeeded,
+ * 200 "standby" while standing by (metrics_standby), else 503. */
 void metrics_health(bool streaming, bool last_batch_ok);
+void metrics_standby(bool standby);
 
 /* Renders the whole exposition into a malloc'd NUL-terminated string the
  * caller frees; NULL when out of memory. */

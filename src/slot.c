@@ -9,13 +9,21 @@
 #include "log.h"
 #include "sqlfiles.h"
 
-/* How long a slot held by another process is waited for: the walsender of a
- * walcount that was just killed lets go of the slot only once it notices the
- * closed connection, usually within milliseconds. */
-#define SLOT_BUSY_WAIT_MS 15000
-#define SLOT_BUSY_POLL_MS 250
+/* A slot name's limit (NAMEDATALEN - 1) plus its NUL. */
+#define NAMEDATALEN_MAX 64
 
-enum slot_state { SLOT_ERROR = -1, SLOT_MISSING, SLOT_READY, SLOT_BUSY };
+/* --takeover: how long the terminated holder's walsender is given to let
+ * go of the slot. */
+#define TAKEOVER_WAIT_MS 15000
+#define SLOT_POLL_MS 250
+#define LOCK_POLL_MS 100
+
+/* The start-up lock's two keys ('wcnt', 1); advisory locks are scoped to
+ * the database, so this is one lock per database whatever the slot name:
+ * two deployments with different slot names are serialized too. */
+#define LOCK_KEYS "2003070580, 1"
+
+enum slot_state { SLOT_ERROR = -1, SLOT_MISSING, SLOT_READY, SLOT_BUSY, SLOT_FOREIGN };
 
 bool slot_state_schema(PGconn *conn, char *err, size_t errlen)
 {
@@ -23,6 +31,58 @@ bool slot_state_schema(PGconn *conn, char *err, size_t errlen)
 
 	PQclear(res);
 	return res != NULL;
+}
+
+static bool exec_simple(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen)
+{
+	PGresult *res = db_exec(conn, what, sql, err, errlen);
+
+	PQclear(res);
+	return res != NULL;
+}
+
+/* 1 when the start-up lock was taken, 0 when another session holds it
+ * (its PID in holder), -1 on error. */
+static int try_lock(PGconn *conn, char *holder, size_t len, char *err, size_t errlen)
+{
+	PGresult *res = db_exec(conn, "taking the start-up lock",
+				"SELECT pg_try_advisory_lock(" LOCK_KEYS "), (SELECT min(pid) FROM pg_locks "
+				"WHERE locktype = 'advisory' AND granted AND (classid, objid, objsubid) = (2003070580, 1, 2) "
+				"AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+				err, errlen);
+	int rc = -1;
+
+	if (res != NULL) {
+		rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		snprintf(holder, len, "%s", PQgetisnull(res, 0, 1) ? "?" : PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return rc;
+}
+
+bool slot_lock(PGconn *conn, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	char holder[32];
+	int rc;
+
+	for (bool logged = false; (rc = try_lock(conn, holder, sizeof holder, err, errlen)) == 0; logged = true) {
+		if (!logged)
+			log_info("waiting for PID %s, another walcount creating or checking a slot of this database", holder);
+		db_backoff_sleep(LOCK_POLL_MS, stop);
+		if (stop != NULL && *stop) {
+			snprintf(err, errlen, "stopped while waiting for PID %s to finish creating or checking its slot", holder);
+			return false;
+		}
+	}
+	return rc == 1;
+}
+
+void slot_unlock(PGconn *conn)
+{
+	char err[512];
+
+	if (!exec_simple(conn, "releasing the start-up lock", "SELECT pg_advisory_unlock_all()", err, sizeof err))
+		log_warn("%s", err);
 }
 
 /* Runs a statement whose only parameter is the slot name. */
@@ -34,7 +94,7 @@ static PGresult *slot_query(PGconn *conn, const char *what, const char *sql, con
 	return db_exec_params(conn, what, sql, 1, params, err, errlen);
 }
 
-static enum slot_state inspect(PGconn *conn, const char *name, char *err, size_t errlen)
+static enum slot_state inspect(PGconn *conn, const char *name, int *holder, char *err, size_t errlen)
 {
 	PGresult *res = slot_query(conn, "inspecting replication slot",
 				   "SELECT plugin, database = current_database(), active, active_pid "
@@ -49,13 +109,13 @@ static enum slot_state inspect(PGconn *conn, const char *name, char *err, size_t
 	} else if (strcmp(PQgetvalue(res, 0, 0), "wal2json") != 0) {
 		snprintf(err, errlen, "slot %s uses plugin %s, not wal2json; choose another slot.name, or drop it: SELECT pg_drop_replication_slot('%s');",
 			 name, PQgetvalue(res, 0, 0), name);
-		st = SLOT_ERROR;
+		st = SLOT_FOREIGN;
 	} else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
 		snprintf(err, errlen, "slot %s belongs to another database", name);
-		st = SLOT_ERROR;
+		st = SLOT_FOREIGN;
 	} else if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
-		snprintf(err, errlen, "slot %s is in use by PID %s; stop that consumer, or start with --takeover to end it",
-			 name, PQgetvalue(res, 0, 3));
+		snprintf(err, errlen, "slot %s is in use by PID %s", name, PQgetvalue(res, 0, 3));
+		*holder = atoi(PQgetvalue(res, 0, 3));
 		st = SLOT_BUSY;
 	}
 	PQclear(res);
@@ -79,28 +139,19 @@ static void take_over(PGconn *conn, const char *name)
 	PQclear(res);
 }
 
-/* Inspects the slot, waiting a while for one another process holds. */
-static enum slot_state inspect_patiently(PGconn *conn, const char *name, bool takeover, char *err, size_t errlen)
+/* Inspects the slot; with takeover, ends its holder and waits for the
+ * holder's walsender to let go. */
+static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool takeover, int *holder, char *err,
+					   size_t errlen)
 {
-	enum slot_state st = inspect(conn, name, err, errlen);
+	enum slot_state st = inspect(conn, name, holder, err, errlen);
 
-	for (int waited = 0; st == SLOT_BUSY && waited < SLOT_BUSY_WAIT_MS; waited += SLOT_BUSY_POLL_MS) {
-		if (takeover)
-			take_over(conn, name);
-		else if (waited == 0)
-			log_warn("%s; waiting up to %d s for it to be released", err, SLOT_BUSY_WAIT_MS / 1000);
-		nanosleep(&(struct timespec){0, SLOT_BUSY_POLL_MS * 1000000L}, NULL);
-		st = inspect(conn, name, err, errlen);
+	for (int waited = 0; takeover && st == SLOT_BUSY && waited < TAKEOVER_WAIT_MS; waited += SLOT_POLL_MS) {
+		take_over(conn, name);
+		nanosleep(&(struct timespec){0, SLOT_POLL_MS * 1000000L}, NULL);
+		st = inspect(conn, name, holder, err, errlen);
 	}
 	return st;
-}
-
-static bool exec_simple(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen)
-{
-	PGresult *res = db_exec(conn, what, sql, err, errlen);
-
-	PQclear(res);
-	return res != NULL;
 }
 
 /* Recounts in the slot's exported snapshot and records its consistent point
@@ -163,6 +214,18 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, char *err, s
 	return ok;
 }
 
+/* Whether walcount.progress has a row for slot (a query error: no). */
+static bool has_progress(PGconn *conn, const char *slot)
+{
+	char err[512];
+	PGresult *res = slot_query(conn, "reading progress", "SELECT 1 FROM walcount.progress WHERE slot_name = $1", slot,
+				   err, sizeof err);
+	bool has = res != NULL && PQntuples(res) == 1;
+
+	PQclear(res);
+	return has;
+}
+
 /* Why an existing slot cannot continue from walcount.progress; NULL when it
  * can. The reason is written into buf. */
 static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen,
@@ -195,38 +258,178 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 	return why ? buf : NULL;
 }
 
-bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *err, size_t errlen)
+/* Drops a slot nobody streams from; false with err set when it is in use
+ * or the drop fails (pg_drop_replication_slot itself refuses an active
+ * slot, so the check and the drop cannot race). */
+static bool drop_inactive(PGconn *conn, const char *slot, char *err, size_t errlen)
+{
+	PGresult *res = slot_query(conn, "dropping slot",
+				   "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+				   slot, err, errlen);
+
+	PQclear(res);
+	return res != NULL;
+}
+
+/* Moves the counts to cfg's slot: the owning slot and both slots' state go
+ * (the owner's counts are recounted exactly for the new slot by its
+ * initial load), and the new slot is made owner. */
+static enum slot_outcome take_ownership(PGconn *conn, const struct config *cfg, const char *old, char *err,
+					size_t errlen)
+{
+	const char *params[2] = {cfg->slot_name, old};
+
+	if (!drop_inactive(conn, old, err, errlen) || !drop_inactive(conn, cfg->slot_name, err, errlen))
+		return SLOT_REFUSED;
+	PGresult *res = db_exec_params(conn, "moving ownership of the counts",
+				       "WITH p AS (DELETE FROM walcount.progress WHERE slot_name IN ($1, $2)), "
+				       "c AS (DELETE FROM walcount.checkpoints WHERE slot_name IN ($1, $2)) "
+				       "UPDATE walcount.owner SET slot_name = $1, since = now()",
+				       2, params, err, errlen);
+	if (res == NULL)
+		return SLOT_RETRY;
+	PQclear(res);
+	log_warn("ownership: slot %s takes over the counts from slot %s, which is dropped; recounting them exactly",
+		 cfg->slot_name, old);
+	return SLOT_OK;
+}
+
+/* One owner per database's counts: a slot that is not it is refused, with
+ * what the owner is and how to move ownership. */
+static enum slot_outcome check_owner(PGconn *conn, const struct config *cfg, bool take, char *err, size_t errlen)
+{
+	const char *params[1] = {cfg->slot_name};
+	PGresult *res = db_exec(conn, "reading the owner of the counts", sql_owner, err, errlen);
+	enum slot_outcome out = SLOT_OK;
+
+	if (res == NULL)
+		return SLOT_RETRY;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		res = db_exec_params(conn, "claiming the counts",
+				     "INSERT INTO walcount.owner (slot_name) VALUES ($1) ON CONFLICT (one) DO NOTHING", 1,
+				     params, err, errlen);
+		out = res != NULL ? SLOT_OK : SLOT_RETRY;
+	} else if (strcmp(PQgetvalue(res, 0, 0), cfg->slot_name) == 0) {
+		out = SLOT_OK;
+	} else if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+		snprintf(err, errlen,
+			 "the counts of database %s are owned by slot %s (active, PID %s, retaining %s of WAL), not by slot %s; "
+			 "stop the consumer of slot %s first, then run `walcount run --take-ownership` to move them to %s",
+			 PQdb(conn), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), cfg->slot_name,
+			 PQgetvalue(res, 0, 0), cfg->slot_name);
+		out = SLOT_REFUSED;
+	} else if (take) {
+		char old[NAMEDATALEN_MAX];
+		snprintf(old, sizeof old, "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return take_ownership(conn, cfg, old, err, errlen);
+	} else {
+		char state[128];
+		if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+			snprintf(state, sizeof state, "inactive, retaining %s of WAL", PQgetvalue(res, 0, 4));
+		else
+			snprintf(state, sizeof state, "its slot no longer exists");
+		snprintf(err, errlen,
+			 "the counts of database %s are owned by slot %s (%s), not by slot %s; "
+			 "`walcount run --take-ownership` moves them to %s (drops slot %s and recounts exactly), "
+			 "`walcount drop --yes` with slot %s's configuration releases them",
+			 PQdb(conn), PQgetvalue(res, 0, 0), state, cfg->slot_name, cfg->slot_name, PQgetvalue(res, 0, 0),
+			 PQgetvalue(res, 0, 0));
+		out = SLOT_REFUSED;
+	}
+	PQclear(res);
+	return out;
+}
+
+enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o, int *holder,
+			      char *err, size_t errlen)
 {
 	char why[512];
 	bool failed;
+	enum slot_outcome out;
 
 	if (cfg->slot_temporary)
-		return true;
-	enum slot_state st = inspect_patiently(conn, cfg->slot_name, takeover, err, errlen);
-	if (st == SLOT_MISSING)
-		return create_and_load(conn, cfg, err, errlen);
-	if (st != SLOT_READY)
-		return false;
+		return SLOT_OK;
+	if ((out = check_owner(conn, cfg, o->take_ownership, err, errlen)) != SLOT_OK)
+		return out;
+	switch (inspect_taking_over(conn, cfg->slot_name, o->takeover, holder, err, errlen)) {
+	case SLOT_ERROR:
+		return SLOT_RETRY;
+	case SLOT_FOREIGN:
+		return SLOT_REFUSED;
+	case SLOT_BUSY:
+		return SLOT_HELD;
+	case SLOT_MISSING:
+		if (has_progress(conn, cfg->slot_name))
+			log_warn("rebuild: slot %s is missing but walcount has progress for it (promoted server or dropped "
+				 "slot); creating it and loading the counts again",
+				 cfg->slot_name);
+		return create_and_load(conn, cfg, err, errlen) ? SLOT_OK : SLOT_RETRY;
+	case SLOT_READY:
+		break;
+	}
 	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed) == NULL)
-		return !failed;
+		return failed ? SLOT_RETRY : SLOT_OK;
 	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name,
 		 why);
 	drop_slot_quietly(conn, cfg->slot_name);
-	return create_and_load(conn, cfg, err, errlen);
+	return create_and_load(conn, cfg, err, errlen) ? SLOT_OK : SLOT_RETRY;
+}
+
+bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err,
+			  size_t errlen)
+{
+	return rebuild_reason(conn, slot, why, len, err, errlen, failed) != NULL;
+}
+
+/* Standby instances of this slot (run.c names their connection so). */
+static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
+{
+	char holder[32];
+	int locked = try_lock(conn, holder, sizeof holder, err, errlen);
+	PGresult *res;
+
+	if (locked < 0)
+		return true;
+	if (locked == 0) {
+		snprintf(err, errlen, "a walcount is starting on this database (PID %s holds the start-up lock); stop it first",
+			 holder);
+		return true;
+	}
+	res = slot_query(conn, "looking for consumers of the slot",
+			 "SELECT (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active), "
+			 "(SELECT string_agg(pid::text, ', ') FROM pg_stat_activity "
+			 "WHERE datname = current_database() AND application_name = 'walcount standby ' || $1)",
+			 cfg->slot_name, err, errlen);
+	if (res == NULL)
+		return true;
+	bool busy = true;
+	if (!PQgetisnull(res, 0, 0))
+		snprintf(err, errlen, "slot %s is in use by PID %s; stop that consumer first", cfg->slot_name,
+			 PQgetvalue(res, 0, 0));
+	else if (!PQgetisnull(res, 0, 1))
+		snprintf(err, errlen, "walcount standbys of slot %s are waiting (backend PID %s) and would recreate it; stop them first",
+			 cfg->slot_name, PQgetvalue(res, 0, 1));
+	else
+		busy = false;
+	PQclear(res);
+	return busy;
 }
 
 bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 {
-	enum slot_state st = inspect(conn, cfg->slot_name, err, errlen);
 	PGresult *res;
 
-	if (st == SLOT_ERROR || st == SLOT_BUSY)
+	if (refuse_busy(conn, cfg, err, errlen))
 		return false;
-	if (st == SLOT_READY) {
-		res = slot_query(conn, "dropping slot", "SELECT pg_drop_replication_slot($1)", cfg->slot_name, err, errlen);
-		if (res == NULL)
+	int holder;
+	enum slot_state st = inspect(conn, cfg->slot_name, &holder, err, errlen);
+	if (st == SLOT_ERROR || st == SLOT_FOREIGN)
+		return false;
+	if (st != SLOT_MISSING) {
+		if (!drop_inactive(conn, cfg->slot_name, err, errlen))
 			return false;
-		PQclear(res);
 		log_info("dropped slot %s", cfg->slot_name);
 	}
 	/* A DO block takes no parameters: the slot name goes in a setting. */

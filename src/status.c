@@ -23,8 +23,9 @@
 
 /* Apart from sql/status.sql: a query naming a missing table fails as a
  * whole, and a missing schema deserves a message that says what to do. */
-#define SCHEMA_SQL \
-	"SELECT to_regclass('walcount.progress') IS NOT NULL AND to_regclass('walcount.checkpoints') IS NOT NULL"
+#define SCHEMA_SQL                                                                                                 \
+	"SELECT to_regclass('walcount.progress') IS NOT NULL AND to_regclass('walcount.checkpoints') IS NOT NULL "    \
+	"AND to_regclass('walcount.owner') IS NOT NULL"
 
 static const char *const STATE_NAMES[] = {"ok", "warning", "critical", "unknown"};
 
@@ -75,6 +76,9 @@ static const struct field REPORT[] = {
 	OBJ("last_reconcile", "reconcile_at", RECONCILE),
 	OBJ("spill", "spill_txns", SPILL),
 	OBJ("walsender", "walsender_state", WALSENDER),
+	F("owner", "owner", C_STR),
+	F("standbys", "standbys", C_JSON),
+	F("other_slots", "other_slots", C_JSON),
 	END,
 };
 
@@ -238,9 +242,34 @@ static bool slot_health(const struct config *cfg, const json_t *slot, const json
 		add_reason(v, STATUS_CRITICAL, "no walcount.progress row for slot %s: run walcount init", cfg->slot_name));
 }
 
+/* One owner per database's counts (slot.c): this configuration's slot is
+ * not it, or other wal2json slots are there, pinning WAL or counting twice. */
+static bool ownership(const struct config *cfg, const json_t *root, struct verdict *v)
+{
+	const char *owner = json_string_value(json_object_get(root, "owner"));
+	const json_t *other;
+	size_t i;
+	char b[32];
+
+	if (owner != NULL && strcmp(owner, cfg->slot_name) != 0 &&
+	    !add_reason(v, STATUS_WARNING, "the counts are owned by slot %s, not by slot %s of this configuration", owner,
+			cfg->slot_name))
+		return false;
+	json_array_foreach(json_object_get(root, "other_slots"), i, other) {
+		const char *name = json_string_value(json_object_get(other, "name"));
+		if (!add_reason(v, STATUS_WARNING,
+				"slot %s (wal2json, %s, retaining %s) does not own the counts: if it is an old walcount "
+				"slot it pins WAL; drop it with SELECT pg_drop_replication_slot('%s')",
+				name, json_is_true(json_object_get(other, "active")) ? "active" : "inactive",
+				fmt_bytes(json_integer_value(json_object_get(other, "retained_wal_bytes")), b, sizeof b), name))
+			return false;
+	}
+	return true;
+}
+
 static bool evaluate(const struct config *cfg, const json_t *root, struct verdict *v)
 {
-	return slot_health(cfg, json_object_get(root, "slot"), json_object_get(root, "applied_lsn"), v) &&
+	return ownership(cfg, root, v) && slot_health(cfg, json_object_get(root, "slot"), json_object_get(root, "applied_lsn"), v) &&
 	       threshold(v, "lag_bytes", json_object_get(root, "lag_bytes"), cfg->status_lag_warning,
 			 cfg->status_lag_critical, fmt_bytes) &&
 	       threshold(v, "retained_wal_bytes", json_object_get(root, "retained_wal_bytes"),
@@ -333,6 +362,8 @@ static const struct row {
 	{"reconcile_checked", "last_reconcile.checked", SHOW_TEXT},
 	{"reconcile_corrected", "last_reconcile.corrected", SHOW_TEXT},
 	{"reconcile_duration", "last_reconcile.duration_ms", SHOW_MS},
+	{"owner", "owner", SHOW_TEXT},
+	{"standbys", "standbys", SHOW_TEXT},
 };
 
 static const json_t *lookup(const json_t *root, const char *path)

@@ -244,6 +244,8 @@ enum stream_result stream_run(PGconn *conn, const struct stream_opts *opts, cons
 	*received = false;
 	if (!start_replication(&cs))
 		return STREAM_LOST;
+	if ((rc = sink->started(sink->ctx)) != STREAM_CONTINUE)
+		return rc;
 	cs.next_status_ms = stream_now_ms() + opts->status_interval_ms;
 	while (rc == STREAM_CONTINUE)
 		rc = *stop ? finish(&cs) : turn(&cs, received);

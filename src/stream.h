@@ -42,6 +42,8 @@ struct stream_sink {
 	/* A socket of the sink's own to wake up for as well (-1: none): the
 	 * result of work it has in flight. */
 	int (*wait_fd)(void *ctx);
+	/* START_REPLICATION succeeded: the slot is this connection's now. */
+	enum stream_result (*started)(void *ctx);
 };
 
 struct stream_opts {

@@ -70,6 +70,13 @@ bool run_walcount(struct ctx *t, const char *label, const char *const *args, int
 /* The same for any program: argv[0] is its path. */
 bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
 
+/* slot_tests.c: PRELOAD_ROWS source rows (and wrong aggregates) for an
+ * initial load that takes a while; a writer child process running the
+ * workload for `changes` changes, and its end. */
+bool preload(struct ctx *t, long *rows);
+pid_t start_writer(struct ctx *t, long changes);
+bool writer_done(struct ctx *t, pid_t pid);
+
 /* The test cases, one per file group. */
 bool test_random_workload(struct ctx *t);
 bool test_sigkill_restarts(struct ctx *t);
@@ -93,6 +100,12 @@ bool test_truncate_follows(struct ctx *t);
 /* fault_tests.c: the seeded fault loop (IT_FAULT_SECONDS). */
 bool test_fault_loop(struct ctx *t);
 bool test_fault_partial_heartbeat(struct ctx *t);
+/* owner_tests.c: issue 12's ownership, standby, requests, drop. */
+bool test_two_instances_fresh(struct ctx *t);
+bool test_second_slot_name(struct ctx *t);
+bool test_standby_takeover(struct ctx *t);
+bool test_reconcile_request(struct ctx *t);
+bool test_drop_while_starting(struct ctx *t);
 /* badinput_tests.c: design.md §9, one test per row. */
 bool test_bi_column_added(struct ctx *t);
 bool test_bi_column_dropped(struct ctx *t);
