@@ -26,6 +26,7 @@
 #define FD_FLOOR 1100         /* walcount's own descriptors start here */
 #define HEALTHZ_REQUEST_S 2.0 /* one /healthz request, connect to answer */
 #define HEALTHZ_OK_S 20.0     /* until /healthz says 200 after a kill */
+#define HEALTHZ_SAMPLES 20
 #define OVERSIZED_HEADER (256 * 1024)
 #define FLOOD_DRAIN_S 30.0    /* walcount's idle timeout is 10 s */
 
@@ -228,6 +229,18 @@ static bool healthz_ok(struct ctx *t, struct flood *f, const char *when)
 	return fail(t, "/healthz %s: still %d after %.0f s", when, st, HEALTHZ_OK_S);
 }
 
+/* HEALTHZ_SAMPLES more requests while the flood holds its connections:
+ * each one answered, and 200 (walcount streams). */
+static bool healthz_samples(struct ctx *t, struct flood *f)
+{
+	for (int i = 0; i < HEALTHZ_SAMPLES; i++, it_sleep_ms(50)) {
+		int st = healthz(f);
+		if (st != 200)
+			return fail(t, "/healthz during the flood, request %d of %d: %d", i + 1, HEALTHZ_SAMPLES, st);
+	}
+	return true;
+}
+
 /* Opens up to want idle connections (connects left in progress). */
 static bool flood_open(struct ctx *t, struct flood *f, int want)
 {
@@ -368,7 +381,7 @@ static bool flood_run(struct ctx *t, struct flood *f, long nofile)
 		return fail(t, "RLIMIT_NOFILE %ld leaves room for %d connections only", nofile, want);
 	ok = flood_open(t, f, want);
 	send_garbage(t, f->port, garbage);
-	ok = ok && healthz_ok(t, f, "during the flood");
+	ok = ok && healthz_ok(t, f, "during the flood") && healthz_samples(t, f);
 	for (int k = 0; ok && k < FLOOD_KILLS; k++)
 		ok = run_changes(t, FLOOD_CHANGES, false) && terminate_walsender(t, true) &&
 		     run_changes(t, FLOOD_CHANGES, false) && wait_slot(t, true, 60) && healthz_ok(t, f, "after a walsender kill");
