@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,7 @@
 #define OVERSIZED_HEADER (256 * 1024)
 #define FLOOD_DRAIN_S 30.0    /* walcount's idle timeout is 10 s */
 
-/* In this worktree's port range, away from monitor_tests.c's. */
+/* Its own range, 19100-19199, clear of the 20000+ of monitor_tests.c. */
 #define FLOOD_PORT (19100 + getpid() % 100)
 /* The flood comes from 127.0.0.1, the monitor and the garbage from other
  * addresses: the per-address limit would refuse them unread. */
@@ -67,14 +66,15 @@ static long raise_nofile(void)
 
 /* Makes every descriptor in [3, FD_FLOOR) busy and inheritable for the
  * walcount started next: free ones become /dev/null, the test's own lose
- * FD_CLOEXEC. state[] remembers which, for fd_reserve_end. */
+ * FD_CLOEXEC for the fork (a closed one would leave walcount a free low
+ * descriptor). state[] remembers which, for fd_reserve_end. */
 static bool fd_reserve_begin(unsigned char state[FD_FLOOR])
 {
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
+	memset(state, 0, FD_FLOOR);
 	if (null < 0)
 		return false;
-	memset(state, 0, FD_FLOOR);
 	for (int fd = 3; fd < FD_FLOOR; fd++) {
 		int fl = fcntl(fd, F_GETFD);
 		if (fd == null)
@@ -181,8 +181,8 @@ static int dial(int port, const char *src, double timeout_s)
 	return fd;
 }
 
-/* GET /healthz from MONITOR_ADDR; returns the HTTP status, -1 when there
- * was no answer within HEALTHZ_REQUEST_S. */
+/* GET /healthz from MONITOR_ADDR; returns the HTTP status, -1 when none
+ * came within HEALTHZ_REQUEST_S (refused, closed unanswered, timed out). */
 static int healthz(struct flood *f)
 {
 	static const char req[] = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
