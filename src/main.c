@@ -34,7 +34,7 @@ static void on_signal(int sig)
 		stop_requested = 1;
 }
 
-/* No SA_RESTART: a signal must wake the stream's select(). */
+/* No SA_RESTART: a signal must wake the stream's poll(). */
 static void handle_signals(void)
 {
 	struct sigaction sa = {0};

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
+#include "ratelimit.h"
 
 #define N_TABLES (SRC_FOLLOWS - SRC_REPOSTS + 1)
 #define N_ACTIONS (ACT_TRUNCATE - ACT_INSERT + 1)
@@ -23,8 +25,19 @@
  * aggregate columns, so this only bounds memory against a caller bug. */
 #define RECONCILE_SERIES_MAX 64
 
-/* A scraper that stops reading must not hold a connection forever. */
+/* Bounds on the HTTP server (issue 12: 1,100 idle connections pushed
+ * walcount's descriptors past FD_SETSIZE). A scraper or client that stops
+ * reading or sending is dropped after the timeout; at most CONNECTION_LIMIT
+ * connections are served at once, PER_IP_LIMIT of them from one address,
+ * so one flooding host cannot lock out the scraper on another. Prometheus
+ * needs one connection per scraper. */
 #define CONNECTION_TIMEOUT_S 10u
+#define CONNECTION_LIMIT 64u
+#define PER_IP_LIMIT 16u
+
+/* MHD logs one line per refused connection: a flood would flood the log. */
+#define MHD_LOG_BURST 5u
+#define MHD_LOG_INTERVAL_MS 10000
 
 #define EXPOSITION_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define TEXT_TYPE "text/plain; charset=utf-8"
@@ -70,6 +83,12 @@ static struct {
 
 /* Only metrics_start and metrics_stop touch it, from the main thread. */
 static struct MHD_Daemon *httpd;
+
+/* MHD's messages come from its thread and from the main thread. */
+static struct {
+	pthread_mutex_t lock;
+	struct ratelimit limit;
+} mhd_log_limit = {PTHREAD_MUTEX_INITIALIZER, RATELIMIT_INIT(MHD_LOG_INTERVAL_MS, MHD_LOG_BURST)};
 
 /* ---- updates ---- */
 
@@ -478,18 +497,40 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-/* MHD's own messages (bind failures, accept errors) go to walcount's log.
- * errno is kept: metrics_start reads the failed bind's errno after
- * MHD_start_daemon has logged it. */
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void log_suppressed(uint64_t n)
+{
+	if (n > 0)
+		log_warn("metrics: suppressed %" PRIu64 " more HTTP server messages (at most %u per %d s are logged)", n,
+			 MHD_LOG_BURST, MHD_LOG_INTERVAL_MS / 1000);
+}
+
+/* MHD's own messages (bind failures, refused connections) go to walcount's
+ * log, rate-limited. errno is kept: metrics_start reads the failed bind's
+ * errno after MHD_start_daemon has logged it. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char msg[512];
+	uint64_t dropped;
+	bool allowed;
 
 	(void) cls;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	log_warn("metrics: %s", msg);
+	pthread_mutex_lock(&mhd_log_limit.lock);
+	allowed = ratelimit_allow(&mhd_log_limit.limit, monotonic_ms(), &dropped);
+	pthread_mutex_unlock(&mhd_log_limit.lock);
+	log_suppressed(dropped);
+	if (allowed)
+		log_warn("metrics: %s", msg);
 	errno = saved;
 }
 
@@ -586,7 +627,8 @@ static bool resolve(const char *listen, const struct listen_addr *a, struct addr
 
 bool metrics_start(const char *listen, char *err, size_t errlen)
 {
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* poll, not select: MHD's select refuses descriptors >= FD_SETSIZE. */
+	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	struct listen_addr a;
 	struct addrinfo *ai;
 	int bind_errno;
@@ -606,6 +648,8 @@ bool metrics_start(const char *listen, char *err, size_t errlen)
 				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+				 MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+				 MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT,
 				 MHD_OPTION_END);
 	bind_errno = errno;
 	freeaddrinfo(ai);
@@ -621,4 +665,8 @@ void metrics_stop(void)
 		return;
 	MHD_stop_daemon(httpd);
 	httpd = NULL;
+	pthread_mutex_lock(&mhd_log_limit.lock);
+	uint64_t dropped = ratelimit_flush(&mhd_log_limit.limit);
+	pthread_mutex_unlock(&mhd_log_limit.lock);
+	log_suppressed(dropped);
 }

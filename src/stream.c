@@ -1,9 +1,10 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/select.h>
+#include <poll.h>
 #include <time.h>
 
 #include "db.h"
@@ -113,25 +114,24 @@ static bool start_replication(struct conn_state *cs)
 	return true;
 }
 
+/* poll, not select: libpq's socket may be any number, and FD_SET on one
+ * >= FD_SETSIZE writes past the fd_set (issue 12: a flood of the metrics
+ * port pushed it to 1024). */
+static int poll_ms(int64_t ms)
+{
+	return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int) ms;
+}
+
 /* Waits until the stream's socket or the sink's (-1: none) is readable or
  * deadline_ms passes. */
 static bool wait_socket(PGconn *conn, int sink_fd, int64_t deadline_ms)
 {
-	int fd = PQsocket(conn);
-	fd_set rfds;
-	int64_t wait_ms = deadline_ms - stream_now_ms();
-	struct timeval tv = {0, 0};
+	struct pollfd pfd[2] = {{.fd = PQsocket(conn), .events = POLLIN}, {.fd = sink_fd, .events = POLLIN}};
 
-	if (fd < 0)
+	if (pfd[0].fd < 0)
 		return false;
-	if (wait_ms > 0)
-		tv.tv_sec = wait_ms / 1000, tv.tv_usec = (wait_ms % 1000) * 1000;
-	FD_ZERO(&rfds);
-	FD_SET(fd, &rfds);
-	if (sink_fd >= 0)
-		FD_SET(sink_fd, &rfds);
-	if (select((fd > sink_fd ? fd : sink_fd) + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR) {
-		log_warn("stream: select: %s", strerror(errno));
+	if (poll(pfd, sink_fd >= 0 ? 2 : 1, poll_ms(deadline_ms - stream_now_ms())) < 0 && errno != EINTR) {
+		log_warn("stream: poll: %s", strerror(errno));
 		return false;
 	}
 	return PQconsumeInput(conn) == 1;
@@ -140,15 +140,9 @@ static bool wait_socket(PGconn *conn, int sink_fd, int64_t deadline_ms)
 /* More bytes wait in the socket (a backlog), without blocking. */
 static bool socket_has_data(PGconn *conn)
 {
-	int fd = PQsocket(conn);
-	fd_set rfds;
-	struct timeval tv = {0, 0};
+	struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
 
-	if (fd < 0)
-		return false;
-	FD_ZERO(&rfds);
-	FD_SET(fd, &rfds);
-	return select(fd + 1, &rfds, NULL, NULL, &tv) > 0;
+	return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
 }
 
 static enum stream_result handle_message(struct conn_state *cs, const char *buf, int len)

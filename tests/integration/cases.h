@@ -118,5 +118,7 @@ bool test_bi_null_is_delete(struct ctx *t);
 bool test_bi_count_overflow(struct ctx *t);
 bool test_bi_server_down(struct ctx *t);
 bool test_bi_config_file(struct ctx *t);
+/* hostile_tests.c: hostile input (issue 12 item 9). */
+bool test_hostile_metrics_flood(struct ctx *t);
 
 #endif

@@ -65,6 +65,7 @@ static const struct test {
 	{"bi_count_overflow", "it_bi_count_overflow", test_bi_count_overflow},
 	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
 	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
+	{"hostile_metrics_flood", "it_hostile_flood", test_hostile_metrics_flood},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
