@@ -496,7 +496,7 @@ static bool db_ready(struct consumer *c)
 		log_warn("apply: %s", err);
 		return false;
 	}
-	if (!apply_prepare(c->db, err, sizeof err) || !slot_ensure(c->db, c->cfg, false, err, sizeof err) ||
+	if (!apply_prepare(c->db, err, sizeof err) || !slot_ensure(c->db, c->cfg, false, c->stop, err, sizeof err) ||
 	    !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)) {
 		log_warn("apply: %s", err);
 		PQfinish(c->db);

@@ -125,7 +125,7 @@ static int prepare(const struct config *cfg, bool takeover)
 	if (conn == NULL)
 		log_error("%s", err);
 	else if (!prereq_check(conn, err, sizeof err) || !slot_state_schema(conn, err, sizeof err) ||
-		 !slot_ensure(conn, cfg, takeover, err, sizeof err))
+		 !slot_ensure(conn, cfg, takeover, &stop_requested, err, sizeof err))
 		log_error("%s", err);
 	else
 		rc = 0;
@@ -135,6 +135,9 @@ static int prepare(const struct config *cfg, bool takeover)
 
 static int cmd_init(const struct config *cfg, const struct options *o)
 {
+	/* So a stop while the slot is being created cancels the creation:
+	 * killed outright, walcount would leave the server waiting on. */
+	handle_signals();
 	int rc = prepare(cfg, o->takeover);
 
 	if (rc == 0)

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "slotwait.h"
 #include "sqlfiles.h"
 
 /* How long a slot held by another process is waited for: the walsender of a
@@ -142,7 +143,8 @@ static void drop_slot_quietly(PGconn *conn, const char *slot)
 /* Creates the slot with an exported snapshot over a replication connection,
  * which must stay open and idle until the snapshot has been imported. A
  * failed load drops the new slot, so a retry starts clean. */
-static bool create_and_load(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
+static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig_atomic_t *stop, char *err,
+			    size_t errlen)
 {
 	char sql[256];
 	PGconn *repl = db_connect(cfg, DB_REPLICATION, err, errlen);
@@ -150,7 +152,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, char *err, s
 	if (repl == NULL)
 		return false;
 	snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL wal2json (SNAPSHOT 'export')", cfg->slot_name);
-	PGresult *res = db_exec(repl, "creating replication slot", sql, err, errlen);
+	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, stop, err, errlen);
 	bool ok = res != NULL;
 	if (ok) {
 		log_info("slot created: %s at %s", cfg->slot_name, PQgetvalue(res, 0, 1));
@@ -195,7 +197,8 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 	return why ? buf : NULL;
 }
 
-bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *err, size_t errlen)
+bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, volatile sig_atomic_t *stop, char *err,
+		 size_t errlen)
 {
 	char why[512];
 	bool failed;
@@ -204,7 +207,7 @@ bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *er
 		return true;
 	enum slot_state st = inspect_patiently(conn, cfg->slot_name, takeover, err, errlen);
 	if (st == SLOT_MISSING)
-		return create_and_load(conn, cfg, err, errlen);
+		return create_and_load(conn, cfg, stop, err, errlen);
 	if (st != SLOT_READY)
 		return false;
 	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed) == NULL)
@@ -212,7 +215,7 @@ bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *er
 	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name,
 		 why);
 	drop_slot_quietly(conn, cfg->slot_name);
-	return create_and_load(conn, cfg, err, errlen);
+	return create_and_load(conn, cfg, stop, err, errlen);
 }
 
 bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen)

@@ -4,6 +4,7 @@
 #ifndef WALCOUNT_SLOT_H
 #define WALCOUNT_SLOT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,9 +25,11 @@ bool slot_state_schema(PGconn *conn, char *err, size_t errlen);
  *  - no progress row, wal_status lost, or confirmed_flush_lsn ahead of the
  *    stored progress (advanced or replaced by someone else): logs why, drops
  *    it and rebuilds it exactly as if missing.
- * A temporary slot (slot.temporary) is left to stream.c. Returns false with
- * a one-line err on failure. */
-bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *err, size_t errlen);
+ * A temporary slot (slot.temporary) is left to stream.c. Creating a slot
+ * waits for the transactions that hold an xid (slotwait.h), and stops once
+ * *stop is set. Returns false with a one-line err on failure. */
+bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, volatile sig_atomic_t *stop, char *err,
+		 size_t errlen);
 
 /* Drops the slot and walcount's state (its progress and checkpoint rows;
  * the schema too when no other slot's rows remain). Refuses while a
