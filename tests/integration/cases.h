@@ -70,6 +70,10 @@ bool run_walcount(struct ctx *t, const char *label, const char *const *args, int
 /* The same for any program: argv[0] is its path. */
 bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
 
+/* slot_tests.c: 200,000 source rows from three indexer eras, and wrong
+ * counts in the aggregates; *rows is how many source rows there are. */
+bool preload(struct ctx *t, long *rows);
+
 /* The test cases, one per file group. */
 bool test_random_workload(struct ctx *t);
 bool test_sigkill_restarts(struct ctx *t);
@@ -93,6 +97,7 @@ bool test_truncate_follows(struct ctx *t);
 /* session_tests.c: a slot created past a prepared transaction, settings on
  * the database. */
 bool test_slot_create_waits(struct ctx *t);
+bool test_session_settings(struct ctx *t);
 /* fault_tests.c: the seeded fault loop (IT_FAULT_SECONDS). */
 bool test_fault_loop(struct ctx *t);
 bool test_fault_partial_heartbeat(struct ctx *t);

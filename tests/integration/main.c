@@ -61,6 +61,7 @@ static const struct test {
 	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
 	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
 	{"slot_create_waits", "it_slot_create_waits", test_slot_create_waits},
+	{"session_settings", "it_session_settings", test_session_settings},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };

@@ -132,3 +132,142 @@ bool test_slot_create_waits(struct ctx *t)
 		 xid, run_wait, init_wait);
 	return true;
 }
+
+/* Every statement-level write to aggregate_user records the writing
+ * session's settings: the only way to see another backend's settings. */
+static const char RECORD_SETTINGS_SQL[] =
+	"CREATE TABLE public.it_settings (app text, pid int, settings text);"
+	"CREATE FUNCTION public.it_record_settings() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+	"INSERT INTO public.it_settings SELECT current_setting('application_name'), pg_backend_pid(), "
+	"concat_ws(' ', 'statement_timeout=' || current_setting('statement_timeout'), "
+	"'lock_timeout=' || current_setting('lock_timeout'), "
+	"'idle_in_transaction_session_timeout=' || current_setting('idle_in_transaction_session_timeout'), "
+	"'idle_session_timeout=' || current_setting('idle_session_timeout'), "
+	"'synchronous_commit=' || current_setting('synchronous_commit'), "
+	"'default_transaction_isolation=' || current_setting('default_transaction_isolation'), "
+	"'search_path=' || current_setting('search_path'), 'TimeZone=' || current_setting('TimeZone'), "
+	"'work_mem=' || current_setting('work_mem')); RETURN NULL; END $$;"
+	"CREATE TRIGGER it_record_settings AFTER INSERT OR UPDATE ON aggregate_user "
+	"FOR EACH STATEMENT EXECUTE FUNCTION public.it_record_settings()";
+#define WANT_SETTINGS                                                                                   \
+	"statement_timeout=0 lock_timeout=0 idle_in_transaction_session_timeout=0 idle_session_timeout=0 " \
+	"synchronous_commit=on default_transaction_isolation=read committed search_path=public TimeZone=UTC "       \
+	"work_mem=7MB"
+
+/* Settings a DBA may put on the database (or role) for the application's
+ * sake, each of which broke walcount: timeouts shorter than its load, sweep
+ * and idle connections, asynchronous commit under its durability contract,
+ * serializable, a search_path without public, other date spellings. */
+static bool hostile_database_settings(struct ctx *t)
+{
+	char err[IT_ERRLEN], sql[1024];
+
+	snprintf(sql, sizeof sql,
+		 "ALTER DATABASE %s SET statement_timeout = '150ms';"
+		 "ALTER DATABASE %s SET lock_timeout = '50ms';"
+		 "ALTER DATABASE %s SET idle_in_transaction_session_timeout = '100ms';"
+		 "ALTER DATABASE %s SET idle_session_timeout = '2s';"
+		 "ALTER DATABASE %s SET synchronous_commit = off;"
+		 "ALTER DATABASE %s SET default_transaction_isolation = 'serializable';"
+		 "ALTER DATABASE %s SET search_path = '\"$user\"';"
+		 "ALTER DATABASE %s SET DateStyle = 'SQL, DMY';"
+		 "ALTER DATABASE %s SET TimeZone = 'Pacific/Chatham'",
+		 t->db, t->db, t->db, t->db, t->db, t->db, t->db, t->db, t->db);
+	return it_exec(t->conn, sql, 0, NULL, err, sizeof err) || fail_err(t, "setting the database's settings", err);
+}
+
+/* A sweep that finished after `since` (a timestamptz). */
+static bool sweep_done(struct ctx *t, const char *since)
+{
+	const char *params[2] = {t->db, since};
+	char err[IT_ERRLEN];
+	int rc = it_poll(t->conn,
+			 "SELECT EXISTS (SELECT 1 FROM walcount.checkpoints WHERE slot_name = $1 AND at > $2::timestamptz "
+			 "AND reconcile_checked IS NOT NULL)",
+			 2, params, 90, &t->wc, err, sizeof err);
+
+	if (rc < 0)
+		return fail_err(t, "waiting for a reconcile sweep", err);
+	return rc > 0 || fail(t, "no reconcile sweep finished within 90 s (%d sweep failures logged)",
+			      count_in_file(t->wc.log, "reconcile"));
+}
+
+/* Drift behind walcount's back, for the sweep to correct (and so to write
+ * through its own connection). */
+static bool make_drift(struct ctx *t, char *since, size_t len)
+{
+	char err[IT_ERRLEN];
+
+	return it_value(t->conn,
+			"UPDATE aggregate_user SET follower_count = follower_count + 7 WHERE user_id = "
+			"(SELECT min(user_id) FROM aggregate_user WHERE follower_count IS NOT NULL) RETURNING now()",
+			0, NULL, since, len, err, sizeof err) ||
+	       fail_err(t, "making drift", err);
+}
+
+/* What walcount's writing sessions ran with; *sessions counts them. */
+static bool settings_seen(struct ctx *t, long *sessions)
+{
+	char err[IT_ERRLEN], n[16], bad[512];
+
+	if (!it_value(t->conn, "SELECT count(DISTINCT pid) FROM public.it_settings WHERE app = 'walcount'", 0, NULL, n,
+		      sizeof n, err, sizeof err) ||
+	    !it_value(t->conn,
+		      "SELECT coalesce(string_agg(DISTINCT settings, ' | '), '') FROM public.it_settings "
+		      "WHERE app = 'walcount' AND settings <> '" WANT_SETTINGS "'",
+		      0, NULL, bad, sizeof bad, err, sizeof err))
+		return fail_err(t, "reading the recorded settings", err);
+	*sessions = atol(n);
+	if (bad[0] != '\0')
+		return fail(t, "walcount wrote with settings %s; want %s", bad, WANT_SETTINGS);
+	/* The initial load, the apply connection and the sweep's. */
+	return *sessions >= 2 || fail(t, "only %ld walcount sessions wrote aggregate_user", *sessions);
+}
+
+/* Both kinds of walcount connection are there, under its name. */
+static bool backends_seen(struct ctx *t, char *kinds, size_t len)
+{
+	const char *params[1] = {t->db};
+	char err[IT_ERRLEN];
+
+	if (!it_value(t->conn,
+		      "SELECT string_agg(backend_type, ',' ORDER BY backend_type) FROM pg_stat_activity "
+		      "WHERE datname = $1 AND application_name = 'walcount'",
+		      1, params, kinds, len, err, sizeof err))
+		return fail_err(t, "reading walcount's backends", err);
+	return (strstr(kinds, "client backend") != NULL && strstr(kinds, "walsender") != NULL) ||
+	       fail(t, "walcount's backends are %s; want a client backend and a walsender", kinds);
+}
+
+bool test_session_settings(struct ctx *t)
+{
+	/* The DSN's own options must survive walcount's. */
+	struct wc_opts o = {.reconcile = true, .checkpoint_interval = "2s", .dsn_extra = " options='-c work_mem=7MB'"};
+	const char *init[] = {"init", "--config", t->wc.config, NULL};
+	char err[IT_ERRLEN], since[64], kinds[256], st[32];
+	char *out = NULL, *errtext = NULL;
+	long rows, sessions = 0;
+	int status;
+
+	if (!configure(t, &o) || !preload(t, &rows))
+		return false;
+	if (!it_exec(t->conn, RECORD_SETTINGS_SQL, 0, NULL, err, sizeof err))
+		return fail_err(t, "recording settings", err);
+	if (!hostile_database_settings(t) || !run_walcount(t, "session_settings-init", init, &status, &out, &errtext))
+		return false;
+	bool ok = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+		  fail(t, "walcount init ended with %s, want exit 0: %s", it_status_text(status, st, sizeof st), errtext);
+	free(out);
+	free(errtext);
+	ok = ok && start_streaming(t) && run_changes(t, 3000, false) && make_drift(t, since, sizeof since) &&
+	     sweep_done(t, since) && caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t) && settings_seen(t, &sessions) &&
+	     backends_seen(t, kinds, sizeof kinds);
+	if (!ok)
+		return false;
+	snprintf(t->details, sizeof t->details,
+		 "%ld source rows under statement_timeout 150ms, lock_timeout 50ms, idle_in_transaction 100ms, "
+		 "idle_session 2s, synchronous_commit off, serializable, search_path without public: init, stream and "
+		 "a correcting sweep exact; %ld walcount sessions wrote with %s (work_mem from the DSN's options); backends %s",
+		 rows, sessions, WANT_SETTINGS, kinds);
+	return true;
+}

@@ -31,7 +31,7 @@ static const char PRELOAD_SQL[] =
 	"INSERT INTO aggregate_user (user_id, repost_count, follower_count) SELECT g, 999, NULL FROM generate_series(1, 500) g;"
 	"INSERT INTO aggregate_track (track_id, repost_count, save_count) SELECT g, -3, 77 FROM generate_series(1, 500) g;";
 
-static bool preload(struct ctx *t, long *rows)
+bool preload(struct ctx *t, long *rows)
 {
 	char n[16], total[32], err[IT_ERRLEN], sql[sizeof PRELOAD_SQL + 64];
 
