@@ -55,16 +55,19 @@ static void report(PGconn *conn, const char *slot, int64_t waited_ms)
 }
 
 /* Asks the server to end the statement; it then drops the slot, which is
- * not persistent before it is consistent. The answer is read and dropped. */
+ * not persistent before it is consistent. The answer is read and dropped;
+ * without a cancel sent there is none to wait for. */
 static void cancel(PGconn *repl)
 {
 	char buf[256], err[512];
 	PGcancel *c = PQgetCancel(repl);
+	bool sent = c != NULL && PQcancel(c, buf, sizeof buf) == 1;
 
-	if (c == NULL || PQcancel(c, buf, sizeof buf) != 1)
+	if (!sent)
 		log_warn("cancelling the slot creation: %s", c == NULL ? "out of memory" : buf);
 	PQfreeCancel(c);
-	db_collect(repl, "cancelling the slot creation", true, NULL, err, sizeof err);
+	if (sent)
+		db_collect(repl, "cancelling the slot creation", true, NULL, err, sizeof err);
 }
 
 PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const char *sql, volatile sig_atomic_t *stop,
