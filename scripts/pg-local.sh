@@ -38,6 +38,8 @@ wal_level = logical
 $plugins
 max_replication_slots = 20
 max_wal_senders = 20
+# For tests that leave a prepared transaction in the slot's way.
+max_prepared_transactions = 10
 logging_collector = off
 CONF
 	for kv in "$@"; do echo "$kv" | sed 's/=/ = /' >>"$dir/data/postgresql.conf"; done

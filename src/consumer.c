@@ -567,13 +567,13 @@ static enum ready db_ready(struct consumer *c)
 	if (!c->locked && !(c->locked = slot_lock(c->db, c->stop, err, sizeof err)))
 		return not_ready(c, err);
 	enum slot_outcome out = apply_prepare(c->db, err, sizeof err)
-					? slot_ensure(c->db, c->cfg, &c->slot_opts, &holder, err, sizeof err)
+					? slot_ensure(c->db, c->cfg, &c->slot_opts, c->stop, &holder, err, sizeof err)
 					: SLOT_RETRY;
 	/* The walsender of the stream just lost lets go once it notices. */
 	for (int64_t waited = 0; out == SLOT_HELD && holder == c->last_walsender && waited < own_walsender_wait_ms && !*c->stop;
 	     waited += own_walsender_poll_ms) {
 		db_backoff_sleep(own_walsender_poll_ms, c->stop);
-		out = slot_ensure(c->db, c->cfg, &c->slot_opts, &holder, err, sizeof err);
+		out = slot_ensure(c->db, c->cfg, &c->slot_opts, c->stop, &holder, err, sizeof err);
 	}
 	if (out == SLOT_HELD)
 		return stand_by(c, err);

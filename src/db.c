@@ -1,5 +1,6 @@
 #include "db.h"
 #include "log.h"
+#include "session.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -59,12 +60,19 @@ static void notice_to_log(void *arg, const char *message)
  * A refused login or a bad DSN is final. */
 static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *transient, char *err, size_t errlen)
 {
-	const char *keys[6] = {"connect_timeout", "dbname", "application_name", NULL, NULL, NULL};
+	const char *keys[7] = {"connect_timeout", "dbname", "application_name", "options", NULL, NULL, NULL};
 	/* Before dbname, so a connect_timeout in the DSN wins over this
-	 * default, which keeps a blackholed host from hanging for minutes. */
-	const char *vals[6] = {"10", cfg->database_dsn, "walcount", NULL, NULL, NULL};
+	 * default, which keeps a blackholed host from hanging for minutes.
+	 * The options after it: they carry the DSN's own. */
+	char *options = session_options(cfg->database_dsn);
+	const char *vals[7] = {"10", cfg->database_dsn, "walcount", options, NULL, NULL, NULL};
 	char *password = NULL;
-	int n = 3;
+	int n = 4;
+
+	if (options == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 
 	if (kind == DB_REPLICATION) {
 		keys[n] = "replication";
@@ -72,8 +80,10 @@ static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *t
 	}
 	if (cfg->database_password_file != NULL) {
 		password = read_password(cfg->database_password_file, err, errlen);
-		if (password == NULL)
+		if (password == NULL) {
+			free(options);
 			return NULL;
+		}
 		keys[n] = "password";
 		vals[n++] = password;
 	}
@@ -83,6 +93,7 @@ static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *t
 		*transient = ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
 	}
 	free(password);
+	free(options);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		char line[512], dsn[512];
 		db_redacted_dsn(cfg->database_dsn, dsn, sizeof dsn);

@@ -137,7 +137,7 @@ static PGconn *prepare(const struct config *cfg, const struct options *o, enum s
 	*out = SLOT_RETRY;
 	if (conn != NULL && prereq_check(conn, err, errlen) && slot_lock(conn, &stop_requested, err, errlen) &&
 	    slot_state_schema(conn, err, errlen))
-		*out = slot_ensure(conn, cfg, &so, &holder, err, errlen);
+		*out = slot_ensure(conn, cfg, &so, &stop_requested, &holder, err, errlen);
 	if (*out == SLOT_OK || *out == SLOT_HELD)
 		return conn;
 	log_error("%s", err);
@@ -149,6 +149,9 @@ static int cmd_init(const struct config *cfg, const struct options *o)
 {
 	char err[1024];
 	enum slot_outcome out;
+	/* So a stop while the slot is being created cancels the creation:
+	 * killed outright, walcount would leave the server waiting on. */
+	handle_signals();
 	PGconn *conn = prepare(cfg, o, &out, err, sizeof err);
 
 	if (conn == NULL)

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "slotwait.h"
 #include "sqlfiles.h"
 
 /* A slot name's limit (NAMEDATALEN - 1) plus its NUL. */
@@ -193,7 +194,8 @@ static void drop_slot_quietly(PGconn *conn, const char *slot)
 /* Creates the slot with an exported snapshot over a replication connection,
  * which must stay open and idle until the snapshot has been imported. A
  * failed load drops the new slot, so a retry starts clean. */
-static bool create_and_load(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
+static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig_atomic_t *stop, char *err,
+			    size_t errlen)
 {
 	char sql[256];
 	PGconn *repl = db_connect(cfg, DB_REPLICATION, err, errlen);
@@ -201,7 +203,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, char *err, s
 	if (repl == NULL)
 		return false;
 	snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL wal2json (SNAPSHOT 'export')", cfg->slot_name);
-	PGresult *res = db_exec(repl, "creating replication slot", sql, err, errlen);
+	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, stop, err, errlen);
 	bool ok = res != NULL;
 	if (ok) {
 		log_info("slot created: %s at %s", cfg->slot_name, PQgetvalue(res, 0, 1));
@@ -342,8 +344,8 @@ static enum slot_outcome check_owner(PGconn *conn, const struct config *cfg, boo
 	return out;
 }
 
-enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o, int *holder,
-			      char *err, size_t errlen)
+enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o,
+			      volatile sig_atomic_t *stop, int *holder, char *err, size_t errlen)
 {
 	char why[512];
 	bool failed;
@@ -365,7 +367,7 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 			log_warn("rebuild: slot %s is missing but walcount has progress for it (promoted server or dropped "
 				 "slot); creating it and loading the counts again",
 				 cfg->slot_name);
-		return create_and_load(conn, cfg, err, errlen) ? SLOT_OK : SLOT_RETRY;
+		return create_and_load(conn, cfg, stop, err, errlen) ? SLOT_OK : SLOT_RETRY;
 	case SLOT_READY:
 		break;
 	}
@@ -374,7 +376,7 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name,
 		 why);
 	drop_slot_quietly(conn, cfg->slot_name);
-	return create_and_load(conn, cfg, err, errlen) ? SLOT_OK : SLOT_RETRY;
+	return create_and_load(conn, cfg, stop, err, errlen) ? SLOT_OK : SLOT_RETRY;
 }
 
 bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err,

@@ -4,8 +4,8 @@
 #ifndef WALCOUNT_SLOT_H
 #define WALCOUNT_SLOT_H
 
-#include <stdbool.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -50,10 +50,11 @@ struct slot_opts {
  *  - no progress row, wal_status lost, or confirmed_flush_lsn ahead of the
  *    stored progress (advanced or replaced by someone else): logs why, drops
  *    it and rebuilds it exactly as if missing.
- * A temporary slot (slot.temporary) is left to stream.c. err gets a
- * one-line reason for every outcome but SLOT_OK. */
-enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o, int *holder,
-			      char *err, size_t errlen);
+ * A temporary slot (slot.temporary) is left to stream.c. Creating a slot
+ * waits for the transactions that hold an xid (slotwait.h), and stops once
+ * *stop is set. err gets a one-line reason for every outcome but SLOT_OK. */
+enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o,
+			      volatile sig_atomic_t *stop, int *holder, char *err, size_t errlen);
 
 /* Why the slot, now streaming on this process's replication connection,
  * cannot continue from walcount.progress: writes the reason into why and

@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "lsn.h"
+#include "slotwait.h"
 #include "sqlfiles.h"
 
 #define ERRLEN 1024
@@ -28,6 +29,10 @@
 	"AND to_regclass('walcount.owner') IS NOT NULL"
 
 static const char *const STATE_NAMES[] = {"ok", "warning", "critical", "unknown"};
+
+/* The report member saying what a slot still being created waits for;
+ * null otherwise. */
+#define CREATING "slot_creation_waiting_for"
 
 /* ---- the status row as JSON ---- */
 
@@ -232,11 +237,17 @@ static bool wal_health(const struct config *cfg, const char *wal_status, struct 
 }
 
 /* What is wrong whatever the thresholds: no slot, its WAL removed or about
- * to be, no progress row to measure the lag from. */
-static bool slot_health(const struct config *cfg, const json_t *slot, const json_t *applied, struct verdict *v)
+ * to be, no progress row to measure the lag from. A slot being created has
+ * no progress yet: what it waits for is the news. */
+static bool slot_health(const struct config *cfg, const json_t *root, struct verdict *v)
 {
+	const json_t *slot = json_object_get(root, "slot"), *applied = json_object_get(root, "applied_lsn");
+	const char *creating = json_string_value(json_object_get(root, CREATING));
+
 	if (json_is_null(slot))
 		return add_reason(v, STATUS_CRITICAL, "slot %s does not exist", cfg->slot_name);
+	if (creating != NULL)
+		return add_reason(v, STATUS_WARNING, "slot %s is being created: waiting for %s", cfg->slot_name, creating);
 	return wal_health(cfg, json_string_value(json_object_get(slot, "wal_status")), v) &&
 	       (!json_is_null(applied) ||
 		add_reason(v, STATUS_CRITICAL, "no walcount.progress row for slot %s: run walcount init", cfg->slot_name));
@@ -269,7 +280,7 @@ static bool ownership(const struct config *cfg, const json_t *root, struct verdi
 
 static bool evaluate(const struct config *cfg, const json_t *root, struct verdict *v)
 {
-	return ownership(cfg, root, v) && slot_health(cfg, json_object_get(root, "slot"), json_object_get(root, "applied_lsn"), v) &&
+	return ownership(cfg, root, v) && slot_health(cfg, root, v) &&
 	       threshold(v, "lag_bytes", json_object_get(root, "lag_bytes"), cfg->status_lag_warning,
 			 cfg->status_lag_critical, fmt_bytes) &&
 	       threshold(v, "retained_wal_bytes", json_object_get(root, "retained_wal_bytes"),
@@ -293,9 +304,26 @@ static bool schema_present(PGconn *conn, char *err, size_t errlen)
 	return present;
 }
 
+/* A slot is listed, with no confirmed_flush_lsn, from the start of
+ * CREATE_REPLICATION_SLOT until it is consistent: then *creating says what
+ * it waits for. */
+static bool creation_wait(PGconn *conn, const struct config *cfg, const PGresult *res, char *creating, size_t len,
+			  char *err, size_t errlen)
+{
+	int plugin = PQfnumber(res, "plugin"), confirmed = PQfnumber(res, "confirmed_flush_lsn");
+
+	if (plugin < 0 || confirmed < 0 || PQgetisnull(res, 0, plugin) || !PQgetisnull(res, 0, confirmed))
+		return true;
+	if (!slotwait_blockers(conn, cfg->slot_name, creating, len, err, errlen))
+		return false;
+	if (creating[0] == '\0')
+		snprintf(creating, len, "the server to reach a consistent point");
+	return true;
+}
+
 /* The one-row status result, or NULL with err saying why the state is
  * unknown. */
-static PGresult *fetch(const struct config *cfg, char *err, size_t errlen)
+static PGresult *fetch(const struct config *cfg, char *creating, size_t len, char *err, size_t errlen)
 {
 	const char *params[1] = {cfg->slot_name};
 	PGconn *conn = db_connect(cfg, DB_NORMAL, err, errlen);
@@ -303,12 +331,16 @@ static PGresult *fetch(const struct config *cfg, char *err, size_t errlen)
 
 	if (conn != NULL && schema_present(conn, err, errlen))
 		res = db_exec_params(conn, "status query", sql_status, 1, params, err, errlen);
-	PQfinish(conn);
 	if (res != NULL && PQntuples(res) != 1) {
 		snprintf(err, errlen, "status query: %d rows, want 1", PQntuples(res));
 		PQclear(res);
 		res = NULL;
 	}
+	if (res != NULL && !creation_wait(conn, cfg, res, creating, len, err, errlen)) {
+		PQclear(res);
+		res = NULL;
+	}
+	PQfinish(conn);
 	return res;
 }
 
@@ -317,10 +349,14 @@ static PGresult *fetch(const struct config *cfg, char *err, size_t errlen)
  * out of memory. */
 static json_t *report(const struct config *cfg, struct verdict *v)
 {
-	char err[ERRLEN];
-	PGresult *res = fetch(cfg, err, sizeof err);
+	char err[ERRLEN], creating[1024] = "";
+	PGresult *res = fetch(cfg, creating, sizeof creating, err, sizeof err);
 	json_t *root = res != NULL ? object_from(res, REPORT) : NULL;
 
+	if (root != NULL && json_object_set_new(root, CREATING, creating[0] ? json_string(creating) : json_null()) != 0) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (res != NULL && root == NULL)
 		snprintf(err, sizeof err, "status query: malformed row (or out of memory)");
 	PQclear(res);

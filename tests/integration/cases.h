@@ -97,6 +97,10 @@ bool test_reconcile_drift(struct ctx *t);
 bool test_reconcile_no_drift(struct ctx *t);
 bool test_dominant_genre(struct ctx *t);
 bool test_truncate_follows(struct ctx *t);
+/* session_tests.c: a slot created past a prepared transaction, settings on
+ * the database. */
+bool test_slot_create_waits(struct ctx *t);
+bool test_session_settings(struct ctx *t);
 /* fault_tests.c: the seeded fault loop (IT_FAULT_SECONDS). */
 bool test_fault_loop(struct ctx *t);
 bool test_fault_partial_heartbeat(struct ctx *t);

@@ -281,14 +281,19 @@ bool wc_start(struct walcount *wc, char *err, size_t errlen)
 
 bool wc_start_args(struct walcount *wc, const char *extra, char *err, size_t errlen)
 {
-	char *argv[] = {(char *) IT.bin, "run", "--config", wc->config, (char *) extra, NULL};
+	return wc_start_command(wc, "run", extra, err, errlen);
+}
+
+bool wc_start_command(struct walcount *wc, const char *command, const char *extra, char *err, size_t errlen)
+{
+	char *argv[] = {(char *) IT.bin, (char *) command, "--config", wc->config, (char *) extra, NULL};
 	int fd = open(wc->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", wc->log, strerror(errno));
 		return false;
 	}
-	dprintf(fd, "--- it: walcount run %d ---\n", ++wc->runs);
+	dprintf(fd, "--- it: walcount %s %d ---\n", command, ++wc->runs);
 	wc->pid = it_spawn(argv, fd, fd, err, errlen);
 	close(fd);
 	if (wc->pid < 0)

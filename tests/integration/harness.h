@@ -90,6 +90,8 @@ struct walcount {
 bool wc_start(struct walcount *wc, char *err, size_t errlen);
 /* wc_start with one extra argument after the config (NULL: none). */
 bool wc_start_args(struct walcount *wc, const char *extra, char *err, size_t errlen);
+/* The same for another command ("init", "reconcile"). */
+bool wc_start_command(struct walcount *wc, const char *command, const char *extra, char *err, size_t errlen);
 
 /* True while the process runs; reaps it (status, ru) once it has exited. */
 bool wc_alive(struct walcount *wc);

@@ -66,6 +66,8 @@ static const struct test {
 	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
 	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
 	{"hostile_metrics_flood", "it_hostile_flood", test_hostile_metrics_flood},
+	{"slot_create_waits", "it_slot_create_waits", test_slot_create_waits},
+	{"session_settings", "it_session_settings", test_session_settings},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
