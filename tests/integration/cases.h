@@ -105,5 +105,10 @@ bool test_bi_null_is_delete(struct ctx *t);
 bool test_bi_count_overflow(struct ctx *t);
 bool test_bi_server_down(struct ctx *t);
 bool test_bi_config_file(struct ctx *t);
+/* GET /metrics on 127.0.0.1:port: the value of series, -1 when absent. */
+double metric(int port, const char *series);
+/* identity_tests.c: the replica identity changed while streaming. */
+bool test_identity_nothing(struct ctx *t);
+bool test_identity_default(struct ctx *t);
 
 #endif
