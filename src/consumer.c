@@ -257,7 +257,9 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 	c->stats.skipped++;
 	metrics_skipped(why);
 	lsn_format(ch->lsn, lsn);
-	if (why == SKIP_NULL_FLAG)
+	if (why == SKIP_IDENTITY)
+		watch_skipped(c, ch);
+	else if (why == SKIP_NULL_FLAG)
 		log_warn("%s change of %s at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
 			 "walcount_skipped_changes_total)",
 			 change_action_name(ch->action), src_table_name(ch->table), lsn);
@@ -582,7 +584,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 			{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
 			{"signals", &signal_poll_ms, cron_signals, 0},
 			{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
-			{"sources", &slot_refresh_ms, checkpoint_sources_cron, 0},
+			{"prerequisites", &slot_refresh_ms, watch_cron, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];
@@ -593,7 +595,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	}
 	int rc = run_loop(&c, stop);
 	if (c.db != NULL)
-		checkpoint_sources_cron(&c, 0);
+		watch_cron(&c, 0);
 	if (c.fatal_sweep)
 		rc = 1;
 	if (rc == 0)
