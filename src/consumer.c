@@ -258,8 +258,8 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 	metrics_skipped(why);
 	lsn_format(ch->lsn, lsn);
 	if (why == SKIP_IDENTITY)
-		watch_skipped(c, ch);
-	else if (why == SKIP_NULL_FLAG)
+		return; /* watch_skipped says it */
+	if (why == SKIP_NULL_FLAG)
 		log_warn("%s change of %s at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
 			 "walcount_skipped_changes_total)",
 			 change_action_name(ch->action), src_table_name(ch->table), lsn);
@@ -313,6 +313,9 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	size_t n = delta_derive(ch, d, &why);
 	if (why != SKIP_NONE)
 		note_skip(c, ch, why);
+	enum stream_result rc = why == SKIP_IDENTITY ? watch_skipped(c, ch) : STREAM_CONTINUE;
+	if (rc != STREAM_CONTINUE)
+		return rc;
 	if (n > 0 && c->sweep != NULL && !sweep_saw(c->sweep, ch->xid) && !sweep_note(c->sweep, d, n))
 		log_warn("reconcile: out of memory noting deltas; sweep abandoned");
 	/* Even a change that moves nothing is added: its position must be

@@ -130,8 +130,9 @@ bool checkpoint_record(struct consumer *c, int64_t *id);
  * everything holds again (a cron task). */
 enum stream_result watch_cron(void *ctx, int64_t now);
 /* A change skipped because its replica identity does not carry its old
- * image: one line with its LSN; the counts are stale. */
-void watch_skipped(struct consumer *c, const struct change *ch);
+ * image: one line with its LSN; the counts are stale (a checkpoint row
+ * without a sweep result is written first). */
+enum stream_result watch_skipped(struct consumer *c, const struct change *ch);
 /* The counts are stale (a restart found a sweep unfinished). */
 void watch_mark_stale(struct consumer *c);
 /* False while a prerequisite is broken: a sweep then would be wrong. */

@@ -21,6 +21,9 @@
 /* Rows of sql/replica_identity.sql, in enum src_table order. */
 #define SOURCE_TABLES 3
 
+/* With the apply connection settled: the checkpoint row without a sweep
+ * result goes in before any batch that moves the progress past a change
+ * the counts miss, so no restart can lose the mark. */
 static void go_stale(struct consumer *c)
 {
 	int64_t id;
@@ -72,7 +75,7 @@ void watch_sweep_done(struct consumer *c)
 
 /* A change whose old image the replica identity does not carry: the
  * stream cannot count it, a sweep whose snapshot saw it can. */
-void watch_skipped(struct consumer *c, const struct change *ch)
+enum stream_result watch_skipped(struct consumer *c, const struct change *ch)
 {
 	char lsn[LSN_BUFLEN];
 	const char *table = src_table_name(ch->table);
@@ -85,7 +88,10 @@ void watch_skipped(struct consumer *c, const struct change *ch)
 		abandon_sweep(c, "a change it needed was skipped for its replica identity");
 	else if (c->sweep != NULL)
 		c->watch.sweep_clears = !c->opts->dry_run;
-	go_stale(c);
+	enum stream_result rc = c->watch.stale ? STREAM_CONTINUE : consumer_settle(c);
+	if (rc == STREAM_CONTINUE)
+		go_stale(c);
+	return rc;
 }
 
 static void check_sources(struct consumer *c, PGresult *res)
