@@ -153,8 +153,8 @@ bool test_identity_nothing(struct ctx *t)
 /* REPLICA IDENTITY DEFAULT: follows' old images carry only the primary key.
  * walcount skips each such record with its LSN (identity counter), keeps
  * running, and is not stopped by them after a restart either: records
- * written under DEFAULT while it was stopped are skipped after the table
- * is fixed. The start sweeps first; drift 0. */
+ * written under DEFAULT while it was down (SIGKILL) are skipped after the
+ * table is fixed. The start sweeps first; drift 0. */
 bool test_identity_default(struct ctx *t)
 {
 	const char *noticed = " error replica identity of public.follows is DEFAULT: the old row images of its UPDATEs and "
@@ -181,9 +181,9 @@ bool test_identity_default(struct ctx *t)
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !alive(t, "on a record written under REPLICA IDENTITY DEFAULT"))
 		return false;
 	int skipped = count_in_file(t->wc.log, skip);
-	/* Stopped, records under DEFAULT pile up in the slot; the table is
+	/* Killed, records under DEFAULT pile up in the slot; the table is
 	 * fixed before the restart, which meets them first. */
-	if (!stop_clean(t) || !id_sql(t, DEMOTE_FOLLOWS) || !id_sql(t, DELETE_FOLLOWS) || !run_changes(t, 1000, false) ||
+	if (!kill_hard(t) || !id_sql(t, DEMOTE_FOLLOWS) || !id_sql(t, DELETE_FOLLOWS) || !run_changes(t, 1000, false) ||
 	    !id_sql(t, "ALTER TABLE follows REPLICA IDENTITY FULL") || !start_streaming(t) || !run_changes(t, 500, false) ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !alive(t, "after a restart on records written under DEFAULT"))
 		return false;
