@@ -31,7 +31,8 @@ bool checkpoint_record(struct consumer *c, int64_t *id)
 }
 
 /* A checkpoint whose sweep never finished (a crash, a source table that
- * went missing) is swept first at start. */
+ * went missing, a replica identity that hid changes) is swept first at
+ * start; the counts are stale until then. */
 void checkpoint_resume_unfinished(struct consumer *c)
 {
 	char err[512], v[8] = "";
