@@ -1,6 +1,7 @@
 -- For each source table: whether the old row image in the WAL carries every
 -- column the counting rules read. FULL always does; USING INDEX does when the
--- index covers the key columns, is_current and is_delete.
+-- index covers the key columns, is_current and is_delete. identity_name is
+-- how ALTER TABLE spells the identity, for messages.
 SELECT t.name,
 	c.oid IS NOT NULL AS present,
 	coalesce(c.relreplident::text, '') AS identity,
@@ -12,7 +13,18 @@ SELECT t.name,
 			JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
 			WHERE i.indrelid = c.oid AND i.indisreplident)
 		ELSE false
-	END AS covers
+	END AS covers,
+	CASE c.relreplident
+		WHEN 'd' THEN 'DEFAULT'
+		WHEN 'n' THEN 'NOTHING'
+		WHEN 'f' THEN 'FULL'
+		WHEN 'i' THEN 'USING INDEX ' || coalesce((
+			SELECT quote_ident(ic.relname)
+			FROM pg_index i
+			JOIN pg_class ic ON ic.oid = i.indexrelid
+			WHERE i.indrelid = c.oid AND i.indisreplident), '(dropped)')
+		ELSE ''
+	END AS identity_name
 FROM (VALUES
 	(1, 'reposts', ARRAY['user_id', 'repost_item_id', 'repost_type', 'is_current', 'is_delete']),
 	(2, 'saves', ARRAY['user_id', 'save_item_id', 'save_type', 'is_current', 'is_delete']),

@@ -1,7 +1,6 @@
 /* checkpoint: the consumer's periodic checkpoint and the reconcile sweeps
  * it drives between batches (design.md §8): when a sweep starts, how the
- * stream is nudged past its snapshot, where its result is recorded, and the
- * check that the source tables are still there to be streamed. */
+ * stream is nudged past its snapshot, and where its result is recorded. */
 #include "consumer_int.h"
 
 #include <inttypes.h>
@@ -16,8 +15,7 @@
 #include "reconcile.h"
 #include "request.h"
 
-/* A walcount.checkpoints row at the durable LSN; *id gets its id. */
-static bool record_checkpoint(struct consumer *c, int64_t *id)
+bool checkpoint_record(struct consumer *c, int64_t *id)
 {
 	char err[512], lsn[LSN_BUFLEN];
 	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
@@ -33,46 +31,9 @@ static bool record_checkpoint(struct consumer *c, int64_t *id)
 	return res != NULL;
 }
 
-/* wal2json streams the source tables by name: while one is renamed (or
- * dropped) the server filters its changes out. Say so, leave a checkpoint
- * without a sweep result (a restart then sweeps first), and sweep once the
- * table is back: only a recount can restore what was filtered out. */
-enum stream_result checkpoint_sources_cron(void *ctx, int64_t now)
-{
-	struct consumer *c = ctx;
-	char err[512];
-	int64_t id;
-	enum stream_result rc = consumer_settle(c);
-
-	(void) now;
-	if (rc != STREAM_CONTINUE)
-		return rc;
-	PGresult *res = db_exec(c->db, "checking source tables",
-				"SELECT coalesce(string_agg('public.' || t, ', '), '') FROM unnest(ARRAY['reposts', "
-				"'saves', 'follows']) t WHERE to_regclass('public.' || t) IS NULL",
-				err, sizeof err);
-	if (res == NULL) {
-		log_warn("%s", err);
-		return STREAM_CONTINUE;
-	}
-	const char *missing = PQgetvalue(res, 0, 0);
-	if (*missing != '\0' && !c->sources_missing) {
-		log_error("source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
-			  "so its changes are not counted until it is back; a reconcile sweep then recounts them",
-			  missing);
-		c->sources_missing = true;
-		record_checkpoint(c, &id);
-	} else if (*missing == '\0' && c->sources_missing) {
-		log_info("source tables are back; reconcile sweep requested");
-		c->sources_missing = false;
-		c->sweep_requested = true;
-	}
-	PQclear(res);
-	return STREAM_CONTINUE;
-}
-
 /* A checkpoint whose sweep never finished (a crash, a source table that
- * went missing) is swept first at start. */
+ * went missing, a replica identity that hid changes) is swept first at
+ * start; the counts are stale until then. */
 void checkpoint_resume_unfinished(struct consumer *c)
 {
 	char err[512], v[8] = "";
@@ -90,6 +51,7 @@ void checkpoint_resume_unfinished(struct consumer *c)
 	if (strcmp(v, "t") == 0 && c->cfg->reconcile_enabled && !c->sweep_requested) {
 		log_info("reconcile: the last checkpoint's sweep did not finish; sweeping now");
 		c->sweep_requested = true;
+		watch_mark_stale(c);
 	}
 }
 
@@ -106,7 +68,7 @@ enum stream_result checkpoint_cron(void *ctx, int64_t now)
 		return rc;
 	if (c->cfg->reconcile_enabled)
 		c->sweep_requested = true;
-	else if (record_checkpoint(c, &id))
+	else if (checkpoint_record(c, &id))
 		log_debug("checkpoint %" PRId64 " at durable progress", id);
 	return STREAM_CONTINUE;
 }
@@ -177,10 +139,12 @@ static void report_sweep(struct consumer *c)
 
 static void end_sweep(struct consumer *c, bool ok)
 {
-	if (ok)
+	if (ok) {
 		report_sweep(c);
-	else
+		watch_sweep_done(c);
+	} else {
 		answer(c, false, "the sweep failed; the consumer's log says why");
+	}
 	sweep_free(c->sweep);
 	c->sweep = NULL;
 	if (c->opts->sweep_once) {
@@ -205,7 +169,9 @@ static enum stream_result begin_sweep(struct consumer *c)
 	c->checkpoint_id = 0;
 	/* A dry run writes nothing, not even its checkpoint row. */
 	if (c->sweep != NULL && !c->sweep_dry_run)
-		record_checkpoint(c, &c->checkpoint_id);
+		checkpoint_record(c, &c->checkpoint_id);
+	if (c->sweep != NULL)
+		watch_sweep_began(c);
 	if (c->sweep != NULL || retry) {
 		c->sweep_requested = c->sweep == NULL;
 		return STREAM_CONTINUE;
@@ -284,5 +250,5 @@ enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now)
 	read_notifications(c);
 	if (c->request_check && c->request_id == 0 && !c->opts->sweep_once)
 		rc = claim_request(c);
-	return rc == STREAM_CONTINUE && c->sweep_requested ? begin_sweep(c) : rc;
+	return rc == STREAM_CONTINUE && c->sweep_requested && watch_sweep_may_begin(c) ? begin_sweep(c) : rc;
 }

@@ -265,6 +265,8 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 	c->stats.skipped++;
 	metrics_skipped(why);
 	lsn_format(ch->lsn, lsn);
+	if (why == SKIP_IDENTITY)
+		return; /* watch_skipped says it */
 	if (why == SKIP_NULL_FLAG)
 		log_warn("%s change of %s at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
 			 "walcount_skipped_changes_total)",
@@ -319,6 +321,9 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	size_t n = delta_derive(ch, d, &why);
 	if (why != SKIP_NONE)
 		note_skip(c, ch, why);
+	enum stream_result rc = why == SKIP_IDENTITY ? watch_skipped(c, ch) : STREAM_CONTINUE;
+	if (rc != STREAM_CONTINUE)
+		return rc;
 	if (n > 0 && c->sweep != NULL && !sweep_saw(c->sweep, ch->xid) && !sweep_note(c->sweep, d, n))
 		log_warn("reconcile: out of memory noting deltas; sweep abandoned");
 	/* Even a change that moves nothing is added: its position must be
@@ -722,7 +727,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 			{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
 			{"signals", &signal_poll_ms, cron_signals, 0},
 			{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
-			{"sources", &slot_refresh_ms, checkpoint_sources_cron, 0},
+			{"prerequisites", &slot_refresh_ms, watch_cron, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];
@@ -733,7 +738,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	}
 	int rc = run_loop(&c, stop);
 	if (c.db != NULL)
-		checkpoint_sources_cron(&c, 0);
+		watch_cron(&c, 0);
 	if (c.fatal_sweep)
 		rc = 1;
 	if (rc == 0)

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "cron.h"
+#include "decode.h"
 #include "lsn.h"
 #include "stream.h"
 
@@ -50,6 +51,16 @@ struct inflight {
 	struct commit_times commits;
 };
 
+/* What the prerequisite watch (watch.c) knows. */
+struct watch_state {
+	unsigned identity_bad;   /* bit i: source table i's identity lacks the
+				  * counted columns */
+	char identity[3];        /* its relreplident when last logged */
+	bool plugin_bad;         /* the slot does not decode with wal2json */
+	bool stale;              /* changes may be missing from the counts */
+	bool sweep_clears;       /* the sweep in progress makes them exact */
+};
+
 struct stats {
 	uint64_t skipped;
 	uint64_t applied;        /* changes in committed batches */
@@ -81,6 +92,7 @@ struct consumer {
 	size_t recent_next;
 	bool fatal_sweep;        /* sweep_once: the sweep failed */
 	bool sources_missing;    /* a source table was found missing */
+	struct watch_state watch;
 	bool started;            /* the first apply connection was made */
 	bool apply_error;        /* a batch failed on this connection */
 	bool locked;             /* c->db holds the start-up lock (slot_lock) */
@@ -112,10 +124,29 @@ enum stream_result consumer_heartbeat(void *ctx, int64_t now);
 enum stream_result checkpoint_cron(void *ctx, int64_t now);
 /* Starts a requested sweep, or drives the one in progress. */
 enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now);
-/* Checks that the source tables exist; sweeps once a missing one is back. */
-enum stream_result checkpoint_sources_cron(void *ctx, int64_t now);
 /* At the first connection: requests a sweep when the last checkpoint's
  * sweep did not finish. */
 void checkpoint_resume_unfinished(struct consumer *c);
+/* A walcount.checkpoints row at the durable LSN, without a sweep result
+ * until a sweep fills it; *id gets its id. */
+bool checkpoint_record(struct consumer *c, int64_t *id);
+
+/* watch.c */
+
+/* Every few seconds: the source tables, their replica identity and the
+ * slot's plugin; marks the counts stale on a break, requests a sweep once
+ * everything holds again (a cron task). */
+enum stream_result watch_cron(void *ctx, int64_t now);
+/* A change skipped because its replica identity does not carry its old
+ * image: one line with its LSN; the counts are stale (a checkpoint row
+ * without a sweep result is written first). */
+enum stream_result watch_skipped(struct consumer *c, const struct change *ch);
+/* The counts are stale (a restart found a sweep unfinished). */
+void watch_mark_stale(struct consumer *c);
+/* False while a prerequisite is broken: a sweep then would be wrong. */
+bool watch_sweep_may_begin(const struct consumer *c);
+void watch_sweep_began(struct consumer *c);
+/* A sweep succeeded: the counts are no longer stale if it began so. */
+void watch_sweep_done(struct consumer *c);
 
 #endif

@@ -323,13 +323,13 @@ static bool read_type(struct ctx *c, const char *col, json_t *v, struct image *i
 }
 
 /* Finds column name in a wal2json array of {name, type, value} and returns
- * its value in *v. A missing column is an error: for "identity" it means
- * the replica identity does not cover it. */
+ * its value in *v, or NULL in *v when the array has no such column. */
 static bool column_value(struct ctx *c, json_t *arr, const char *name, json_t **v)
 {
 	size_t i;
 	json_t *col;
 
+	*v = NULL;
 	json_array_foreach(arr, i, col) {
 		json_t *n = json_object_get(col, "name");
 
@@ -344,10 +344,13 @@ static bool column_value(struct ctx *c, json_t *arr, const char *name, json_t **
 				    c->table, c->image, name);
 		return true;
 	}
-	return fail(c, "%s \"%s\" image lacks column %s", c->table, c->image, name);
+	return true;
 }
 
-/* Reads the image under key ("columns" or "identity") into *img. */
+/* Reads the image under key ("columns" or "identity") into *img. A column
+ * missing from "identity" is the replica identity not carrying it (DEFAULT,
+ * or an index without it): the image is marked incomplete for delta to
+ * skip. Missing from "columns", the record is not what walcount reads. */
 static bool read_image(struct ctx *c, const struct table_spec *t, json_t *root, const char *key,
 		       struct image *img)
 {
@@ -361,7 +364,15 @@ static bool read_image(struct ctx *c, const struct table_spec *t, json_t *root, 
 	for (const struct column_spec *s = t->cols; s->name != NULL; s++) {
 		json_t *v;
 
-		if (!column_value(c, arr, s->name, &v) || !s->read(c, s->name, v, img))
+		if (!column_value(c, arr, s->name, &v))
+			return false;
+		if (v == NULL && strcmp(key, "identity") == 0) {
+			img->incomplete = true;
+			return true;
+		}
+		if (v == NULL)
+			return fail(c, "%s \"%s\" image lacks column %s", c->table, c->image, s->name);
+		if (!s->read(c, s->name, v, img))
 			return false;
 	}
 	return true;

@@ -43,6 +43,8 @@ enum item_type {
 struct image {
 	bool present;
 	bool key_null;         /* user or item was JSON null */
+	bool incomplete;       /* an "identity" image without a column the rules
+				* read: the replica identity does not carry it */
 	int64_t user;
 	int64_t item;
 	enum item_type type;
@@ -63,8 +65,9 @@ struct change {
 };
 
 /* Parses one wal2json v2 record of len bytes (not NUL-terminated) into *out.
- * An UPDATE without "identity" (identity index untouched) gets old = new.
- * Returns true on success. On failure returns false and writes a one-line
+ * An UPDATE without "identity" (identity index untouched) gets old = new;
+ * an "identity" lacking a column the rules read gives old.incomplete (the
+ * replica identity is not FULL), not an error. Returns true on success. On failure returns false and writes a one-line
  * reason naming the record's LSN (when it has one) into err. Never skips:
  * a table other than public.reposts/saves/follows, an unknown action, a
  * missing required field or a wrong JSON type is an error. */

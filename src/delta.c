@@ -63,6 +63,7 @@ static const char *const skip_names[] = {
 	[SKIP_NULL_FLAG] = "null_flag",
 	[SKIP_UNKNOWN_TYPE] = "unknown_type",
 	[SKIP_NULL_KEY] = "null_key",
+	[SKIP_IDENTITY] = "identity",
 };
 
 static const struct rule *rule_of(enum src_table t, enum item_type type)
@@ -80,6 +81,8 @@ static enum skip_reason image_skip(enum src_table t, const struct image *img)
 {
 	if (!img->present)
 		return SKIP_NONE;
+	if (img->incomplete)
+		return SKIP_IDENTITY;
 	if (img->is_current == TRI_NULL || img->is_delete == TRI_NULL)
 		return SKIP_NULL_FLAG;
 	if (!rule_of(t, img->type)->counted)
@@ -90,9 +93,12 @@ static enum skip_reason image_skip(enum src_table t, const struct image *img)
 }
 
 /* The lower of two reasons, SKIP_NONE only when both are, so the reason
- * reported does not depend on which image has the problem. */
+ * reported does not depend on which image has the problem; SKIP_IDENTITY
+ * first, since it alone asks for a sweep. */
 static enum skip_reason first_reason(enum skip_reason a, enum skip_reason b)
 {
+	if (a == SKIP_IDENTITY || b == SKIP_IDENTITY)
+		return SKIP_IDENTITY;
 	if (a == SKIP_NONE)
 		return b;
 	if (b == SKIP_NONE)

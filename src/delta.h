@@ -32,6 +32,9 @@ enum skip_reason {
 			       * reported, the image counted as not active */
 	SKIP_UNKNOWN_TYPE,    /* repost_type / save_type not track|playlist|album */
 	SKIP_NULL_KEY,        /* a key column is NULL */
+	SKIP_IDENTITY,        /* the old image lacks columns the rules read (the
+			       * replica identity is not FULL); reported before
+			       * any other reason: only a sweep can count it */
 	SKIP__COUNT,
 };
 
@@ -48,8 +51,8 @@ struct delta {
  * (0..DELTA_MAX). The old image gives -1 on its keys when active, the new
  * image +1 when active (active = is_current AND NOT is_delete); entries on
  * the same (column, key) are summed and zero sums dropped, so a no-op
- * redelivery yields 0. When an image cannot be counted (unknown type, NULL
- * key), returns 0 and sets *skip to the reason. An image with a NULL flag
+ * redelivery yields 0. When an image cannot be counted (incomplete,
+ * unknown type, NULL key), returns 0 and sets *skip to the reason. An image with a NULL flag
  * counts as not active and the change is derived, with *skip =
  * SKIP_NULL_FLAG to report it; otherwise *skip = SKIP_NONE. Other actions
  * yield 0. */

@@ -79,6 +79,8 @@ static struct {
 	bool streaming;
 	bool last_batch_ok;
 	bool standby;
+	uint64_t violations[CHECK__COUNT];
+	bool counts_stale;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER, .last_batch_ok = true};
 
 /* Only metrics_start and metrics_stop touch it, from the main thread. */
@@ -121,6 +123,22 @@ void metrics_skipped(enum skip_reason reason)
 		return;
 	pthread_mutex_lock(&m.lock);
 	m.skipped[reason]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_prerequisite_violation(enum prereq_check check)
+{
+	if (check >= CHECK__COUNT)
+		return;
+	pthread_mutex_lock(&m.lock);
+	m.violations[check]++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_counts_stale(bool stale)
+{
+	pthread_mutex_lock(&m.lock);
+	m.counts_stale = stale;
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -337,6 +355,25 @@ static void render_skipped(struct buf *b)
 			   skip_reason_name((enum skip_reason) r), m.skipped[r]);
 }
 
+static void render_prerequisites(struct buf *b)
+{
+	static const char *const checks[CHECK__COUNT] = {
+		[CHECK_SOURCE_TABLES] = "source_tables",
+		[CHECK_REPLICA_IDENTITY] = "replica_identity",
+		[CHECK_SLOT_PLUGIN] = "slot_plugin",
+	};
+
+	family(b, "walcount_prerequisite_violations_total", "counter",
+	       "Prerequisites found broken while running (each time one breaks), by check.");
+	for (int i = 0; i < CHECK__COUNT; i++)
+		buf_printf(b, "walcount_prerequisite_violations_total{check=\"%s\"} %" PRIu64 "\n", checks[i],
+			   m.violations[i]);
+	family(b, "walcount_counts_stale", "gauge",
+	       "1 while changes may be missing from the counts (a prerequisite broke or a change was skipped for its "
+	       "replica identity) until a reconcile sweep recounts them, else 0.");
+	buf_printf(b, "walcount_counts_stale %d\n", m.counts_stale ? 1 : 0);
+}
+
 static void render_histogram(struct buf *b, const char *name, const char *help, const struct histogram *h)
 {
 	family(b, name, "histogram", help);
@@ -403,6 +440,7 @@ char *metrics_render(void)
 	pthread_mutex_lock(&m.lock);
 	render_changes(&b);
 	render_skipped(&b);
+	render_prerequisites(&b);
 	render_batches(&b);
 	render_stream(&b);
 	render_reconcile(&b);

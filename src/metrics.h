@@ -13,9 +13,21 @@
 #include "delta.h"
 #include "lsn.h"
 
+/* The prerequisites watched while running. */
+enum prereq_check {
+	CHECK_SOURCE_TABLES,    /* a source table is missing */
+	CHECK_REPLICA_IDENTITY, /* an identity does not carry the counted columns */
+	CHECK_SLOT_PLUGIN,      /* the slot's plugin is not wal2json */
+	CHECK__COUNT,
+};
+
 /* A change received from the stream (I, U, D or T of a source table). */
 void metrics_change(enum src_table table, enum change_action action);
 void metrics_skipped(enum skip_reason reason);
+/* A prerequisite found broken while running (once per breakage). */
+void metrics_prerequisite_violation(enum prereq_check check);
+/* Whether the counts wait for a reconcile sweep to be exact again. */
+void metrics_counts_stale(bool stale);
 /* A committed batch: its apply duration, and the applied LSN it reached. */
 void metrics_batch(double seconds, lsn_t applied);
 /* Commit timestamp of a source transaction to the commit of its batch. */

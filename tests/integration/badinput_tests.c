@@ -192,7 +192,7 @@ static long drift_cells(struct ctx *t, char *buf, size_t len)
 }
 
 /* GET /metrics on 127.0.0.1:port; the value of series, -1 when absent. */
-static double metric(int port, const char *series)
+double metric(int port, const char *series)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
 	const char *req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";

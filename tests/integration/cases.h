@@ -124,5 +124,10 @@ bool test_bi_server_down(struct ctx *t);
 bool test_bi_config_file(struct ctx *t);
 /* hostile_tests.c: hostile input (issue 12 item 9). */
 bool test_hostile_metrics_flood(struct ctx *t);
+/* GET /metrics on 127.0.0.1:port: the value of series, -1 when absent. */
+double metric(int port, const char *series);
+/* identity_tests.c: the replica identity changed while streaming. */
+bool test_identity_nothing(struct ctx *t);
+bool test_identity_default(struct ctx *t);
 
 #endif

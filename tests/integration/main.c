@@ -68,6 +68,8 @@ static const struct test {
 	{"hostile_metrics_flood", "it_hostile_flood", test_hostile_metrics_flood},
 	{"slot_create_waits", "it_slot_create_waits", test_slot_create_waits},
 	{"session_settings", "it_session_settings", test_session_settings},
+	{"identity_nothing", "it_identity_nothing", test_identity_nothing},
+	{"identity_default", "it_identity_default", test_identity_default},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };

@@ -23,6 +23,8 @@
 #define NULL_KEY(i, ty) {.present = true, .key_null = true, .item = (i), .type = (ty), \
 			 .is_current = TRI_TRUE, .is_delete = TRI_FALSE}
 
+#define INCOMPLETE(u, i) {.present = true, .incomplete = true, .user = (u), .item = (i)}
+
 #define INS(t, img) {.action = ACT_INSERT, .table = (t), .new = img}
 #define UPD(t, o, n) {.action = ACT_UPDATE, .table = (t), .old = o, .new = n}
 #define DEL(t, img) {.action = ACT_DELETE, .table = (t), .old = img}
@@ -121,6 +123,13 @@ static const struct delta_case cases[] = {
 	{"unknown type on a deleted row", DEL(SRC_REPOSTS, DELETED(3, 11, ITEM_UNKNOWN)),
 	 SKIP_UNKNOWN_TYPE, 0, {{0}}},
 	{"null key on insert", INS(SRC_REPOSTS, NULL_KEY(11, ITEM_TRACK)), SKIP_NULL_KEY, 0, {{0}}},
+	/* An old image the replica identity does not carry: nothing derived,
+	 * and identity wins over any other reason (only it asks for a sweep). */
+	{"incomplete old image on delete", DEL(SRC_FOLLOWS, INCOMPLETE(7, 8)), SKIP_IDENTITY, 0, {{0}}},
+	{"incomplete old image on update", UPD(SRC_FOLLOWS, INCOMPLETE(7, 8), ACTIVE(7, 8, ITEM_NONE)), SKIP_IDENTITY, 0,
+	 {{0}}},
+	{"incomplete old image, new with a null key",
+	 UPD(SRC_REPOSTS, INCOMPLETE(3, 11), NULL_KEY(11, ITEM_TRACK)), SKIP_IDENTITY, 0, {{0}}},
 	{"null key in follows old image",
 	 UPD(SRC_FOLLOWS, NULL_KEY(8, ITEM_NONE), ACTIVE(7, 8, ITEM_NONE)), SKIP_NULL_KEY, 0, {{0}}},
 	{"unknown type in old image skips despite a null flag in new",
@@ -210,6 +219,7 @@ static void test_names(void **state)
 	assert_string_equal(skip_reason_name(SKIP_NULL_FLAG), "null_flag");
 	assert_string_equal(skip_reason_name(SKIP_UNKNOWN_TYPE), "unknown_type");
 	assert_string_equal(skip_reason_name(SKIP_NULL_KEY), "null_key");
+	assert_string_equal(skip_reason_name(SKIP_IDENTITY), "identity");
 }
 
 int main(void)

@@ -55,6 +55,11 @@ static const char *const zero_lines[] = {
 	"walcount_skipped_changes_total{reason=\"null_flag\"} 0",
 	"walcount_skipped_changes_total{reason=\"unknown_type\"} 0",
 	"walcount_skipped_changes_total{reason=\"null_key\"} 0",
+	"walcount_skipped_changes_total{reason=\"identity\"} 0",
+	"walcount_prerequisite_violations_total{check=\"source_tables\"} 0",
+	"walcount_prerequisite_violations_total{check=\"replica_identity\"} 0",
+	"walcount_prerequisite_violations_total{check=\"slot_plugin\"} 0",
+	"walcount_counts_stale 0",
 	"walcount_batches_total 0",
 	"walcount_batch_duration_seconds_bucket{le=\"0.001\"} 0",
 	"walcount_batch_duration_seconds_bucket{le=\"+Inf\"} 0",
@@ -198,9 +203,12 @@ static const struct {
 	{"walcount_lag_bytes", "gauge"},
 	{"walcount_slot_retained_wal_bytes", "gauge"},
 	{"walcount_slot_active", "gauge"},
+	{"walcount_standby", "gauge"},
 	{"walcount_reconnects_total", "counter"},
 	{"walcount_reconcile_corrected_total", "counter"},
 	{"walcount_reconcile_duration_seconds", "gauge"},
+	{"walcount_prerequisite_violations_total", "counter"},
+	{"walcount_counts_stale", "gauge"},
 };
 
 static void test_help_and_type(void **state)
