@@ -105,5 +105,7 @@ bool test_bi_null_is_delete(struct ctx *t);
 bool test_bi_count_overflow(struct ctx *t);
 bool test_bi_server_down(struct ctx *t);
 bool test_bi_config_file(struct ctx *t);
+/* config_limits_tests.c: a SIGHUP with a hostile file keeps streaming. */
+bool test_config_limits(struct ctx *t);
 
 #endif
