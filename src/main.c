@@ -151,10 +151,15 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* Before prepare: the slot shows as active during the initial load, and
 	 * a SIGUSR1 sent then must not end the process. */
 	handle_signals();
-	if (prepare(cfg, o->takeover) != 0)
-		return 1;
+	/* The listener first: a port in use must fail before the schema, the
+	 * slot and the initial load exist. /healthz says "not streaming" until
+	 * the consumer streams. */
 	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
 		log_error("%s", err);
+		return 1;
+	}
+	if (prepare(cfg, o->takeover) != 0) {
+		metrics_stop();
 		return 1;
 	}
 	if (cfg->slot_temporary)

@@ -6,6 +6,8 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,15 +463,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-/* MHD's own messages (bind failures, accept errors) go to walcount's log.
- * errno is kept: metrics_start reads the failed bind's errno after
- * MHD_start_daemon has logged it. */
+/* Set while metrics_start runs: its failure is reported as one line of its
+ * own, so MHD's message about the same bind is dropped. */
+static atomic_bool starting;
+
+/* MHD's own messages (accept errors) go to walcount's log. errno is kept:
+ * metrics_start reads the failed bind's errno after MHD_start_daemon has
+ * logged it. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char msg[512];
 
 	(void) cls;
+	if (atomic_load(&starting))
+		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
 	log_warn("metrics: %s", msg);
@@ -585,12 +593,14 @@ bool metrics_start(const char *listen, char *err, size_t errlen)
 	/* MHD reports a failed bind only by returning NULL; its errno is the
 	 * one reason we can give. The port argument only labels MHD's log. */
 	errno = 0;
+	atomic_store(&starting, true);
 	httpd = MHD_start_daemon(flags, a.port, NULL, NULL, handle, NULL,
 				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
 				 MHD_OPTION_END);
 	bind_errno = errno;
+	atomic_store(&starting, false);
 	freeaddrinfo(ai);
 	if (httpd == NULL)
 		return listen_fail(err, errlen, listen, "cannot listen: %s",

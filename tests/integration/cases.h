@@ -107,5 +107,7 @@ bool test_bi_server_down(struct ctx *t);
 bool test_bi_config_file(struct ctx *t);
 /* config_limits_tests.c: a SIGHUP with a hostile file keeps streaming. */
 bool test_config_limits(struct ctx *t);
+/* startup_tests.c: a metrics port in use fails run before anything is created. */
+bool test_startup_order(struct ctx *t);
 
 #endif

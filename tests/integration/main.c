@@ -61,6 +61,7 @@ static const struct test {
 	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
 	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
 	{"config_limits", "it_config_limits", test_config_limits},
+	{"startup_order", "it_startup_order", test_startup_order},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
