@@ -10,7 +10,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn decode delta batch config cron
+PURE    := lsn decode delta batch config cron dsn
 MODULES := $(PURE) log db prereq slot apply stream consumer checkpoint metrics status pgarray reconcile
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))

@@ -69,6 +69,9 @@ int count_in_file(const char *path, const char *needle);
 bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext);
 /* The same for any program: argv[0] is its path. */
 bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
+/* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
+ * error) and the body in a malloc'd *body the caller frees. */
+int http_get(int port, const char *path, char **body);
 
 /* The test cases, one per file group. */
 bool test_random_workload(struct ctx *t);
@@ -109,5 +112,7 @@ bool test_bi_config_file(struct ctx *t);
 bool test_config_limits(struct ctx *t);
 /* startup_tests.c: a metrics port in use fails run before anything is created. */
 bool test_startup_order(struct ctx *t);
+/* secrets_tests.c: no DSN form prints a password on any path. */
+bool test_secrets_redacted(struct ctx *t);
 
 #endif

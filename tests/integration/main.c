@@ -62,6 +62,7 @@ static const struct test {
 	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
 	{"config_limits", "it_config_limits", test_config_limits},
 	{"startup_order", "it_startup_order", test_startup_order},
+	{"secrets_redacted", "it_secrets_redacted", test_secrets_redacted},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
