@@ -551,7 +551,7 @@ static const yaml_char_t *event_anchor(const yaml_event_t *ev)
  * many, after at most a bounded look-ahead, before the loader builds
  * anything. A syntax error ends it quietly: the loader then reports it, no
  * deeper. */
-static bool check_depth(struct loader *L, const char *text, size_t len)
+static bool check_limits(struct loader *L, const char *text, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -653,7 +653,7 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
 	if (len > CONFIG_MAX_BYTES)
 		fail(&L, name, "file is %zu bytes, more than the %d KiB limit", len,
 		     CONFIG_MAX_BYTES / 1024);
-	else if (check_depth(&L, text, len) && parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
+	else if (check_limits(&L, text, len) && parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
 		return true;
 	/* Keys and values are quoted into the message; one with a line break
 	 * would break the one-line error contract. */
