@@ -1,8 +1,11 @@
 /* Start-up order (issue 12 item 11): what can fail locally fails first. A
  * metrics port already in use ends `run` with one line naming the address,
- * before the schema, the slot or the initial load exist. */
+ * before the schema, the slot or the initial load exist. The listener is
+ * up before the first connection, and /healthz says so until streaming. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,40 @@ static bool nothing_created(struct ctx *t)
 	return true;
 }
 
+/* run against a server that does not answer, retrying: the listener is
+ * up, and /healthz answers 503 "not streaming". */
+static bool health_before_streaming(struct ctx *t)
+{
+	char *body = NULL, err[IT_ERRLEN];
+	int port = 19250 + getpid() % 50, closed, code = -1;
+	int fd = occupy_port(&closed);
+	FILE *f = fopen(t->wc.config, "w");
+
+	if (fd >= 0)
+		close(fd);
+	if (f == NULL || fd < 0)
+		return fail(t, "cannot write %s or find a closed port", t->wc.config);
+	fprintf(f, "database:\n  dsn: \"host=127.0.0.1 port=%d dbname=%s user=postgres\"\nslot:\n  name: %s\n"
+		   "metrics:\n  listen: \"127.0.0.1:%d\"\nstream:\n  connect_attempts: 1000\n  reconnect_min: 100ms\n"
+		   "  reconnect_max: 200ms\n",
+		closed, t->db, t->db, port);
+	if (fclose(f) != 0 || !start(t))
+		return fail(t, "cannot write %s or start walcount", t->wc.config);
+	for (double end = it_now() + 10; code < 0 && it_now() < end && wc_alive(&t->wc); it_sleep_ms(50)) {
+		free(body);
+		body = NULL;
+		code = http_get(port, "/healthz", &body);
+	}
+	bool ok = code == 503 && body != NULL && strstr(body, "not streaming") != NULL;
+	if (!ok)
+		fail(t, "/healthz while run retries its first connection: %d %s, want 503 \"not streaming\"", code,
+		     body ? body : "(no answer)");
+	free(body);
+	if (!wc_signal(&t->wc, SIGTERM, 10, err, sizeof err))
+		return fail_err(t, "stopping walcount", err);
+	return ok;
+}
+
 bool test_startup_order(struct ctx *t)
 {
 	char listen_addr[64], st[32];
@@ -72,9 +109,11 @@ bool test_startup_order(struct ctx *t)
 		ok = fail(t, "run with its metrics port in use printed %d lines, want one naming %s: %.600s%.600s", lines,
 			  listen_addr, out, errtext);
 	if (ok)
-		snprintf(t->details, sizeof t->details, "metrics port in use: exit %d, one line: %.*s", WEXITSTATUS(status),
-			 (int) strcspn(errtext, "\n"), errtext);
+		snprintf(t->details, sizeof t->details,
+			 "metrics port in use: exit %d, one line: %.*s; nothing created; /healthz 503 \"not streaming\" "
+			 "before the first connection",
+			 WEXITSTATUS(status), (int) strcspn(errtext, "\n"), errtext);
 	free(out);
 	free(errtext);
-	return ok && nothing_created(t);
+	return ok && nothing_created(t) && health_before_streaming(t);
 }
