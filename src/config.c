@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
@@ -528,6 +529,55 @@ static bool expect_end(struct loader *L, yaml_parser_t *parser, const char *text
 	return ok;
 }
 
+static const yaml_char_t *event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+/* libyaml's scanner is quadratic in the nesting depth of flow collections
+ * (each token rechecks every level's possible simple key), so a few hundred
+ * KB of '[' take minutes, and its loader in the number of anchors and aliases
+ * (each is looked up in a list), 10 s for 1 MiB of them. This event pass,
+ * which keeps no anchors, stops at the first level too deep or anchor too
+ * many, after at most a bounded look-ahead, before the loader builds
+ * anything. A syntax error ends it quietly: the loader then reports it, no
+ * deeper. */
+static bool check_limits(struct loader *L, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, anchors = 0;
+	bool ok = true, more = true;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail(L, L->name, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
+	while (ok && more && yaml_parser_parse(&parser, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		anchors += ev.type == YAML_ALIAS_EVENT || event_anchor(&ev) != NULL;
+		if (depth > CONFIG_MAX_DEPTH)
+			ok = fail_at(L, ev.start_mark, "nesting deeper than %d levels", CONFIG_MAX_DEPTH);
+		else if (anchors > CONFIG_MAX_ANCHORS)
+			ok = fail_at(L, ev.start_mark, "more than %d anchors and aliases", CONFIG_MAX_ANCHORS);
+		more = ev.type != YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ok;
+}
+
 static bool parse_yaml(struct loader *L, const char *text, size_t len)
 {
 	yaml_parser_t parser;
@@ -600,7 +650,10 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
 {
 	struct loader L = {.name = name, .cfg = cfg, .err = err, .errlen = errlen};
 
-	if (parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
+	if (len > CONFIG_MAX_BYTES)
+		fail(&L, name, "file is %zu bytes, more than the %d KiB limit", len,
+		     CONFIG_MAX_BYTES / 1024);
+	else if (check_limits(&L, text, len) && parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
 		return true;
 	/* Keys and values are quoted into the message; one with a line break
 	 * would break the one-line error contract. */
@@ -610,15 +663,16 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
 	return false;
 }
 
-/* Reads all of f into a malloc'd *text. On failure returns false with errno
- * saying why. */
-static bool read_stream(FILE *f, char **text, size_t *len)
+/* Reads f into a malloc'd *text, at most max bytes: a longer stream stops
+ * at max + 1, enough to tell it is too long. On failure returns false with
+ * errno saying why. */
+static bool read_stream(FILE *f, size_t max, char **text, size_t *len)
 {
 	char *buf = NULL, *bigger;
 	size_t cap = 0, n = 0;
 	int saved;
 
-	while (!feof(f) && !ferror(f)) {
+	while (n <= max && !feof(f) && !ferror(f)) {
 		if (n == cap) {
 			cap = cap ? 2 * cap : 4096;
 			if ((bigger = realloc(buf, cap)) == NULL) {
@@ -641,15 +695,27 @@ static bool read_stream(FILE *f, char **text, size_t *len)
 	return true;
 }
 
-static bool read_file(const char *path, char **text, size_t *len)
+/* As read_stream on the file at path; *size is the file's size when it is
+ * a regular file (so a huge one is named by its size, not read), else the
+ * bytes read. */
+static bool read_file(const char *path, char **text, size_t *len, size_t *size)
 {
 	FILE *f = fopen(path, "rb");
+	struct stat st;
 	bool ok;
 	int saved;
 
 	if (f == NULL)
 		return false;
-	ok = read_stream(f, text, len);
+	*text = NULL;
+	*len = *size = 0;
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t) st.st_size > CONFIG_MAX_BYTES) {
+		*size = (size_t) st.st_size;
+		ok = true;
+	} else {
+		ok = read_stream(f, CONFIG_MAX_BYTES, text, len);
+		*size = *len;
+	}
 	saved = errno;
 	fclose(f); /* read-only: nothing to lose if it fails */
 	errno = saved;
@@ -659,18 +725,24 @@ static bool read_file(const char *path, char **text, size_t *len)
 bool config_load(const char *path, config_getenv_fn env, struct config *cfg, char *err, size_t errlen)
 {
 	char *text;
-	size_t len;
+	size_t len, size;
 	bool ok;
 
 	if (!config_defaults(cfg)) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return false;
 	}
-	if (!read_file(path, &text, &len)) {
+	if (!read_file(path, &text, &len, &size)) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		return false;
 	}
-	ok = config_parse(path, text, len, env, cfg, err, errlen);
+	if (size > CONFIG_MAX_BYTES && size != len) {
+		snprintf(err, errlen, "%s: file is %zu bytes, more than the %d KiB limit", path, size,
+			 CONFIG_MAX_BYTES / 1024);
+		ok = false;
+	} else {
+		ok = config_parse(path, text, len, env, cfg, err, errlen);
+	}
 	free(text);
 	return ok;
 }

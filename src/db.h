@@ -35,9 +35,6 @@ void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop);
 /* The reconnect delay after delay_ms: doubled, at most stream.reconnect_max. */
 int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms);
 
-/* Writes cfg's DSN with any password removed into buf (for logs). */
-void db_redacted_dsn(const char *dsn, char *buf, size_t len);
-
 /* Runs sql (no parameters) and returns its result when the status is
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK; otherwise returns NULL and writes
  * "what: server message" into err. The caller PQclear()s the result. */

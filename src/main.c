@@ -174,18 +174,22 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* Before prepare: the slot shows as active during the initial load, and
 	 * a SIGUSR1 sent then must not end the process. */
 	handle_signals();
-	if ((copts.conn = prepare(cfg, o, &out, err, sizeof err)) == NULL)
+	/* The listener first: a port in use must fail before the schema, the
+	 * slot and the initial load exist. /healthz says "not streaming" until
+	 * the consumer streams. */
+	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
+		log_error("%s", err);
 		return 1;
+	}
+	if ((copts.conn = prepare(cfg, o, &out, err, sizeof err)) == NULL) {
+		metrics_stop();
+		return 1;
+	}
 	/* Held by another process: the consumer stands by on a connection of
 	 * its own. */
 	if (out == SLOT_HELD) {
 		PQfinish(copts.conn);
 		copts.conn = NULL;
-	}
-	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
-		log_error("%s", err);
-		PQfinish(copts.conn);
-		return 1;
 	}
 	if (cfg->slot_temporary)
 		log_warn("slot.temporary is set: changes made while walcount is disconnected are lost");

@@ -6,6 +6,8 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,7 +552,11 @@ static void log_suppressed(uint64_t n)
 			 MHD_LOG_BURST, MHD_LOG_INTERVAL_MS / 1000);
 }
 
-/* MHD's own messages (bind failures, refused connections) go to walcount's
+/* Set while metrics_start runs: its failure is reported as one line of its
+ * own, so MHD's message about the same bind is dropped. */
+static atomic_bool starting;
+
+/* MHD's own messages (refused connections, accept errors) go to walcount's
  * log, rate-limited. errno is kept: metrics_start reads the failed bind's
  * errno after MHD_start_daemon has logged it. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -561,6 +567,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	bool allowed;
 
 	(void) cls;
+	if (atomic_load(&starting))
+		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
 	pthread_mutex_lock(&mhd_log_limit.lock);
@@ -682,6 +690,7 @@ bool metrics_start(const char *listen, char *err, size_t errlen)
 	/* MHD reports a failed bind only by returning NULL; its errno is the
 	 * one reason we can give. The port argument only labels MHD's log. */
 	errno = 0;
+	atomic_store(&starting, true);
 	httpd = MHD_start_daemon(flags, a.port, NULL, NULL, handle, NULL,
 				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -690,6 +699,7 @@ bool metrics_start(const char *listen, char *err, size_t errlen)
 				 MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT,
 				 MHD_OPTION_END);
 	bind_errno = errno;
+	atomic_store(&starting, false);
 	freeaddrinfo(ai);
 	if (httpd == NULL)
 		return listen_fail(err, errlen, listen, "cannot listen: %s",

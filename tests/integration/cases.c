@@ -1,13 +1,17 @@
 /* cases: the shared steps of the integration tests (see cases.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,4 +251,43 @@ int count_in_file(const char *path, const char *needle)
 
 	free(text);
 	return n;
+}
+
+int http_get(int port, const char *path, char **body)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+	char req[256];
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+
+	struct timeval tv = {2, 0};
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* A stopped (SIGSTOP) walcount's kernel accepts, but it never answers. */
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)) {
+		close(fd);
+		fd = -1;
+	}
+	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (buf && fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t) strlen(req)) {
+		for (ssize_t n; (n = read(fd, buf + len, cap - len - 1)) > 0;) {
+			len += (size_t) n;
+			if (len + 1 == cap && (buf = realloc(buf, cap *= 2)) == NULL)
+				break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (buf == NULL)
+		return -1;
+	buf[len] = '\0';
+	char *sep = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || sep == NULL)
+		status = -1;
+	*body = strdup(sep ? sep + 4 : "");
+	free(buf);
+	return status;
 }

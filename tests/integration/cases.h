@@ -69,6 +69,9 @@ int count_in_file(const char *path, const char *needle);
 bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext);
 /* The same for any program: argv[0] is its path. */
 bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
+/* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
+ * error) and the body in a malloc'd *body the caller frees. */
+int http_get(int port, const char *path, char **body);
 
 /* slot_tests.c: PRELOAD_ROWS source rows (and wrong aggregates) for an
  * initial load that takes a while; a writer child process running the
@@ -129,5 +132,11 @@ double metric(int port, const char *series);
 /* identity_tests.c: the replica identity changed while streaming. */
 bool test_identity_nothing(struct ctx *t);
 bool test_identity_default(struct ctx *t);
+/* config_limits_tests.c: a SIGHUP with a hostile file keeps streaming. */
+bool test_config_limits(struct ctx *t);
+/* startup_tests.c: a metrics port in use fails run before anything is created. */
+bool test_startup_order(struct ctx *t);
+/* secrets_tests.c: no DSN form prints a password on any path. */
+bool test_secrets_redacted(struct ctx *t);
 
 #endif

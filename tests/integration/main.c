@@ -70,6 +70,9 @@ static const struct test {
 	{"session_settings", "it_session_settings", test_session_settings},
 	{"identity_nothing", "it_identity_nothing", test_identity_nothing},
 	{"identity_default", "it_identity_default", test_identity_default},
+	{"config_limits", "it_config_limits", test_config_limits},
+	{"startup_order", "it_startup_order", test_startup_order},
+	{"secrets_redacted", "it_secrets_redacted", test_secrets_redacted},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };

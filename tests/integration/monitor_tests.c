@@ -16,39 +16,6 @@
 #define METRICS_PORT (20000 + getpid() % 20000)
 #define PROMETHEUS_PORT (METRICS_PORT + 1)
 
-/* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
- * error) and the body in a malloc'd *body the caller frees. */
-static int http_get(int port, const char *path, char **body)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
-	char req[256];
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (buf && fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
-	    write(fd, req, strlen(req)) == (ssize_t) strlen(req)) {
-		for (ssize_t n; (n = read(fd, buf + len, cap - len - 1)) > 0;) {
-			len += (size_t) n;
-			if (len + 1 == cap && (buf = realloc(buf, cap *= 2)) == NULL)
-				break;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-	if (buf == NULL)
-		return -1;
-	buf[len] = '\0';
-	char *sep = strstr(buf, "\r\n\r\n");
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || sep == NULL)
-		status = -1;
-	*body = strdup(sep ? sep + 4 : "");
-	free(buf);
-	return status;
-}
-
 /* The value of one sample line "name{labels} value" in an exposition. */
 static double sample(const char *text, const char *series)
 {

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -249,33 +248,6 @@ static int free_port(void)
 	return port;
 }
 
-/* GET path on 127.0.0.1:port; the whole response into buf. */
-static bool http_get(int port, const char *path, char *buf, size_t len)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	size_t got = 0;
-	ssize_t n;
-
-	struct timeval tv = {1, 0};
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	/* A stopped (SIGSTOP) instance accepts but never answers. */
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	dprintf(fd, "GET %s HTTP/1.0\r\n\r\n", path);
-	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
-		got += (size_t) n;
-	buf[got] = '\0';
-	close(fd);
-	return got > 0;
-}
-
 static bool reload_conf(struct ctx *t, const char *alter)
 {
 	char err[IT_ERRLEN];
@@ -305,16 +277,17 @@ static double max_of(const double *v, int n)
 }
 
 /* What /healthz of the instance on port says: "ok", "standby", or "" when
- * it does not answer 200 within a second. */
+ * it does not answer 200 (within the request's timeout). */
 static const char *health(int port)
 {
-	static char reply[512];
-	const char *body;
+	static char text[16];
+	char *body = NULL;
+	int status = http_get(port, "/healthz", &body);
 
-	if (!http_get(port, "/healthz", reply, sizeof reply) || strstr(reply, " 200 ") == NULL ||
-	    (body = strstr(reply, "\r\n\r\n")) == NULL)
-		return "";
-	return strncmp(body + 4, "ok", 2) == 0 ? "ok" : strncmp(body + 4, "standby", 7) == 0 ? "standby" : "";
+	snprintf(text, sizeof text, "%s", status == 200 && body != NULL ? body : "");
+	text[strcspn(text, "\n")] = '\0';
+	free(body);
+	return text;
 }
 
 /* Polls until instance i of the two (by metrics port) streams: its

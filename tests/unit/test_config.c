@@ -574,6 +574,82 @@ static void test_load_missing_file(void **state)
 	config_free(&cfg);
 }
 
+/* ---- limits: size, nesting and anchors fail fast, before libyaml's
+ * quadratic paths (17 s for 100 KB of '[' without them) ---- */
+
+/* n copies of unit after prefix, then suffix; malloc'd. */
+static char *repeat(const char *prefix, const char *unit, size_t n, const char *suffix)
+{
+	size_t p = strlen(prefix), u = strlen(unit), s = strlen(suffix);
+	char *text = malloc(p + n * u + s + 1);
+
+	assert_non_null(text);
+	memcpy(text, prefix, p);
+	for (size_t i = 0; i < n; i++)
+		memcpy(text + p + i * u, unit, u);
+	memcpy(text + p + n * u, suffix, s + 1);
+	return text;
+}
+
+static void expect_error_text(char *yaml, const char *want)
+{
+	expect_error(yaml, NULL, want);
+	free(yaml);
+}
+
+static void test_error_file_too_big(void **state)
+{
+	char path[] = "/tmp/walcount-test-config-XXXXXX", want[256], err[256];
+	struct config cfg;
+	int fd;
+
+	(void) state;
+	expect_error_text(repeat("", " ", CONFIG_MAX_BYTES + 1, ""),
+			  "config.yaml: file is 65537 bytes, more than the 64 KiB limit");
+	/* 10 MB on disk is named by its size without being read. */
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(ftruncate(fd, 10 * 1024 * 1024), 0);
+	close(fd);
+	assert_false(config_load(path, NULL, &cfg, err, sizeof err));
+	unlink(path);
+	snprintf(want, sizeof want, "%s: file is 10485760 bytes, more than the 64 KiB limit", path);
+	assert_string_equal(err, want);
+	config_free(&cfg);
+}
+
+static void test_error_nesting_too_deep(void **state)
+{
+	(void) state;
+	expect_error_text(repeat("", "[", CONFIG_MAX_BYTES, ""), "config.yaml:1:33: nesting deeper than 32 levels");
+	expect_error_text(repeat("", "{", CONFIG_MAX_BYTES, ""), "config.yaml:1:33: nesting deeper than 32 levels");
+	expect_error_text(repeat("batch: ", "[", 60000, ""), "config.yaml:1:39: nesting deeper than 32 levels");
+	expect_error_text(repeat("", "- ", 30000, "1"), "config.yaml:1:65: nesting deeper than 32 levels");
+}
+
+static void test_error_too_many_anchors(void **state)
+{
+	(void) state;
+	expect_error_text(repeat("x: [&a 1", ", *a", 100, "]"), "config.yaml:1:407: more than 100 anchors and aliases");
+	expect_error_text(repeat("x: [&a 1", ", *a", 99, "]"), "config.yaml:1:1: unknown key 'x'");
+}
+
+/* At the limits the file is parsed: the errors are the ordinary ones. */
+static void test_limits_just_under(void **state)
+{
+	char *yaml = repeat("", "#", CONFIG_MAX_BYTES, "");
+	struct config cfg;
+
+	(void) state;
+	parse_ok(yaml, NULL, &cfg);
+	config_free(&cfg);
+	free(yaml);
+	/* The top mapping, database's and 30 more. */
+	yaml = repeat("database:\n  dsn: ", "[", 30, "");
+	char *full = repeat(yaml, "]", 30, "");
+	free(yaml);
+	expect_error_text(full, "config.yaml:2:8: database.dsn must be a string, not a sequence");
+}
+
 /* Errors from a loaded file name the path it was loaded from. */
 static void test_load_names_path(void **state)
 {
@@ -647,6 +723,10 @@ int main(void)
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_load_names_path),
 		cmocka_unit_test(test_load_shipped_config_is_defaults),
+		cmocka_unit_test(test_error_file_too_big),
+		cmocka_unit_test(test_error_nesting_too_deep),
+		cmocka_unit_test(test_error_too_many_anchors),
+		cmocka_unit_test(test_limits_just_under),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
