@@ -753,21 +753,6 @@ bool test_bi_count_overflow(struct ctx *t)
 
 /* ---- 10. a DSN to a server that is down ---- */
 
-/* A TCP port nothing listens on: bound, then closed. */
-static int closed_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *) &sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* scripts/pg-local.sh CMD, 90 s at most; how long it took into *secs. */
 static bool pg_local(struct ctx *t, const char *cmd, double *secs)
 {

@@ -72,6 +72,9 @@ bool run_program(struct ctx *t, const char *label, char *const *argv, int *statu
 /* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
  * error) and the body in a malloc'd *body the caller frees. */
 int http_get(int port, const char *path, char **body);
+/* A TCP port on loopback nothing listens on: bound, then closed (1 when
+ * none could be bound). */
+int closed_port(void);
 
 /* slot_tests.c: PRELOAD_ROWS source rows (and wrong aggregates) for an
  * initial load that takes a while; a writer child process running the

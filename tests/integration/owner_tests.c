@@ -233,21 +233,6 @@ static bool second_slot_name(struct ctx *t)
 	return true;
 }
 
-/* A TCP port on loopback nothing listens on now. */
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *) &sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static bool reload_conf(struct ctx *t, const char *alter)
 {
 	char err[IT_ERRLEN];
@@ -357,7 +342,7 @@ static bool standby_takeover(struct ctx *t)
 	char cfg_b[PATH_MAX], listen_a[32], listen_b[32], from[64], to[64], err[IT_ERRLEN];
 	char *out = NULL;
 	double kill_s[ROUNDS], stall_s[ROUNDS];
-	int nk = 0, ns = 0, ports[2] = {free_port(), free_port()};
+	int nk = 0, ns = 0, ports[2] = {closed_port(), closed_port()};
 	struct walcount *w[2] = {&t->wc, &other};
 
 	snprintf(listen_a, sizeof listen_a, "127.0.0.1:%d", ports[0]);

@@ -167,21 +167,6 @@ static bool form_outputs(struct ctx *t, const struct form *fm, const struct targ
 	return true;
 }
 
-/* A TCP port nothing listens on: bound, then closed. */
-static int closed_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *) &sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* A running consumer with passwords in its DSN: /metrics, /healthz,
  * status, status --json and its whole log (debug, with a stream
  * reconnect) show neither. */
