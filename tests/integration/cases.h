@@ -70,6 +70,10 @@ bool run_walcount(struct ctx *t, const char *label, const char *const *args, int
 /* The same for any program: argv[0] is its path. */
 bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
 
+/* monitor_tests.c: HTTP/1.0 GET on 127.0.0.1:port; the status code (-1 on
+ * a socket error), the body in a malloc'd *body the caller frees. */
+int http_get(int port, const char *path, char **body);
+
 /* The test cases, one per file group. */
 bool test_random_workload(struct ctx *t);
 bool test_sigkill_restarts(struct ctx *t);
@@ -105,5 +109,9 @@ bool test_bi_null_is_delete(struct ctx *t);
 bool test_bi_count_overflow(struct ctx *t);
 bool test_bi_server_down(struct ctx *t);
 bool test_bi_config_file(struct ctx *t);
+/* failover_tests.c: a physical standby promoted (issue 12, item 13). */
+bool test_failover_switchover(struct ctx *t);
+bool test_failover_lagging(struct ctx *t);
+bool test_failover_diverged(struct ctx *t);
 
 #endif

@@ -60,6 +60,9 @@ static const struct test {
 	{"bi_count_overflow", "it_bi_count_overflow", test_bi_count_overflow},
 	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
 	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
+	{"failover_switchover", "it_fo_switchover", test_failover_switchover},
+	{"failover_lagging", "it_fo_lagging", test_failover_lagging},
+	{"failover_diverged", "it_fo_diverged", test_failover_diverged},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };

@@ -18,7 +18,7 @@
 
 /* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
  * error) and the body in a malloc'd *body the caller frees. */
-static int http_get(int port, const char *path, char **body)
+int http_get(int port, const char *path, char **body)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
 	char req[256];
