@@ -11,7 +11,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 BUILD   := build
 WALCOUNT := bin/walcount
 PURE    := lsn decode delta batch config cron
-MODULES := $(PURE) log db prereq slot apply stream consumer checkpoint metrics status pgarray reconcile
+MODULES := $(PURE) log db prereq identity slot apply stream consumer checkpoint metrics status pgarray reconcile
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

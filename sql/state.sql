@@ -29,3 +29,43 @@ CREATE TABLE IF NOT EXISTS walcount.checkpoints (
 	reconcile_corrected jsonb,
 	reconcile_duration_ms bigint
 );
+
+-- Which server wrote the progress row: its system identifier and timeline,
+-- stamped by a trigger on every write (the initial load's and each
+-- batch's, atomically with the position), so a start or a reconnect can
+-- tell a promoted standby from a diverged server or another cluster
+-- (identity.c). Each step only when missing: an older install is upgraded
+-- by its owner, an up-to-date one needs no privilege beyond the others.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'walcount.progress'::regclass
+			AND attname = 'timeline' AND NOT attisdropped) THEN
+		ALTER TABLE walcount.progress ADD COLUMN IF NOT EXISTS system_id numeric,
+			ADD COLUMN IF NOT EXISTS timeline bigint;
+	END IF;
+	-- pg_control_system() gives the identifier as a signed bigint; the
+	-- timeline is the one WAL is written on now (IDENTIFY_SYSTEM's).
+	IF to_regprocedure('walcount.server_identity()') IS NULL THEN
+		CREATE FUNCTION walcount.server_identity(OUT system_id numeric, OUT timeline bigint)
+		LANGUAGE sql STABLE AS $f$
+			SELECT CASE WHEN c.system_identifier < 0
+					THEN c.system_identifier::numeric + 18446744073709551616
+					ELSE c.system_identifier::numeric END,
+				('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::bigint
+			FROM pg_control_system() c
+		$f$;
+	END IF;
+	IF to_regprocedure('walcount.stamp_identity()') IS NULL THEN
+		CREATE FUNCTION walcount.stamp_identity() RETURNS trigger LANGUAGE plpgsql AS $f$
+		BEGIN
+			SELECT i.system_id, i.timeline INTO NEW.system_id, NEW.timeline FROM walcount.server_identity() i;
+			RETURN NEW;
+		END
+		$f$;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'walcount.progress'::regclass
+			AND tgname = 'progress_identity') THEN
+		CREATE TRIGGER progress_identity BEFORE INSERT OR UPDATE ON walcount.progress
+			FOR EACH ROW EXECUTE FUNCTION walcount.stamp_identity();
+	END IF;
+END $$;

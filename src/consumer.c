@@ -485,30 +485,49 @@ static lsn_t sink_durable(void *ctx)
 	return ((struct consumer *) ctx)->durable.lsn;
 }
 
-/* (Re)opens the apply connection, makes sure the slot can continue (a
+/* Opens the apply connection to the server repl streams from, checks that
+ * server against the one the progress row was written on and the one
+ * streamed from before (identity.h), makes sure the slot can continue (a
  * replaced or lost slot is rebuilt exactly) and re-reads the progress row,
- * the only truth about what is applied. */
-static bool db_ready(struct consumer *c)
+ * the only truth about what is applied. An idle or confirmed position is
+ * valid only on the connection that saw it: everything starts again from
+ * that row. */
+static enum stream_result db_ready(struct consumer *c, PGconn *repl)
 {
 	char err[1024];
+	struct server_id server;
 
-	if (c->db == NULL && (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL) {
+	/* A reconnect may reach another server (a failover): the apply
+	 * connection is made again with the stream's, never kept. */
+	PQfinish(c->db);
+	c->db = NULL;
+	if (!identity_read(repl, &server, err, sizeof err) ||
+	    (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL) {
 		log_warn("apply: %s", err);
-		return false;
+		return STREAM_LOST;
 	}
-	if (!apply_prepare(c->db, err, sizeof err) || !slot_ensure(c->db, c->cfg, false, err, sizeof err) ||
-	    !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)) {
-		log_warn("apply: %s", err);
+	c->seen.lsn = c->durable.lsn;
+	enum identity_verdict v = identity_check(c->db, repl, c->cfg->slot_name, &server, &c->seen, err, sizeof err);
+	if (v == IDENTITY_OK &&
+	    (!apply_prepare(c->db, err, sizeof err) || !slot_ensure(c->db, c->cfg, false, err, sizeof err) ||
+	     !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)))
+		v = IDENTITY_RETRY;
+	if (v != IDENTITY_OK) {
+		if (v == IDENTITY_REFUSED)
+			log_error("%s", err);
+		else
+			log_warn("apply: %s", err);
 		PQfinish(c->db);
 		c->db = NULL;
-		return false;
+		return v == IDENTITY_REFUSED ? STREAM_FATAL : STREAM_LOST;
 	}
+	c->seen = server;
 	c->pending = c->durable;
-	advance_idle(c, c->durable.lsn);
+	c->idle_lsn = c->durable.lsn;
 	if (!c->started)
 		checkpoint_resume_unfinished(c);
 	c->started = true;
-	return true;
+	return STREAM_CONTINUE;
 }
 
 /* One replication connection, from connect to loss or stop. */
@@ -520,19 +539,22 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 	*received = false;
 	c->apply_error = false;
-	if (!db_ready(c))
-		return STREAM_LOST;
-	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
-				   c->cfg->stream_status_interval_ms};
 	PGconn *repl = db_connect(c->cfg, DB_REPLICATION, err, sizeof err);
 	if (repl == NULL) {
 		log_warn("stream: %s", err);
 		return STREAM_LOST;
 	}
+	if ((rc = db_ready(c, repl)) != STREAM_CONTINUE) {
+		PQfinish(repl);
+		return rc;
+	}
+	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
+				   c->cfg->stream_status_interval_ms};
 	log_info("stream: connected");
 	metrics_health(true, true);
 	rc = stream_run(repl, &opts, sink, stop, received);
 	metrics_health(false, true);
+	metrics_slot_released();
 	PQfinish(repl);
 	c->txn.open = false;
 	if (rc != STREAM_STOPPED && consumer_flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "cron.h"
+#include "identity.h"
 #include "lsn.h"
 #include "stream.h"
 
@@ -83,6 +84,7 @@ struct consumer {
 	bool sources_missing;    /* a source table was found missing */
 	bool started;            /* the first apply connection was made */
 	bool apply_error;        /* a batch failed on this connection */
+	struct server_id seen;   /* the server streamed from last (identity.h) */
 	struct cron_task cron[7];
 };
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "db.h"
+#include "identity.h"
 #include "log.h"
 #include "metrics.h"
 #include "prereq.h"
@@ -125,7 +126,7 @@ static int prepare(const struct config *cfg, bool takeover)
 	if (conn == NULL)
 		log_error("%s", err);
 	else if (!prereq_check(conn, err, sizeof err) || !slot_state_schema(conn, err, sizeof err) ||
-		 !slot_ensure(conn, cfg, takeover, err, sizeof err))
+		 !identity_check_start(conn, cfg, err, sizeof err) || !slot_ensure(conn, cfg, takeover, err, sizeof err))
 		log_error("%s", err);
 	else
 		rc = 0;

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "sqlfiles.h"
 
 /* How long a slot held by another process is waited for: the walsender of a
@@ -166,7 +167,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, char *err, s
 /* Why an existing slot cannot continue from walcount.progress; NULL when it
  * can. The reason is written into buf. */
 static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen,
-				  bool *failed)
+				  bool *failed, enum rebuild_reason *label)
 {
 	PGresult *res = slot_query(conn, "checking slot against progress",
 				   "SELECT p.lsn IS NULL, s.wal_status = 'lost', s.confirmed_flush_lsn > p.lsn, "
@@ -182,9 +183,12 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 			snprintf(err, errlen, "slot %s disappeared while being checked", slot);
 	} else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		why = "walcount has no progress for it (its initial load never finished)";
+		*label = REBUILD_NO_PROGRESS;
 	} else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
 		why = "the server removed WAL it still needed (wal_status lost)";
+		*label = REBUILD_WAL_LOST;
 	} else if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+		*label = REBUILD_SLOT_AHEAD;
 		snprintf(buf, len, "its confirmed_flush_lsn %s is ahead of the applied progress %s (advanced or replaced by something else)",
 			 PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
 		why = buf;
@@ -195,22 +199,41 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 	return why ? buf : NULL;
 }
 
+/* A missing slot whose progress row is still there was not lost by a first
+ * install: the server was promoted (PostgreSQL 15 copies no logical slot
+ * to a standby) or someone dropped it. Says so before the load. */
+static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errlen)
+{
+	PGresult *res = slot_query(conn, "reading walcount.progress",
+				   "SELECT lsn::text FROM walcount.progress WHERE slot_name = $1", slot, err, errlen);
+
+	if (res != NULL && PQntuples(res) == 1) {
+		log_warn("rebuild: slot %s is missing but walcount.progress is at %s (promoted server or dropped slot); "
+			 "creating it and loading the counts again", slot, PQgetvalue(res, 0, 0));
+		metrics_rebuild(REBUILD_SLOT_MISSING);
+	}
+	PQclear(res);
+	return res != NULL;
+}
+
 bool slot_ensure(PGconn *conn, const struct config *cfg, bool takeover, char *err, size_t errlen)
 {
 	char why[512];
 	bool failed;
+	enum rebuild_reason label = REBUILD_NO_PROGRESS;
 
 	if (cfg->slot_temporary)
 		return true;
 	enum slot_state st = inspect_patiently(conn, cfg->slot_name, takeover, err, errlen);
 	if (st == SLOT_MISSING)
-		return create_and_load(conn, cfg, err, errlen);
+		return note_missing(conn, cfg->slot_name, err, errlen) && create_and_load(conn, cfg, err, errlen);
 	if (st != SLOT_READY)
 		return false;
-	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed) == NULL)
+	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed, &label) == NULL)
 		return !failed;
 	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name,
 		 why);
+	metrics_rebuild(label);
 	drop_slot_quietly(conn, cfg->slot_name);
 	return create_and_load(conn, cfg, err, errlen);
 }
