@@ -43,22 +43,29 @@ BEGIN
 		ALTER TABLE walcount.progress ADD COLUMN IF NOT EXISTS system_id numeric,
 			ADD COLUMN IF NOT EXISTS timeline bigint;
 	END IF;
-	-- pg_control_system() gives the identifier as a signed bigint; the
-	-- timeline is the one WAL is written on now (IDENTIFY_SYSTEM's).
-	IF to_regprocedure('walcount.server_identity()') IS NULL THEN
-		CREATE FUNCTION walcount.server_identity(OUT system_id numeric, OUT timeline bigint)
-		LANGUAGE sql STABLE AS $f$
-			SELECT CASE WHEN c.system_identifier < 0
-					THEN c.system_identifier::numeric + 18446744073709551616
-					ELSE c.system_identifier::numeric END,
-				('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::bigint
-			FROM pg_control_system() c
+	-- pg_control_system() gives the identifier as a signed bigint.
+	IF to_regprocedure('walcount.server_system_id()') IS NULL THEN
+		CREATE FUNCTION walcount.server_system_id() RETURNS numeric LANGUAGE sql STABLE AS $f$
+			SELECT CASE WHEN system_identifier < 0 THEN system_identifier::numeric + 18446744073709551616
+				ELSE system_identifier::numeric END
+			FROM pg_control_system()
 		$f$;
 	END IF;
+	-- The timeline WAL is written on now, IDENTIFY_SYSTEM's.
+	IF to_regprocedure('walcount.server_timeline()') IS NULL THEN
+		CREATE FUNCTION walcount.server_timeline() RETURNS bigint LANGUAGE sql STABLE AS $f$
+			SELECT ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::bigint
+		$f$;
+	END IF;
+	-- pg_control_system() reads the control file: only when the timeline
+	-- changed, not on every batch.
 	IF to_regprocedure('walcount.stamp_identity()') IS NULL THEN
 		CREATE FUNCTION walcount.stamp_identity() RETURNS trigger LANGUAGE plpgsql AS $f$
 		BEGIN
-			SELECT i.system_id, i.timeline INTO NEW.system_id, NEW.timeline FROM walcount.server_identity() i;
+			NEW.timeline := walcount.server_timeline();
+			IF TG_OP = 'INSERT' OR OLD.system_id IS NULL OR OLD.timeline IS DISTINCT FROM NEW.timeline THEN
+				NEW.system_id := walcount.server_system_id();
+			END IF;
 			RETURN NEW;
 		END
 		$f$;
