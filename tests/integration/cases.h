@@ -113,5 +113,6 @@ bool test_bi_config_file(struct ctx *t);
 bool test_failover_switchover(struct ctx *t);
 bool test_failover_lagging(struct ctx *t);
 bool test_failover_diverged(struct ctx *t);
+bool test_failover_identity(struct ctx *t);
 
 #endif

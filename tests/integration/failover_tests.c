@@ -267,7 +267,7 @@ static bool fingerprint(struct ctx *t, PGconn *conn, char *out, size_t outlen)
 {
 	return value(t, conn,
 		     "SELECT (SELECT lsn || '/' || coalesce(partial_xid, 0) || '/' || partial_changes FROM walcount.progress) "
-		     "|| ' ' || (SELECT confirmed_flush_lsn FROM pg_replication_slots) || ' ' || "
+		     "|| ' ' || (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = current_database()) || ' ' || "
 		     "(SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a) || "
 		     "(SELECT md5(string_agg(a::text, ',' ORDER BY track_id)) FROM aggregate_track a) || "
 		     "(SELECT md5(string_agg(a::text, ',' ORDER BY playlist_id)) FROM aggregate_playlist a)",
@@ -315,4 +315,56 @@ bool test_failover_diverged(struct ctx *t)
 				 report_failover(t, &f, "; the old primary back, diverged, first in the list: refused, "
 							"nothing written") &&
 				 diverged(t, &f));
+}
+
+/* Starts walcount on a progress row that does not belong to the server; it
+ * must refuse with one line naming why, and change nothing. */
+static bool refused_at_start(struct ctx *t, const char *tamper, const char *want)
+{
+	const char *run[] = {"run", "--config", t->wc.config, NULL};
+	char err[IT_ERRLEN], before[256], after[256], st[32], *out = NULL, *errtext = NULL;
+	int status;
+
+	if (!it_exec(t->conn, tamper, 0, NULL, err, sizeof err))
+		return fail_err(t, tamper, err);
+	bool ok = fingerprint(t, t->conn, before, sizeof before) &&
+		  run_walcount(t, "failover_identity-run", run, &status, &out, &errtext) &&
+		  fingerprint(t, t->conn, after, sizeof after);
+	if (ok && (!WIFEXITED(status) || WEXITSTATUS(status) != 1))
+		ok = fail(t, "walcount ended with %s, want exit 1: %s", it_status_text(status, st, sizeof st), errtext);
+	else if (ok && (count_in(errtext, "\n") != 1 || strstr(errtext, "refusing ") == NULL || strstr(errtext, want) == NULL))
+		ok = fail(t, "want one \"refusing ... %s\" line, got: %s", want, errtext);
+	else if (ok && strcmp(before, after) != 0)
+		ok = fail(t, "walcount wrote: %s became %s", before, after);
+	free(out);
+	free(errtext);
+	return ok;
+}
+
+/* The progress row says where it was written: a copy of the database on
+ * another cluster, or a row past the server's WAL end (what walcount wrote
+ * after a failover before this check), is refused at start. */
+bool test_failover_identity(struct ctx *t)
+{
+	struct wc_opts o = {0};
+	char err[IT_ERRLEN];
+
+	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
+	    !stop_clean(t) ||
+	    !refused_at_start(t, "UPDATE walcount.progress SET system_id = 12345", "was written on system 12345") ||
+	    !refused_at_start(t,
+			      "UPDATE walcount.progress SET system_id = walcount.server_system_id(), "
+			      "lsn = pg_current_wal_lsn() + 1e9",
+			      "past this server's WAL end"))
+		return false;
+	if (!it_exec(t->conn, "UPDATE walcount.progress p SET lsn = s.confirmed_flush_lsn FROM pg_replication_slots s "
+		     "WHERE s.slot_name = p.slot_name", 0, NULL,
+		     err, sizeof err))
+		return fail_err(t, "restoring the progress row", err);
+	if (!start_streaming(t) || !run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
+		return false;
+	snprintf(t->details, sizeof t->details,
+		 "a progress row of another system and one past the WAL end refused at start in one line, nothing "
+		 "written; restored: drift 0");
+	return true;
 }

@@ -63,6 +63,7 @@ static const struct test {
 	{"failover_switchover", "it_fo_switchover", test_failover_switchover},
 	{"failover_lagging", "it_fo_lagging", test_failover_lagging},
 	{"failover_diverged", "it_fo_diverged", test_failover_diverged},
+	{"failover_identity", "it_fo_identity", test_failover_identity},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };
