@@ -183,6 +183,15 @@ static bool exact_on_new_primary(struct ctx *t, struct failover *f)
 	return true;
 }
 
+static bool refused_at_start(struct ctx *t, const char *tamper, const char *want);
+
+/* A progress row on the old timeline past the point where the new one
+ * branched (the trigger that stamps the server's identity is off for it). */
+#define BRANCHED_ROW                                                                                            \
+	"ALTER TABLE walcount.progress DISABLE TRIGGER progress_identity; "                                     \
+	"UPDATE walcount.progress SET timeline = 1, lsn = pg_current_wal_lsn(); "                                \
+	"ALTER TABLE walcount.progress ENABLE TRIGGER progress_identity"
+
 /* (a) Planned: walcount stopped, the primary stopped cleanly (the standby
  * receives all of its WAL), the standby promoted, walcount started. */
 static bool switchover(struct ctx *t, struct failover *f)
@@ -193,8 +202,10 @@ static bool switchover(struct ctx *t, struct failover *f)
 		return false;
 	if (!metric_shows("walcount_rebuilds_total{reason=\"slot_missing\"} 1\n"))
 		return fail(t, "/metrics does not show walcount_rebuilds_total{reason=\"slot_missing\"} 1");
+	if (!stop_clean(t) || !refused_at_start(t, BRANCHED_ROW, "leaves before that point (diverged)"))
+		return false;
 	snprintf(t->details, sizeof t->details, "switchover: rebuilt on the promoted standby, streaming %.1f s after "
-		 "the promotion; drift 0", f->reconnect_s);
+		 "the promotion; drift 0; a progress row past the branch point refused at start", f->reconnect_s);
 	return true;
 }
 
@@ -322,13 +333,14 @@ bool test_failover_diverged(struct ctx *t)
 static bool refused_at_start(struct ctx *t, const char *tamper, const char *want)
 {
 	const char *run[] = {"run", "--config", t->wc.config, NULL};
-	char err[IT_ERRLEN], before[256], after[256], st[32], *out = NULL, *errtext = NULL;
+	char err[IT_ERRLEN], before[256], after[256], st[32], label[96], *out = NULL, *errtext = NULL;
 	int status;
 
+	snprintf(label, sizeof label, "%s-refused", t->db);
 	if (!it_exec(t->conn, tamper, 0, NULL, err, sizeof err))
 		return fail_err(t, tamper, err);
 	bool ok = fingerprint(t, t->conn, before, sizeof before) &&
-		  run_walcount(t, "failover_identity-run", run, &status, &out, &errtext) &&
+		  run_walcount(t, label, run, &status, &out, &errtext) &&
 		  fingerprint(t, t->conn, after, sizeof after);
 	if (ok && (!WIFEXITED(status) || WEXITSTATUS(status) != 1))
 		ok = fail(t, "walcount ended with %s, want exit 1: %s", it_status_text(status, st, sizeof st), errtext);
@@ -355,7 +367,12 @@ bool test_failover_identity(struct ctx *t)
 	    !refused_at_start(t,
 			      "UPDATE walcount.progress SET system_id = walcount.server_system_id(), "
 			      "lsn = pg_current_wal_lsn() + 1e9",
-			      "past this server's WAL end"))
+			      "past this server's WAL end") ||
+	    !refused_at_start(t,
+			      "ALTER TABLE walcount.progress DISABLE TRIGGER progress_identity; "
+			      "UPDATE walcount.progress SET timeline = 99, lsn = '0/0'; "
+			      "ALTER TABLE walcount.progress ENABLE TRIGGER progress_identity",
+			      "this server is on older timeline 1"))
 		return false;
 	if (!it_exec(t->conn, "UPDATE walcount.progress p SET lsn = s.confirmed_flush_lsn FROM pg_replication_slots s "
 		     "WHERE s.slot_name = p.slot_name", 0, NULL,
@@ -364,7 +381,7 @@ bool test_failover_identity(struct ctx *t)
 	if (!start_streaming(t) || !run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	snprintf(t->details, sizeof t->details,
-		 "a progress row of another system and one past the WAL end refused at start in one line, nothing "
-		 "written; restored: drift 0");
+		 "progress rows of another system, past the WAL end and of a newer timeline refused at start in one "
+		 "line each, nothing written; restored: drift 0");
 	return true;
 }
