@@ -14,9 +14,14 @@
 --   $16 lsn, $17 partial xid (0 when none), $18 partial changes the
 --   progress row holds now (all 0 and no row before the first batch)
 -- Nullable count columns count NULL as 0, as the reconcile sweep does.
-WITH progress AS (
+-- Nor is a position past this server's own WAL end ever written: it can
+-- only come from another server (a failover), and would skip what this
+-- one writes below it. The second column says which condition failed.
+WITH bound AS (
+	SELECT $2::pg_lsn <= pg_current_wal_lsn() AS ok
+), progress AS (
 	INSERT INTO walcount.progress AS p (slot_name, lsn, partial_xid, partial_changes, updated_at)
-	VALUES ($1, $2::pg_lsn, $3::bigint, $4::bigint, now())
+	SELECT $1, $2::pg_lsn, $3::bigint, $4::bigint, now() FROM bound WHERE bound.ok
 	ON CONFLICT (slot_name) DO UPDATE SET
 		lsn = excluded.lsn,
 		partial_xid = excluded.partial_xid,
@@ -56,4 +61,4 @@ WITH progress AS (
 		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
 		save_count = coalesce(a.save_count, 0) + excluded.save_count
 )
-SELECT count(*) FROM progress
+SELECT (SELECT count(*) FROM progress), ok FROM bound

@@ -59,3 +59,50 @@ CREATE TABLE IF NOT EXISTS walcount.sweep_requests (
 	ok boolean,
 	result text
 );
+
+-- Which server wrote the progress row: its system identifier and timeline,
+-- stamped by a trigger on every write (the initial load's and each
+-- batch's, atomically with the position), so a start or a reconnect can
+-- tell a promoted standby from a diverged server or another cluster
+-- (identity.c). Each step only when missing: an older install is upgraded
+-- by its owner, an up-to-date one needs no privilege beyond the others.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'walcount.progress'::regclass
+			AND attname = 'timeline' AND NOT attisdropped) THEN
+		ALTER TABLE walcount.progress ADD COLUMN IF NOT EXISTS system_id numeric,
+			ADD COLUMN IF NOT EXISTS timeline bigint;
+	END IF;
+	-- pg_control_system() gives the identifier as a signed bigint.
+	IF to_regprocedure('walcount.server_system_id()') IS NULL THEN
+		CREATE FUNCTION walcount.server_system_id() RETURNS numeric LANGUAGE sql STABLE AS $f$
+			SELECT CASE WHEN system_identifier < 0 THEN system_identifier::numeric + 18446744073709551616
+				ELSE system_identifier::numeric END
+			FROM pg_control_system()
+		$f$;
+	END IF;
+	-- The timeline WAL is written on now, IDENTIFY_SYSTEM's.
+	IF to_regprocedure('walcount.server_timeline()') IS NULL THEN
+		CREATE FUNCTION walcount.server_timeline() RETURNS bigint LANGUAGE sql STABLE AS $f$
+			SELECT ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::bigint
+		$f$;
+	END IF;
+	-- pg_control_system() reads the control file: only when the timeline
+	-- changed, not on every batch.
+	IF to_regprocedure('walcount.stamp_identity()') IS NULL THEN
+		CREATE FUNCTION walcount.stamp_identity() RETURNS trigger LANGUAGE plpgsql AS $f$
+		BEGIN
+			NEW.timeline := walcount.server_timeline();
+			IF TG_OP = 'INSERT' OR OLD.system_id IS NULL OR OLD.timeline IS DISTINCT FROM NEW.timeline THEN
+				NEW.system_id := walcount.server_system_id();
+			END IF;
+			RETURN NEW;
+		END
+		$f$;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'walcount.progress'::regclass
+			AND tgname = 'progress_identity') THEN
+		CREATE TRIGGER progress_identity BEFORE INSERT OR UPDATE ON walcount.progress
+			FOR EACH ROW EXECUTE FUNCTION walcount.stamp_identity();
+	END IF;
+END $$;

@@ -78,13 +78,20 @@ enum db_async apply_collect(PGconn *conn, const char *slot, const struct progres
 	if (st != DB_DONE)
 		return st;
 	bool moved = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "1") != 0;
+	bool past_end = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "f") == 0;
 	PQclear(res);
 	if (!moved)
 		return DB_DONE;
-	snprintf(err, errlen,
-		 "walcount.progress of slot %s is no longer at %s (xid %" PRIu64 ", %" PRIu64
-		 " changes), where this batch started: another consumer applied past it; nothing written",
-		 slot, lsn_format(from->lsn, lsn), from->partial_xid, from->partial_changes);
+	if (past_end)
+		snprintf(err, errlen,
+			 "walcount.progress of slot %s: the batch's position is past this server's WAL end (a position "
+			 "from another server, after a failover?); nothing written",
+			 slot);
+	else
+		snprintf(err, errlen,
+			 "walcount.progress of slot %s is no longer at %s (xid %" PRIu64 ", %" PRIu64
+			 " changes), where this batch started: another consumer applied past it; nothing written",
+			 slot, lsn_format(from->lsn, lsn), from->partial_xid, from->partial_changes);
 	return DB_FAILED;
 }
 

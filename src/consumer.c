@@ -517,6 +517,9 @@ static enum ready stand_by(struct consumer *c, const char *err)
 
 	slot_unlock(c->db);
 	c->locked = false;
+	/* `status` and `drop` find standbys by this name. */
+	snprintf(line, sizeof line, "SET application_name = 'walcount standby %s'", c->cfg->slot_name);
+	PQclear(PQexec(c->db, line));
 	if (c->standby)
 		return STANDING_BY;
 	if (c->opts->sweep_once) {
@@ -528,8 +531,6 @@ static enum ready stand_by(struct consumer *c, const char *err)
 	c->standby_since_ms = stream_now_ms();
 	metrics_standby(true);
 	/* `status` and `drop` find standbys by this name. */
-	snprintf(line, sizeof line, "SET application_name = 'walcount standby %s'", c->cfg->slot_name);
-	PQclear(PQexec(c->db, line));
 	return STANDING_BY;
 }
 
@@ -556,19 +557,38 @@ static bool listen_for_requests(struct consumer *c)
 	return res != NULL;
 }
 
-/* (Re)opens the apply connection and, under the start-up lock, makes sure
- * the slot can continue (a replaced or lost slot is rebuilt exactly) and
- * re-reads the progress row, the only truth about what is applied. The
- * lock is kept until the stream has started (sink_started). */
-static enum ready db_ready(struct consumer *c)
+/* Opens the apply connection to the server repl streams from, checks that
+ * server against the one the progress row was written on and the one
+ * streamed from before (identity.h) and, under the start-up lock, makes
+ * sure the slot can continue (a replaced or lost slot is rebuilt exactly)
+ * and re-reads the progress row, the only truth about what is applied. An
+ * idle or confirmed position is valid only on the connection that saw it:
+ * everything starts again from that row. The lock is kept until the
+ * stream has started (sink_started). */
+static enum ready db_ready(struct consumer *c, PGconn *repl)
 {
 	char err[1024];
+	struct server_id server;
 	int holder = 0;
 
-	if (c->db == NULL && (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL) {
-		log_warn("apply: %s", err);
-		return NOT_READY;
+	/* A reconnect may reach another server (a failover): the apply
+	 * connection is made again with the stream's. Only the one prepare()
+	 * handed over, still holding the start-up lock, is kept. */
+	if (!c->locked) {
+		PQfinish(c->db);
+		c->db = NULL;
 	}
+	if (!identity_read(repl, &server, err, sizeof err) ||
+	    (c->db == NULL && (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL))
+		return not_ready(c, err);
+	c->seen.lsn = c->durable.lsn;
+	enum identity_verdict v = identity_check(c->db, repl, c->cfg->slot_name, &server, &c->seen, err, sizeof err);
+	if (v == IDENTITY_REFUSED) {
+		log_error("%s", err);
+		return REFUSED;
+	}
+	if (v != IDENTITY_OK)
+		return not_ready(c, err);
 	if (!c->locked && !(c->locked = slot_lock(c->db, c->stop, err, sizeof err)))
 		return not_ready(c, err);
 	enum slot_outcome out = apply_prepare(c->db, err, sizeof err)
@@ -589,6 +609,7 @@ static enum ready db_ready(struct consumer *c)
 	if (out != SLOT_OK || !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err))
 		return not_ready(c, err);
 	c->slot_opts = (struct slot_opts){0};
+	c->seen = server;
 	end_standby(c);
 	c->pending = c->durable;
 	/* Idle positions were the last connection's: valid only there. */
@@ -635,6 +656,24 @@ static enum stream_result sink_started(void *ctx)
 	return STREAM_CONTINUE;
 }
 
+/* A standby looks on the connection it keeps first: only a released slot
+ * is worth the connections and checks of a full start. */
+static bool still_held(struct consumer *c)
+{
+	char err[512];
+	const char *params[1] = {c->cfg->slot_name};
+
+	if (!c->standby || c->db == NULL)
+		return false;
+	PGresult *res = db_exec_params(c->db, "watching the slot",
+				       "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active", 1, params, err,
+				       sizeof err);
+	bool held = res != NULL && PQntuples(res) == 1;
+
+	PQclear(res);
+	return held;
+}
+
 /* One replication connection, from connect to loss or stop. */
 static enum stream_result stream_once(struct consumer *c, const struct stream_sink *sink, volatile sig_atomic_t *stop,
 				      bool *received)
@@ -644,27 +683,32 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 	*received = false;
 	c->apply_error = false;
-	switch (db_ready(c)) {
-	case READY:
-		break;
-	case REFUSED:
-		return STREAM_FATAL;
-	case NOT_READY:
-	case STANDING_BY:
+	if (still_held(c))
 		return STREAM_LOST;
-	}
-	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
-				   c->cfg->stream_status_interval_ms};
 	PGconn *repl = db_connect(c->cfg, DB_REPLICATION, err, sizeof err);
 	if (repl == NULL) {
 		log_warn("stream: %s", err);
 		return STREAM_LOST;
 	}
+	switch (db_ready(c, repl)) {
+	case READY:
+		break;
+	case REFUSED:
+		PQfinish(repl);
+		return STREAM_FATAL;
+	case NOT_READY:
+	case STANDING_BY:
+		PQfinish(repl);
+		return STREAM_LOST;
+	}
+	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
+				   c->cfg->stream_status_interval_ms};
 	log_info("stream: connected");
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
 	rc = stream_run(repl, &opts, sink, stop, received);
 	metrics_health(false, true);
+	metrics_slot_released();
 	PQfinish(repl);
 	c->txn.open = false;
 	if (rc != STREAM_STOPPED && consumer_flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)

@@ -16,6 +16,7 @@
 #include "consumer.h"
 #include "cron.h"
 #include "decode.h"
+#include "identity.h"
 #include "lsn.h"
 #include "stream.h"
 
@@ -103,6 +104,7 @@ struct consumer {
 	bool sweep_dry_run;      /* the sweep in progress changes nothing */
 	int64_t request_id;      /* its walcount.sweep_requests row, or 0 */
 	bool request_check;      /* look for queued sweep requests */
+	struct server_id seen;   /* the server streamed from last (identity.h) */
 	struct cron_task cron[7];
 };
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "db.h"
+#include "identity.h"
 #include "log.h"
 #include "metrics.h"
 #include "prereq.h"
@@ -136,7 +137,7 @@ static PGconn *prepare(const struct config *cfg, const struct options *o, enum s
 
 	*out = SLOT_RETRY;
 	if (conn != NULL && prereq_check(conn, err, errlen) && slot_lock(conn, &stop_requested, err, errlen) &&
-	    slot_state_schema(conn, err, errlen))
+	    slot_state_schema(conn, err, errlen) && identity_check_start(conn, cfg, err, errlen))
 		*out = slot_ensure(conn, cfg, &so, &stop_requested, &holder, err, errlen);
 	if (*out == SLOT_OK || *out == SLOT_HELD)
 		return conn;

@@ -74,6 +74,7 @@ static struct {
 	int64_t retained_wal_bytes;
 	bool slot_active;
 	uint64_t reconnects;
+	uint64_t rebuilds[REBUILD__COUNT];
 	struct corrected_series *corrected;
 	size_t n_corrected, cap_corrected;
 	bool corrected_overflow_logged;
@@ -172,6 +173,22 @@ void metrics_slot(int64_t lag_bytes, int64_t retained_wal_bytes, bool active)
 	m.lag_bytes = lag_bytes;
 	m.retained_wal_bytes = retained_wal_bytes;
 	m.slot_active = active;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_slot_released(void)
+{
+	pthread_mutex_lock(&m.lock);
+	m.slot_active = false;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_rebuild(enum rebuild_reason reason)
+{
+	if ((unsigned) reason >= REBUILD__COUNT)
+		return;
+	pthread_mutex_lock(&m.lock);
+	m.rebuilds[reason]++;
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -412,6 +429,11 @@ static void render_stream(struct buf *b)
 	buf_printf(b, "walcount_standby %d\n", m.standby ? 1 : 0);
 	family(b, "walcount_reconnects_total", "counter", "Reconnections to the server after a lost connection.");
 	buf_printf(b, "walcount_reconnects_total %" PRIu64 "\n", m.reconnects);
+	static const char *const rebuild_names[REBUILD__COUNT] = {"slot_missing", "no_progress", "wal_lost", "slot_ahead"};
+	family(b, "walcount_rebuilds_total", "counter",
+	       "Slots created again with an exact recount, by reason (slot_missing: a promoted server or a dropped slot).");
+	for (int r = 0; r < REBUILD__COUNT; r++)
+		buf_printf(b, "walcount_rebuilds_total{reason=\"%s\"} %" PRIu64 "\n", rebuild_names[r], m.rebuilds[r]);
 }
 
 static void render_reconcile(struct buf *b)

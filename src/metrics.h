@@ -35,6 +35,15 @@ void metrics_commit_to_apply(double seconds);
 void metrics_reconnect(void);
 /* From the periodic slot refresh. */
 void metrics_slot(int64_t lag_bytes, int64_t retained_wal_bytes, bool active);
+/* The stream ended: the slot is not in use by this process any more. */
+void metrics_slot_released(void);
+
+/* Why a slot was (re)created and the counts loaded again: a missing slot
+ * that walcount.progress still has a position for (a promoted server or a
+ * dropped slot), no progress row, WAL the server removed, or a
+ * confirmed_flush_lsn ahead of the progress. */
+enum rebuild_reason { REBUILD_SLOT_MISSING, REBUILD_NO_PROGRESS, REBUILD_WAL_LOST, REBUILD_SLOT_AHEAD, REBUILD__COUNT };
+void metrics_rebuild(enum rebuild_reason reason);
 /* A reconcile sweep (reconcile work): corrected cells of one column. */
 void metrics_reconcile_corrected(enum agg_table table, const char *column, uint64_t n);
 void metrics_reconcile_duration(double seconds);

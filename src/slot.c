@@ -8,6 +8,7 @@
 #include "db.h"
 #include "log.h"
 #include "slotwait.h"
+#include "metrics.h"
 #include "sqlfiles.h"
 
 /* A slot name's limit (NAMEDATALEN - 1) plus its NUL. */
@@ -216,22 +217,10 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 	return ok;
 }
 
-/* Whether walcount.progress has a row for slot (a query error: no). */
-static bool has_progress(PGconn *conn, const char *slot)
-{
-	char err[512];
-	PGresult *res = slot_query(conn, "reading progress", "SELECT 1 FROM walcount.progress WHERE slot_name = $1", slot,
-				   err, sizeof err);
-	bool has = res != NULL && PQntuples(res) == 1;
-
-	PQclear(res);
-	return has;
-}
-
 /* Why an existing slot cannot continue from walcount.progress; NULL when it
  * can. The reason is written into buf. */
 static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen,
-				  bool *failed)
+				  bool *failed, enum rebuild_reason *label)
 {
 	PGresult *res = slot_query(conn, "checking slot against progress",
 				   "SELECT p.lsn IS NULL, s.wal_status = 'lost', s.confirmed_flush_lsn > p.lsn, "
@@ -247,9 +236,12 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 			snprintf(err, errlen, "slot %s disappeared while being checked", slot);
 	} else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		why = "walcount has no progress for it (its initial load never finished)";
+		*label = REBUILD_NO_PROGRESS;
 	} else if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
 		why = "the server removed WAL it still needed (wal_status lost)";
+		*label = REBUILD_WAL_LOST;
 	} else if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+		*label = REBUILD_SLOT_AHEAD;
 		snprintf(buf, len, "its confirmed_flush_lsn %s is ahead of the applied progress %s (advanced or replaced by something else)",
 			 PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
 		why = buf;
@@ -269,6 +261,23 @@ static bool drop_inactive(PGconn *conn, const char *slot, char *err, size_t errl
 				   "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
 				   slot, err, errlen);
 
+	PQclear(res);
+	return res != NULL;
+}
+
+/* A missing slot whose progress row is still there was not lost by a first
+ * install: the server was promoted (PostgreSQL 15 copies no logical slot
+ * to a standby) or someone dropped it. Says so before the load. */
+static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errlen)
+{
+	PGresult *res = slot_query(conn, "reading walcount.progress",
+				   "SELECT lsn::text FROM walcount.progress WHERE slot_name = $1", slot, err, errlen);
+
+	if (res != NULL && PQntuples(res) == 1) {
+		log_warn("rebuild: slot %s is missing but walcount.progress is at %s (promoted server or dropped slot); "
+			 "creating it and loading the counts again", slot, PQgetvalue(res, 0, 0));
+		metrics_rebuild(REBUILD_SLOT_MISSING);
+	}
 	PQclear(res);
 	return res != NULL;
 }
@@ -350,6 +359,7 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 	char why[512];
 	bool failed;
 	enum slot_outcome out;
+	enum rebuild_reason label = REBUILD_NO_PROGRESS;
 
 	if (cfg->slot_temporary)
 		return SLOT_OK;
@@ -363,18 +373,17 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 	case SLOT_BUSY:
 		return SLOT_HELD;
 	case SLOT_MISSING:
-		if (has_progress(conn, cfg->slot_name))
-			log_warn("rebuild: slot %s is missing but walcount has progress for it (promoted server or dropped "
-				 "slot); creating it and loading the counts again",
-				 cfg->slot_name);
-		return create_and_load(conn, cfg, stop, err, errlen) ? SLOT_OK : SLOT_RETRY;
+		return note_missing(conn, cfg->slot_name, err, errlen) && create_and_load(conn, cfg, stop, err, errlen)
+			       ? SLOT_OK
+			       : SLOT_RETRY;
 	case SLOT_READY:
 		break;
 	}
-	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed) == NULL)
+	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed, &label) == NULL)
 		return failed ? SLOT_RETRY : SLOT_OK;
 	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name,
 		 why);
+	metrics_rebuild(label);
 	drop_slot_quietly(conn, cfg->slot_name);
 	return create_and_load(conn, cfg, stop, err, errlen) ? SLOT_OK : SLOT_RETRY;
 }
@@ -382,7 +391,9 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err,
 			  size_t errlen)
 {
-	return rebuild_reason(conn, slot, why, len, err, errlen, failed) != NULL;
+	enum rebuild_reason label;
+
+	return rebuild_reason(conn, slot, why, len, err, errlen, failed, &label) != NULL;
 }
 
 /* Standby instances of this slot (run.c names their connection so). */

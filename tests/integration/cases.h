@@ -83,6 +83,10 @@ bool preload(struct ctx *t, long *rows);
 pid_t start_writer(struct ctx *t, long changes);
 bool writer_done(struct ctx *t, pid_t pid);
 
+/* monitor_tests.c: HTTP/1.0 GET on 127.0.0.1:port; the status code (-1 on
+ * a socket error), the body in a malloc'd *body the caller frees. */
+int http_get(int port, const char *path, char **body);
+
 /* The test cases, one per file group. */
 bool test_random_workload(struct ctx *t);
 bool test_sigkill_restarts(struct ctx *t);
@@ -141,5 +145,10 @@ bool test_config_limits(struct ctx *t);
 bool test_startup_order(struct ctx *t);
 /* secrets_tests.c: no DSN form prints a password on any path. */
 bool test_secrets_redacted(struct ctx *t);
+/* failover_tests.c: a physical standby promoted (issue 12, item 13). */
+bool test_failover_switchover(struct ctx *t);
+bool test_failover_lagging(struct ctx *t);
+bool test_failover_diverged(struct ctx *t);
+bool test_failover_identity(struct ctx *t);
 
 #endif

@@ -101,15 +101,20 @@ static void first_line(const char *msg, char *out, size_t len)
 
 PGconn *it_connect(const char *db, char *err, size_t errlen)
 {
+	return it_connect_port(IT.port, db, err, errlen);
+}
+
+PGconn *it_connect_port(const char *port, const char *db, char *err, size_t errlen)
+{
 	const char *keys[] = {"host", "port", "dbname", "user", "application_name", "connect_timeout", "options", NULL};
-	const char *vals[] = {IT.host, IT.port, db, "postgres", "walcount-it", CONNECT_TIMEOUT, SESSION_OPTIONS, NULL};
+	const char *vals[] = {IT.host, port, db, "postgres", "walcount-it", CONNECT_TIMEOUT, SESSION_OPTIONS, NULL};
 	PGconn *conn = PQconnectdbParams(keys, vals, 0);
 	char line[512];
 
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 		return conn;
 	first_line(conn ? PQerrorMessage(conn) : "out of memory", line, sizeof line);
-	snprintf(err, errlen, "connecting to %s:%s/%s: %s", IT.host, IT.port, db, line);
+	snprintf(err, errlen, "connecting to %s:%s/%s: %s", IT.host, port, db, line);
 	PQfinish(conn);
 	return NULL;
 }

@@ -38,6 +38,8 @@ char *it_read_file(const char *path, size_t *len, char *err, size_t errlen);
 
 /* Connects to database db as postgres; NULL with err set on failure. */
 PGconn *it_connect(const char *db, char *err, size_t errlen);
+/* The same on another port of IT.host (a second cluster). */
+PGconn *it_connect_port(const char *port, const char *db, char *err, size_t errlen);
 
 /* Replaces *conn by a new connection, retrying for timeout_s (the server may
  * be restarting). */

@@ -73,6 +73,10 @@ static const struct test {
 	{"config_limits", "it_config_limits", test_config_limits},
 	{"startup_order", "it_startup_order", test_startup_order},
 	{"secrets_redacted", "it_secrets_redacted", test_secrets_redacted},
+	{"failover_switchover", "it_fo_switchover", test_failover_switchover},
+	{"failover_lagging", "it_fo_lagging", test_failover_lagging},
+	{"failover_diverged", "it_fo_diverged", test_failover_diverged},
+	{"failover_identity", "it_fo_identity", test_failover_identity},
 	/* Last: it restarts the server with other settings. */
 	{"prerequisites", "it_prereq", test_prerequisites},
 };

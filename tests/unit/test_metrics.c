@@ -68,6 +68,10 @@ static const char *const zero_lines[] = {
 	"walcount_applied_lsn 0",
 	"walcount_slot_active 0",
 	"walcount_reconnects_total 0",
+	"walcount_rebuilds_total{reason=\"slot_missing\"} 0",
+	"walcount_rebuilds_total{reason=\"no_progress\"} 0",
+	"walcount_rebuilds_total{reason=\"wal_lost\"} 0",
+	"walcount_rebuilds_total{reason=\"slot_ahead\"} 0",
 	"walcount_reconcile_duration_seconds 0",
 };
 
@@ -205,6 +209,7 @@ static const struct {
 	{"walcount_slot_active", "gauge"},
 	{"walcount_standby", "gauge"},
 	{"walcount_reconnects_total", "counter"},
+	{"walcount_rebuilds_total", "counter"},
 	{"walcount_reconcile_corrected_total", "counter"},
 	{"walcount_reconcile_duration_seconds", "gauge"},
 	{"walcount_prerequisite_violations_total", "counter"},
@@ -467,6 +472,23 @@ static void test_bind_conflict(void **state)
 	close(fd);
 }
 
+/* A lost stream leaves the slot gauge at 0 until the next refresh; a
+ * rebuild is counted under its reason. */
+static void test_released_and_rebuilds(void **state)
+{
+	char *text;
+
+	(void) state;
+	metrics_slot(0, 0, true);
+	metrics_slot_released();
+	metrics_rebuild(REBUILD_SLOT_MISSING);
+	text = render();
+	assert_line(text, "walcount_slot_active 0");
+	assert_line(text, "walcount_rebuilds_total{reason=\"slot_missing\"} 1");
+	assert_line(text, "walcount_rebuilds_total{reason=\"slot_ahead\"} 0");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_healthz),
 		cmocka_unit_test(test_localhost_and_ipv6),
 		cmocka_unit_test(test_bind_conflict),
+		cmocka_unit_test(test_released_and_rebuilds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
