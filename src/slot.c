@@ -363,6 +363,10 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 
 	if (cfg->slot_temporary)
 		return SLOT_OK;
+	/* A slot of another plugin or database is a mistake in slot.name,
+	 * whoever owns the counts: said first. */
+	if (inspect(conn, cfg->slot_name, holder, err, errlen) == SLOT_FOREIGN)
+		return SLOT_REFUSED;
 	if ((out = check_owner(conn, cfg, o->take_ownership, err, errlen)) != SLOT_OK)
 		return out;
 	switch (inspect_taking_over(conn, cfg->slot_name, o->takeover, holder, err, errlen)) {
