@@ -509,6 +509,17 @@ static enum ready not_ready(struct consumer *c, const char *err)
 	return NOT_READY;
 }
 
+/* For statements whose failure only costs a name: said, not fatal. */
+static void exec_or_warn(PGconn *conn, const char *what, const char *sql)
+{
+	char err[512];
+	PGresult *res = db_exec(conn, what, sql, err, sizeof err);
+
+	if (res == NULL)
+		log_warn("%s", err);
+	PQclear(res);
+}
+
 /* The slot is held by another process: this instance stands by, and says
  * so once. */
 static enum ready stand_by(struct consumer *c, const char *err)
@@ -519,7 +530,7 @@ static enum ready stand_by(struct consumer *c, const char *err)
 	c->locked = false;
 	/* `status` and `drop` find standbys by this name. */
 	snprintf(line, sizeof line, "SET application_name = 'walcount standby %s'", c->cfg->slot_name);
-	PQclear(PQexec(c->db, line));
+	exec_or_warn(c->db, "naming the standby's connection", line);
 	if (c->standby)
 		return STANDING_BY;
 	if (c->opts->sweep_once) {
@@ -542,17 +553,14 @@ static void end_standby(struct consumer *c)
 		 (double) (stream_now_ms() - c->standby_since_ms) / 1e3);
 	c->standby = false;
 	metrics_standby(false);
-	PQclear(PQexec(c->db, "RESET application_name"));
+	exec_or_warn(c->db, "naming the connection", "RESET application_name");
 }
 
 /* `walcount reconcile` next to this process notifies REQUEST_CHANNEL. */
-static bool listen_for_requests(struct consumer *c)
+static bool listen_for_requests(struct consumer *c, char *err, size_t errlen)
 {
-	char err[512];
-	PGresult *res = db_exec(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, sizeof err);
+	PGresult *res = db_exec(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, errlen);
 
-	if (res == NULL)
-		log_warn("%s", err);
 	PQclear(res);
 	return res != NULL;
 }
@@ -615,8 +623,8 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 	/* Idle positions were the last connection's: valid only there. */
 	c->idle_lsn = c->durable.lsn;
 	c->request_check = true;
-	if (!listen_for_requests(c))
-		return not_ready(c, "listening for sweep requests failed");
+	if (!listen_for_requests(c, err, sizeof err))
+		return not_ready(c, err);
 	if (!c->started)
 		checkpoint_resume_unfinished(c);
 	c->started = true;

@@ -75,6 +75,17 @@ static bool set_up(struct ctx *t, struct failover *f)
 	snprintf(f->next.dir, sizeof f->next.dir, "%s/%s-standby", IT.tmp, t->db);
 	snprintf(f->old.port, sizeof f->old.port, "%d", port + 1);
 	snprintf(f->next.port, sizeof f->next.port, "%d", port + 2);
+	/* A fresh primary each time: make test runs the tests twice (-O2,
+	 * then ASan) in one tests/tmp. */
+	char *rm[] = {"/bin/rm", "-rf", f->old.dir, NULL};
+	int status;
+	char *out = NULL, *errtext = NULL;
+	bool removed = run_program(t, "failover-rm", rm, &status, &out, &errtext) && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 0;
+	free(out);
+	free(errtext);
+	if (!removed)
+		return t->reason[0] ? false : fail(t, "could not remove %s", f->old.dir);
 	if (!cluster(t, "scripts/pg-local.sh", "start", f->old.dir, f->old.port, "fsync=off"))
 		return false;
 	PGconn *admin = it_connect_port(f->old.port, "postgres", err, sizeof err);
