@@ -22,7 +22,8 @@
 
 /* The start-up lock's two keys ('wcnt', 1); advisory locks are scoped to
  * the database, so this is one lock per database whatever the slot name:
- * two deployments with different slot names are serialized too. */
+ * two deployments with different slot names are serialized too. pg_locks
+ * shows a two-key lock with objsubid 2. */
 #define LOCK_KEYS "2003070580, 1"
 
 enum slot_state { SLOT_ERROR = -1, SLOT_MISSING, SLOT_READY, SLOT_BUSY, SLOT_FOREIGN };
@@ -49,7 +50,7 @@ static int try_lock(PGconn *conn, char *holder, size_t len, char *err, size_t er
 {
 	PGresult *res = db_exec(conn, "taking the start-up lock",
 				"SELECT pg_try_advisory_lock(" LOCK_KEYS "), (SELECT min(pid) FROM pg_locks "
-				"WHERE locktype = 'advisory' AND granted AND (classid, objid, objsubid) = (2003070580, 1, 2) "
+				"WHERE locktype = 'advisory' AND granted AND (classid, objid, objsubid) = (" LOCK_KEYS ", 2) "
 				"AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
 				err, errlen);
 	int rc = -1;
