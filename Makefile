@@ -10,7 +10,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn decode delta batch config cron ratelimit dsn
+PURE    := lsn clock decode delta batch config cron ratelimit dsn
 MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status pgarray reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))

@@ -99,10 +99,7 @@ bool apply_prepare(PGconn *conn, char *err, size_t errlen)
 {
 	/* A durable commit is what makes reporting the LSN as flushed honest;
 	 * a server default of synchronous_commit = off must not leak in. */
-	PGresult *res = db_exec(conn, "preparing apply session", "SET synchronous_commit = on", err, errlen);
-
-	PQclear(res);
-	return res != NULL;
+	return db_command(conn, "preparing apply session", "SET synchronous_commit = on", err, errlen);
 }
 
 static bool parse_u64(const char *s, uint64_t *out)

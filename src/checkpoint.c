@@ -23,12 +23,14 @@ bool checkpoint_record(struct consumer *c, int64_t *id)
 				       "INSERT INTO walcount.checkpoints (slot_name, lsn) VALUES ($1, $2::pg_lsn) RETURNING id",
 				       2, params, err, sizeof err);
 
-	if (res == NULL)
+	bool ok = res != NULL;
+
+	if (!ok)
 		log_warn("%s", err);
 	else
 		*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	return res != NULL;
+	return ok;
 }
 
 /* A checkpoint whose sweep never finished (a crash, a source table that

@@ -1,4 +1,5 @@
 #include "consumer.h"
+#include "clock.h"
 #include "consumer_int.h"
 
 #include <inttypes.h>
@@ -97,7 +98,7 @@ static void observe_applied(struct consumer *c)
 	for (size_t i = 0; i < f->commits.n; i++)
 		metrics_commit_to_apply((now_us - (double) f->commits.us[i]) / 1e6);
 	f->commits.n = 0;
-	metrics_batch((double) (stream_now_ms() - f->sent_ms) / 1e3, c->durable.lsn);
+	metrics_batch((double) (clock_now_ms() - f->sent_ms) / 1e3, c->durable.lsn);
 	c->stats.applied += f->changes;
 	c->stats.batches++;
 }
@@ -131,7 +132,7 @@ static enum stream_result collect(struct consumer *c, bool wait)
 	metrics_health(true, true);
 	observe_applied(c);
 	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes,
-		  lsn_format(c->durable.lsn, lsn), stream_now_ms() - c->inflight.sent_ms);
+		  lsn_format(c->durable.lsn, lsn), clock_now_ms() - c->inflight.sent_ms);
 	return STREAM_CONTINUE;
 }
 
@@ -158,7 +159,7 @@ static enum stream_result apply_now(struct consumer *c)
 		return apply_failed(c, err);
 	struct commit_times sent = c->commits;
 	c->commits = c->inflight.commits;
-	c->inflight = (struct inflight){true, c->pending, batch_changes(c->batch), stream_now_ms(), sent};
+	c->inflight = (struct inflight){true, c->pending, batch_changes(c->batch), clock_now_ms(), sent};
 	batch_reset(c->batch);
 	return STREAM_CONTINUE;
 }
@@ -292,7 +293,7 @@ static enum stream_result add_change(struct consumer *c, const struct delta *d, 
 		return STREAM_FATAL;
 	}
 	if (batch_changes(c->batch) == 1)
-		c->batch_since_ms = stream_now_ms();
+		c->batch_since_ms = clock_now_ms();
 	c->pending.partial_xid = c->txn.xid;
 	c->pending.partial_changes = c->txn.changes;
 	if (batch_changes(c->batch) >= (size_t) c->cfg->batch_max_changes)
@@ -539,7 +540,7 @@ static enum ready stand_by(struct consumer *c, const char *err)
 	}
 	log_info("standby: %s; standing by until it is released (checked every %" PRId64 " ms)", err, standby_poll_ms);
 	c->standby = true;
-	c->standby_since_ms = stream_now_ms();
+	c->standby_since_ms = clock_now_ms();
 	metrics_standby(true);
 	/* `status` and `drop` find standbys by this name. */
 	return STANDING_BY;
@@ -550,7 +551,7 @@ static void end_standby(struct consumer *c)
 	if (!c->standby)
 		return;
 	log_info("standby: slot %s was released; taking over after %.1f s on standby", c->cfg->slot_name,
-		 (double) (stream_now_ms() - c->standby_since_ms) / 1e3);
+		 (double) (clock_now_ms() - c->standby_since_ms) / 1e3);
 	c->standby = false;
 	metrics_standby(false);
 	exec_or_warn(c->db, "naming the connection", "RESET application_name");
@@ -559,10 +560,7 @@ static void end_standby(struct consumer *c)
 /* `walcount reconcile` next to this process notifies REQUEST_CHANNEL. */
 static bool listen_for_requests(struct consumer *c, char *err, size_t errlen)
 {
-	PGresult *res = db_exec(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, errlen);
-
-	PQclear(res);
-	return res != NULL;
+	return db_command(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, errlen);
 }
 
 /* Opens the apply connection to the server repl streams from, checks that

@@ -1,8 +1,8 @@
 #include "db.h"
+#include "clock.h"
 #include "dsn.h"
 #include "log.h"
 #include "session.h"
-#include "stream.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -119,7 +119,7 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
 
 void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop)
 {
-	for (int64_t end = stream_now_ms() + ms; !*stop && stream_now_ms() < end;)
+	for (int64_t end = clock_now_ms() + ms; !*stop && clock_now_ms() < end;)
 		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
 }
 
@@ -170,6 +170,25 @@ PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int np
 {
 	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	return check_result(conn, res, what, err, errlen);
+}
+
+bool db_command(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen)
+{
+	PGresult *res = db_exec(conn, what, sql, err, errlen);
+	bool ok = res != NULL;
+
+	PQclear(res);
+	return ok;
+}
+
+bool db_command_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
+		       char *err, size_t errlen)
+{
+	PGresult *res = db_exec_params(conn, what, sql, nparams, params, err, errlen);
+	bool ok = res != NULL;
+
+	PQclear(res);
+	return ok;
 }
 
 bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,

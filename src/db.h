@@ -44,6 +44,12 @@ PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, si
 PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams,
 			 const char *const *params, char *err, size_t errlen);
 
+/* db_exec and db_exec_params for statements whose result is not needed:
+ * true when they succeeded, else false with err set. */
+bool db_command(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen);
+bool db_command_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
+		       char *err, size_t errlen);
+
 /* As db_exec_params without waiting: the result is read by db_collect.
  * Returns false with err set when the statement could not be sent. */
 bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,

@@ -16,6 +16,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -559,14 +560,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void log_suppressed(uint64_t n)
 {
 	if (n > 0)
@@ -594,7 +587,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
 	pthread_mutex_lock(&mhd_log_limit.lock);
-	allowed = ratelimit_allow(&mhd_log_limit.limit, monotonic_ms(), &dropped);
+	allowed = ratelimit_allow(&mhd_log_limit.limit, clock_now_ms(), &dropped);
 	pthread_mutex_unlock(&mhd_log_limit.lock);
 	log_suppressed(dropped);
 	if (allowed)

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "pgarray.h"
@@ -68,14 +69,6 @@ const char *reconcile_column_name(enum agg_table t, int i)
 	return t == AGG_USER ? user_columns[i] : item_columns[i];
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* TransactionIdPrecedes: xids compare modulo 2^32. */
 static bool precedes(uint32_t a, uint32_t b)
 {
@@ -116,19 +109,11 @@ static bool parse_snapshot(const char *text, struct snap *out)
 	return true;
 }
 
-static bool exec_ok(struct sweep *s, const char *what, const char *sql, char *err, size_t errlen)
-{
-	PGresult *res = db_exec(s->conn, what, sql, err, errlen);
-
-	PQclear(res);
-	return res != NULL;
-}
-
 /* BEGIN REPEATABLE READ and take S with the WAL position right after it:
  * every transaction S sees ends at or before that position. */
 static bool take_snapshot(struct sweep *s, char *err, size_t errlen)
 {
-	if (!exec_ok(s, "starting reconcile", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
+	if (!db_command(s->conn, "starting reconcile", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
 		return false;
 	PGresult *res = db_exec(s->conn, "reconcile snapshot",
 				"SELECT pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text", err, errlen);
@@ -162,7 +147,7 @@ struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t
 	}
 	s->dry_run = dry_run;
 	s->chunk_rows = cfg->reconcile_chunk_rows;
-	s->started_ms = now_ms();
+	s->started_ms = clock_now_ms();
 	s->conn = db_connect(cfg, DB_NORMAL, err, errlen);
 	bool ok = s->conn != NULL && take_snapshot(s, err, errlen);
 	if (ok && recent_unseen(s, recent, n)) {
@@ -225,7 +210,7 @@ static enum sweep_state poll_recount(struct sweep *s, char *err, size_t errlen)
 
 	if (st == DB_BUSY)
 		return s->state;
-	if (st == DB_FAILED || !exec_ok(s, "ending reconcile recount", "COMMIT", err, errlen) ||
+	if (st == DB_FAILED || !db_command(s->conn, "ending reconcile recount", "COMMIT", err, errlen) ||
 	    !plan_chunks(s, err, errlen))
 		return failed(s);
 	s->state = SWEEP_WAITING;
@@ -281,7 +266,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 	if (s->state != SWEEP_CORRECTING)
 		return s->state;
 	if (s->next == s->nchunks) {
-		s->result.duration_ms = now_ms() - s->started_ms;
+		s->result.duration_ms = clock_now_ms() - s->started_ms;
 		s->state = SWEEP_DONE;
 		return s->state;
 	}

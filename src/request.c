@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
-#include "stream.h"
 
 #define POLL_MS 200
 /* A request with no consumer streaming the slot for this long fails: a
@@ -26,10 +26,8 @@ static bool queue(PGconn *conn, const char *slot, bool dry_run, char *id, size_t
 		return false;
 	snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	res = db_exec_params(conn, "notifying the consumer", "SELECT pg_notify('" REQUEST_CHANNEL "', $1)", 1, params,
-			     err, errlen);
-	PQclear(res);
-	return res != NULL;
+	return db_command_params(conn, "notifying the consumer", "SELECT pg_notify('" REQUEST_CHANNEL "', $1)", 1,
+				 params, err, errlen);
 }
 
 static void withdraw(PGconn *conn, const char *id)
@@ -82,7 +80,7 @@ int request_sweep(PGconn *conn, const char *slot, bool dry_run, volatile sig_ato
 {
 	char id[24], err[1024];
 	bool streamed = true, ok = false, started = false, said = false;
-	int64_t seen_ms = stream_now_ms();
+	int64_t seen_ms = clock_now_ms();
 	int rc;
 
 	if (!queue(conn, slot, dry_run, id, sizeof id, err, sizeof err)) {
@@ -96,8 +94,8 @@ int request_sweep(PGconn *conn, const char *slot, bool dry_run, volatile sig_ato
 			log_info("reconcile: the running walcount is sweeping");
 		said |= started;
 		if (streamed)
-			seen_ms = stream_now_ms();
-		if (*stop || stream_now_ms() - seen_ms > ORPHAN_MS) {
+			seen_ms = clock_now_ms();
+		if (*stop || clock_now_ms() - seen_ms > ORPHAN_MS) {
 			withdraw(conn, id);
 			log_error("reconcile: %s", *stop ? "stopped while waiting for the sweep"
 							 : "no walcount has streamed the slot for 30 s; nothing was swept");
@@ -136,10 +134,7 @@ bool request_finish(PGconn *conn, int64_t id, bool ok, const char *text, char *e
 	const char *params[3] = {sid, ok ? "true" : "false", text};
 
 	snprintf(sid, sizeof sid, "%" PRId64, id);
-	PGresult *res = db_exec_params(conn, "recording the sweep request's result",
-				       "UPDATE walcount.sweep_requests SET finished_at = now(), ok = $2, result = $3 WHERE id = $1",
-				       3, params, err, errlen);
-
-	PQclear(res);
-	return res != NULL;
+	return db_command_params(conn, "recording the sweep request's result",
+				 "UPDATE walcount.sweep_requests SET finished_at = now(), ok = $2, result = $3 WHERE id = $1", 3,
+				 params, err, errlen);
 }

@@ -30,18 +30,7 @@ enum slot_state { SLOT_ERROR = -1, SLOT_MISSING, SLOT_READY, SLOT_BUSY, SLOT_FOR
 
 bool slot_state_schema(PGconn *conn, char *err, size_t errlen)
 {
-	PGresult *res = db_exec(conn, "creating walcount state schema", sql_state, err, errlen);
-
-	PQclear(res);
-	return res != NULL;
-}
-
-static bool exec_simple(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen)
-{
-	PGresult *res = db_exec(conn, what, sql, err, errlen);
-
-	PQclear(res);
-	return res != NULL;
+	return db_command(conn, "creating walcount state schema", sql_state, err, errlen);
 }
 
 /* 1 when the start-up lock was taken, 0 when another session holds it
@@ -84,7 +73,7 @@ void slot_unlock(PGconn *conn)
 {
 	char err[512];
 
-	if (!exec_simple(conn, "releasing the start-up lock", "SELECT pg_advisory_unlock_all()", err, sizeof err))
+	if (!db_command(conn, "releasing the start-up lock", "SELECT pg_advisory_unlock_all()", err, sizeof err))
 		log_warn("%s", err);
 }
 
@@ -166,13 +155,13 @@ static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapsho
 	const char *params[2] = {slot, point};
 
 	snprintf(sql, sizeof sql, "SET TRANSACTION SNAPSHOT '%s'", snapshot);
-	if (!exec_simple(conn, "starting initial load", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
+	if (!db_command(conn, "starting initial load", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
 		return false;
 	PGresult *res = NULL;
-	if (exec_simple(conn, "importing the slot's snapshot", sql, err, errlen) &&
-	    exec_simple(conn, "initial load recount", sql_recount, err, errlen))
+	if (db_command(conn, "importing the slot's snapshot", sql, err, errlen) &&
+	    db_command(conn, "initial load recount", sql_recount, err, errlen))
 		res = db_exec_params(conn, "initial load", sql_initial_load, 2, params, err, errlen);
-	if (res == NULL || !exec_simple(conn, "committing initial load", "COMMIT", err, errlen)) {
+	if (res == NULL || !db_command(conn, "committing initial load", "COMMIT", err, errlen)) {
 		PQclear(res);
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return false;
@@ -258,12 +247,11 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
  * slot, so the check and the drop cannot race). */
 static bool drop_inactive(PGconn *conn, const char *slot, char *err, size_t errlen)
 {
-	PGresult *res = slot_query(conn, "dropping slot",
-				   "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-				   slot, err, errlen);
+	const char *params[1] = {slot};
 
-	PQclear(res);
-	return res != NULL;
+	return db_command_params(conn, "dropping slot",
+				 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+				 1, params, err, errlen);
 }
 
 /* A missing slot whose progress row is still there was not lost by a first
@@ -274,13 +262,15 @@ static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errle
 	PGresult *res = slot_query(conn, "reading walcount.progress",
 				   "SELECT lsn::text FROM walcount.progress WHERE slot_name = $1", slot, err, errlen);
 
-	if (res != NULL && PQntuples(res) == 1) {
+	bool ok = res != NULL;
+
+	if (ok && PQntuples(res) == 1) {
 		log_warn("rebuild: slot %s is missing but walcount.progress is at %s (promoted server or dropped slot); "
 			 "creating it and loading the counts again", slot, PQgetvalue(res, 0, 0));
 		metrics_rebuild(REBUILD_SLOT_MISSING);
 	}
 	PQclear(res);
-	return res != NULL;
+	return ok;
 }
 
 /* Moves the counts to cfg's slot: the owning slot and both slots' state go
@@ -437,7 +427,7 @@ static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_
 
 bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 {
-	PGresult *res;
+	const char *params[1] = {cfg->slot_name};
 
 	if (refuse_busy(conn, cfg, err, errlen))
 		return false;
@@ -451,8 +441,7 @@ bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 		log_info("dropped slot %s", cfg->slot_name);
 	}
 	/* A DO block takes no parameters: the slot name goes in a setting. */
-	res = slot_query(conn, "dropping walcount state", "SELECT set_config('walcount.drop_slot', $1, false)",
-			 cfg->slot_name, err, errlen);
-	PQclear(res);
-	return res != NULL && exec_simple(conn, "dropping walcount state", sql_drop_state, err, errlen);
+	return db_command_params(conn, "dropping walcount state", "SELECT set_config('walcount.drop_slot', $1, false)", 1,
+				 params, err, errlen) &&
+	       db_command(conn, "dropping walcount state", sql_drop_state, err, errlen);
 }

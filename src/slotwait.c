@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "sqlfiles.h"
-#include "stream.h"
 
 /* A slot on a quiet server is consistent within milliseconds; one still
  * waiting after this is held up, and the operator should hear why. */
@@ -74,7 +74,7 @@ PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const ch
 			  char *err, size_t errlen)
 {
 	const char *what = "creating replication slot";
-	int64_t start = stream_now_ms(), next = start + FIRST_REPORT_MS;
+	int64_t start = clock_now_ms(), next = start + FIRST_REPORT_MS;
 	PGresult *res = NULL;
 	char line[512];
 
@@ -90,7 +90,7 @@ PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const ch
 			snprintf(err, errlen, "%s %s: stopped by a signal while waiting; the creation was cancelled", what, slot);
 			break;
 		}
-		int64_t now = stream_now_ms();
+		int64_t now = clock_now_ms();
 		if (now >= next) {
 			report(conn, slot, now - start);
 			next = now + REPEAT_REPORT_MS;

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 
@@ -26,14 +27,6 @@ struct conn_state {
 	lsn_t sent_flush;        /* last flush position reported */
 	int64_t next_status_ms;  /* when the next standby status update is due */
 };
-
-int64_t stream_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t pg_now_us(void)
 {
@@ -80,7 +73,7 @@ static bool send_status(struct conn_state *cs, bool force)
 		return false;
 	}
 	cs->sent_flush = flush;
-	cs->next_status_ms = stream_now_ms() + cs->opts->status_interval_ms;
+	cs->next_status_ms = clock_now_ms() + cs->opts->status_interval_ms;
 	return true;
 }
 
@@ -130,7 +123,7 @@ static bool wait_socket(PGconn *conn, int sink_fd, int64_t deadline_ms)
 
 	if (pfd[0].fd < 0)
 		return false;
-	if (poll(pfd, sink_fd >= 0 ? 2 : 1, poll_ms(deadline_ms - stream_now_ms())) < 0 && errno != EINTR) {
+	if (poll(pfd, sink_fd >= 0 ? 2 : 1, poll_ms(deadline_ms - clock_now_ms())) < 0 && errno != EINTR) {
 		log_warn("stream: poll: %s", strerror(errno));
 		return false;
 	}
@@ -181,7 +174,7 @@ static enum stream_result copy_ended(struct conn_state *cs, int rc)
 static enum stream_result finish(struct conn_state *cs)
 {
 	enum stream_result rc = cs->sink->flush(cs->sink->ctx);
-	int64_t deadline = stream_now_ms() + SHUTDOWN_DRAIN_MS;
+	int64_t deadline = clock_now_ms() + SHUTDOWN_DRAIN_MS;
 	char *buf;
 	int n;
 
@@ -189,7 +182,7 @@ static enum stream_result finish(struct conn_state *cs)
 		return rc;
 	if (!send_status(cs, true) || PQputCopyEnd(cs->conn, NULL) <= 0 || PQflush(cs->conn) != 0)
 		return STREAM_STOPPED;
-	while ((n = PQgetCopyData(cs->conn, &buf, 1)) >= 0 && stream_now_ms() < deadline) {
+	while ((n = PQgetCopyData(cs->conn, &buf, 1)) >= 0 && clock_now_ms() < deadline) {
 		if (n > 0)
 			PQfreemem(buf);
 		else if (!wait_socket(cs->conn, -1, deadline))
@@ -204,12 +197,12 @@ static enum stream_result finish(struct conn_state *cs)
 static enum stream_result turn(struct conn_state *cs, bool *received)
 {
 	int64_t next_tick = INT64_MAX;
-	enum stream_result rc = cs->sink->tick(cs->sink->ctx, stream_now_ms(), &next_tick);
+	enum stream_result rc = cs->sink->tick(cs->sink->ctx, clock_now_ms(), &next_tick);
 	char *buf = NULL;
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
-	if (!send_status(cs, stream_now_ms() >= cs->next_status_ms))
+	if (!send_status(cs, clock_now_ms() >= cs->next_status_ms))
 		return STREAM_LOST;
 	int n = PQgetCopyData(cs->conn, &buf, 1);
 	if (n == 0) {
@@ -240,7 +233,7 @@ enum stream_result stream_run(PGconn *conn, const struct stream_opts *opts, cons
 		return STREAM_LOST;
 	if ((rc = sink->started(sink->ctx)) != STREAM_CONTINUE)
 		return rc;
-	cs.next_status_ms = stream_now_ms() + opts->status_interval_ms;
+	cs.next_status_ms = clock_now_ms() + opts->status_interval_ms;
 	while (rc == STREAM_CONTINUE)
 		rc = *stop ? finish(&cs) : turn(&cs, received);
 	return rc;

@@ -61,7 +61,4 @@ struct stream_opts {
 enum stream_result stream_run(PGconn *conn, const struct stream_opts *opts, const struct stream_sink *sink,
 			      volatile sig_atomic_t *stop, bool *received);
 
-/* Monotonic clock in milliseconds. */
-int64_t stream_now_ms(void);
-
 #endif
