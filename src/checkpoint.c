@@ -120,6 +120,12 @@ static void answer(struct consumer *c, bool ok, const char *text)
 	c->sweep_dry_run = c->opts->dry_run;
 }
 
+void checkpoint_abandon_request(struct consumer *c)
+{
+	if (c->db != NULL)
+		answer(c, false, "the consumer stopped before the sweep finished");
+}
+
 /* The seed's job is quiet unless it corrected something; so is this, except
  * for `walcount reconcile`, whose caller asked. */
 static void report_sweep(struct consumer *c)

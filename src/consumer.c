@@ -1,5 +1,4 @@
 #include "consumer.h"
-#include "clock.h"
 #include "consumer_int.h"
 
 #include <inttypes.h>
@@ -10,6 +9,7 @@
 
 #include "apply.h"
 #include "batch.h"
+#include "clock.h"
 #include "cron.h"
 #include "db.h"
 #include "decode.h"
@@ -501,6 +501,14 @@ static lsn_t sink_durable(void *ctx)
 
 enum ready { READY, NOT_READY, STANDING_BY, REFUSED };
 
+/* Everything goes on from the progress row just read: idle and confirmed
+ * positions were the last connection's, valid only there. */
+static void resume_from_durable(struct consumer *c)
+{
+	c->pending = c->durable;
+	c->idle_lsn = c->durable.lsn;
+}
+
 static enum ready not_ready(struct consumer *c, const char *err)
 {
 	log_warn("apply: %s", err);
@@ -514,11 +522,9 @@ static enum ready not_ready(struct consumer *c, const char *err)
 static void exec_or_warn(PGconn *conn, const char *what, const char *sql)
 {
 	char err[512];
-	PGresult *res = db_exec(conn, what, sql, err, sizeof err);
 
-	if (res == NULL)
+	if (!db_command(conn, what, sql, err, sizeof err))
 		log_warn("%s", err);
-	PQclear(res);
 }
 
 /* The slot is held by another process: this instance stands by, and says
@@ -542,7 +548,6 @@ static enum ready stand_by(struct consumer *c, const char *err)
 	c->standby = true;
 	c->standby_since_ms = clock_now_ms();
 	metrics_standby(true);
-	/* `status` and `drop` find standbys by this name. */
 	return STANDING_BY;
 }
 
@@ -617,9 +622,7 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 	c->slot_opts = (struct slot_opts){0};
 	c->seen = server;
 	end_standby(c);
-	c->pending = c->durable;
-	/* Idle positions were the last connection's: valid only there. */
-	c->idle_lsn = c->durable.lsn;
+	resume_from_durable(c);
 	c->request_check = true;
 	if (!listen_for_requests(c, err, sizeof err))
 		return not_ready(c, err);
@@ -646,8 +649,7 @@ static enum stream_result sink_started(void *ctx)
 		log_warn("apply: %s", err);
 		return STREAM_LOST;
 	}
-	c->pending = c->durable;
-	c->idle_lsn = c->durable.lsn;
+	resume_from_durable(c);
 	if (slot_moved_by_others(c->db, c->cfg->slot_name, why, sizeof why, &failed, err, sizeof err)) {
 		log_warn("rebuild: slot %s changed while it was being started: %s; restarting to rebuild it",
 			 c->cfg->slot_name, why);
@@ -794,12 +796,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	if (rc == 0)
 		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
 			 lsn_format(c.durable.lsn, lsn), c.stats.applied, c.stats.batches);
-	if (c.request_id != 0 && c.db != NULL) {
-		char err[512];
-		if (!request_finish(c.db, c.request_id, false, "the consumer stopped before the sweep finished", err,
-				    sizeof err))
-			log_warn("%s", err);
-	}
+	checkpoint_abandon_request(&c);
 	batch_free(c.batch);
 	sweep_free(c.sweep);
 	free(c.commits.us);

@@ -129,6 +129,8 @@ enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now);
 /* At the first connection: requests a sweep when the last checkpoint's
  * sweep did not finish. */
 void checkpoint_resume_unfinished(struct consumer *c);
+/* At stop: a sweep request claimed and not answered is answered as failed. */
+void checkpoint_abandon_request(struct consumer *c);
 /* A walcount.checkpoints row at the durable LSN, without a sweep result
  * until a sweep fills it; *id gets its id. */
 bool checkpoint_record(struct consumer *c, int64_t *id);

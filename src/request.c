@@ -34,13 +34,10 @@ static void withdraw(PGconn *conn, const char *id)
 {
 	char err[512];
 	const char *params[1] = {id};
-	PGresult *res = db_exec_params(conn, "withdrawing the sweep request",
-				       "DELETE FROM walcount.sweep_requests WHERE id = $1 AND started_at IS NULL", 1, params,
-				       err, sizeof err);
-
-	if (res == NULL)
+	if (!db_command_params(conn, "withdrawing the sweep request",
+			       "DELETE FROM walcount.sweep_requests WHERE id = $1 AND started_at IS NULL", 1, params, err,
+			       sizeof err))
 		log_warn("%s", err);
-	PQclear(res);
 }
 
 /* One look at the request: 1 finished (its outcome printed), 0 not yet,

@@ -7,8 +7,8 @@
 
 #include "db.h"
 #include "log.h"
-#include "slotwait.h"
 #include "metrics.h"
+#include "slotwait.h"
 #include "sqlfiles.h"
 
 /* A slot name's limit (NAMEDATALEN - 1) plus its NUL. */
@@ -172,14 +172,24 @@ static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapsho
 	return true;
 }
 
+/* Drops a slot nobody streams from; false with err set when it is in use
+ * or the drop fails (pg_drop_replication_slot itself refuses an active
+ * slot, so the check and the drop cannot race). */
+static bool drop_inactive(PGconn *conn, const char *slot, char *err, size_t errlen)
+{
+	const char *params[1] = {slot};
+
+	return db_command_params(conn, "dropping slot",
+				 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+				 1, params, err, errlen);
+}
+
 static void drop_slot_quietly(PGconn *conn, const char *slot)
 {
 	char err[512];
-	PGresult *res = slot_query(conn, "dropping slot", "SELECT pg_drop_replication_slot($1)", slot, err, sizeof err);
 
-	if (res == NULL)
+	if (!drop_inactive(conn, slot, err, sizeof err))
 		log_warn("%s", err);
-	PQclear(res);
 }
 
 /* Creates the slot with an exported snapshot over a replication connection,
@@ -242,18 +252,6 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 	return why ? buf : NULL;
 }
 
-/* Drops a slot nobody streams from; false with err set when it is in use
- * or the drop fails (pg_drop_replication_slot itself refuses an active
- * slot, so the check and the drop cannot race). */
-static bool drop_inactive(PGconn *conn, const char *slot, char *err, size_t errlen)
-{
-	const char *params[1] = {slot};
-
-	return db_command_params(conn, "dropping slot",
-				 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-				 1, params, err, errlen);
-}
-
 /* A missing slot whose progress row is still there was not lost by a first
  * install: the server was promoted (PostgreSQL 15 copies no logical slot
  * to a standby) or someone dropped it. Says so before the load. */
@@ -283,14 +281,12 @@ static enum slot_outcome take_ownership(PGconn *conn, const struct config *cfg, 
 
 	if (!drop_inactive(conn, old, err, errlen) || !drop_inactive(conn, cfg->slot_name, err, errlen))
 		return SLOT_REFUSED;
-	PGresult *res = db_exec_params(conn, "moving ownership of the counts",
-				       "WITH p AS (DELETE FROM walcount.progress WHERE slot_name IN ($1, $2)), "
-				       "c AS (DELETE FROM walcount.checkpoints WHERE slot_name IN ($1, $2)) "
-				       "UPDATE walcount.owner SET slot_name = $1, since = now()",
-				       2, params, err, errlen);
-	if (res == NULL)
+	if (!db_command_params(conn, "moving ownership of the counts",
+			       "WITH p AS (DELETE FROM walcount.progress WHERE slot_name IN ($1, $2)), "
+			       "c AS (DELETE FROM walcount.checkpoints WHERE slot_name IN ($1, $2)) "
+			       "UPDATE walcount.owner SET slot_name = $1, since = now()",
+			       2, params, err, errlen))
 		return SLOT_RETRY;
-	PQclear(res);
 	log_warn("ownership: slot %s takes over the counts from slot %s, which is dropped; recounting them exactly",
 		 cfg->slot_name, old);
 	return SLOT_OK;
@@ -391,7 +387,9 @@ bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len,
 	return rebuild_reason(conn, slot, why, len, err, errlen, failed, &label) != NULL;
 }
 
-/* Standby instances of this slot (run.c names their connection so). */
+/* Whether drop must refuse: a walcount holds the start-up lock, streams
+ * the slot, or stands by for it (consumer.c names a standby's connection
+ * "walcount standby SLOT"); err says which. */
 static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 {
 	char holder[32];

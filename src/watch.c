@@ -175,7 +175,7 @@ static void check_plugin(struct consumer *c)
 
 /* Stale counts get a sweep once everything holds, unless one that will
  * clear them runs or is already asked for. */
-static void request_sweep(struct consumer *c)
+static void sweep_if_stale(struct consumer *c)
 {
 	if (!c->watch.stale || !watch_sweep_may_begin(c) || c->sweep_requested ||
 	    (c->sweep != NULL && c->watch.sweep_clears))
@@ -202,6 +202,6 @@ enum stream_result watch_cron(void *ctx, int64_t now)
 	check_identity(c, res);
 	PQclear(res);
 	check_plugin(c);
-	request_sweep(c);
+	sweep_if_stale(c);
 	return STREAM_CONTINUE;
 }
