@@ -56,6 +56,8 @@ static const struct key keys[] = {
 	{KEY("slot.name",              T_STRING,   slot_name,                 "walcount",       0, K_RESTART), .check = check_slot_name},
 	{KEY("slot.temporary",         T_BOOL,     slot_temporary,            "false",          0, K_RESTART)},
 	{KEY("slot.heartbeat_interval", T_DURATION, slot_heartbeat_interval_ms, "30s",          1, 0)},
+	{KEY("slot.refresh_interval",  T_DURATION, slot_refresh_interval_ms,  "5s",             1, 0)},
+	{KEY("slot.release_wait",      T_DURATION, slot_release_wait_ms,      "15s",            0, 0)},
 	{KEY("batch.max_changes",      T_INT,      batch_max_changes,         "10000",          1, 0)},
 	{KEY("batch.max_delay",        T_DURATION, batch_max_delay_ms,        "200ms",          1, 0)},
 	{KEY("batch.max_keys",         T_INT,      batch_max_keys,            "100000",         8, 0)},

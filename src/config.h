@@ -19,6 +19,8 @@ struct config {
 	char *slot_name;
 	bool slot_temporary;
 	int64_t slot_heartbeat_interval_ms;
+	int64_t slot_refresh_interval_ms;
+	int64_t slot_release_wait_ms;
 	int64_t batch_max_changes;
 	int64_t batch_max_delay_ms;
 	int64_t batch_max_keys;

@@ -22,13 +22,11 @@
 #include "stream.h"
 
 static const int64_t report_interval_ms = 10000;
-static const int64_t slot_refresh_ms = 5000;
 static const int64_t signal_poll_ms = 100;
 /* How often a standby looks whether the slot was released. */
 static const int64_t standby_poll_ms = 500;
 /* After a reconnect: how long this process's previous walsender is given
  * to release the slot before the holder counts as someone else. */
-static const int64_t own_walsender_wait_ms = 15000;
 static const int64_t own_walsender_poll_ms = 100;
 
 static void advance_idle(struct consumer *c, lsn_t lsn)
@@ -606,7 +604,7 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 					? slot_ensure(c->db, c->cfg, &c->slot_opts, c->stop, &holder, err, sizeof err)
 					: SLOT_RETRY;
 	/* The walsender of the stream just lost lets go once it notices. */
-	for (int64_t waited = 0; out == SLOT_HELD && holder == c->last_walsender && waited < own_walsender_wait_ms && !*c->stop;
+	for (int64_t waited = 0; out == SLOT_HELD && holder == c->last_walsender && waited < c->cfg->slot_release_wait_ms && !*c->stop;
 	     waited += own_walsender_poll_ms) {
 		db_backoff_sleep(own_walsender_poll_ms, c->stop);
 		out = slot_ensure(c->db, c->cfg, &c->slot_opts, c->stop, &holder, err, sizeof err);
@@ -775,11 +773,11 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.cron = {
 			{"report", &report_interval_ms, cron_report, 0},
 			{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
-			{"slot refresh", &slot_refresh_ms, cron_slot_refresh, 0},
+			{"slot refresh", &cfg->slot_refresh_interval_ms, cron_slot_refresh, 0},
 			{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
 			{"signals", &signal_poll_ms, cron_signals, 0},
 			{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
-			{"prerequisites", &slot_refresh_ms, watch_cron, 0},
+			{"prerequisites", &cfg->slot_refresh_interval_ms, watch_cron, 0},
 		},
 	};
 	char lsn[LSN_BUFLEN];

@@ -16,7 +16,6 @@
 
 /* --takeover: how long the terminated holder's walsender is given to let
  * go of the slot. */
-#define TAKEOVER_WAIT_MS 15000
 #define SLOT_POLL_MS 250
 #define LOCK_POLL_MS 100
 
@@ -133,12 +132,12 @@ static void take_over(PGconn *conn, const char *name)
 
 /* Inspects the slot; with takeover, ends its holder and waits for the
  * holder's walsender to let go. */
-static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool takeover, int *holder, char *err,
-					   size_t errlen)
+static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool takeover, int64_t wait_ms, int *holder,
+					   char *err, size_t errlen)
 {
 	enum slot_state st = inspect(conn, name, holder, err, errlen);
 
-	for (int waited = 0; takeover && st == SLOT_BUSY && waited < TAKEOVER_WAIT_MS; waited += SLOT_POLL_MS) {
+	for (int64_t waited = 0; takeover && st == SLOT_BUSY && waited < wait_ms; waited += SLOT_POLL_MS) {
 		take_over(conn, name);
 		nanosleep(&(struct timespec){0, SLOT_POLL_MS * 1000000L}, NULL);
 		st = inspect(conn, name, holder, err, errlen);
@@ -356,7 +355,7 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 		return SLOT_REFUSED;
 	if ((out = check_owner(conn, cfg, o->take_ownership, err, errlen)) != SLOT_OK)
 		return out;
-	switch (inspect_taking_over(conn, cfg->slot_name, o->takeover, holder, err, errlen)) {
+	switch (inspect_taking_over(conn, cfg->slot_name, o->takeover, cfg->slot_release_wait_ms, holder, err, errlen)) {
 	case SLOT_ERROR:
 		return SLOT_RETRY;
 	case SLOT_FOREIGN:
@@ -387,9 +386,11 @@ bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len,
 	return rebuild_reason(conn, slot, why, len, err, errlen, failed, &label) != NULL;
 }
 
-/* Whether drop must refuse: a walcount holds the start-up lock, streams
- * the slot, or stands by for it (consumer.c names a standby's connection
- * "walcount standby SLOT"); err says which. */
+/* Whether drop must refuse: a walcount streams the slot, holds the
+ * start-up lock, or stands by for it (consumer.c names a standby's
+ * connection "walcount standby SLOT"); err says which. A streaming
+ * consumer is named first: it keeps the start-up lock for a moment after
+ * its slot turns active, and its PID is what the operator must stop. */
 static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 {
 	char holder[32];
@@ -398,11 +399,6 @@ static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_
 
 	if (locked < 0)
 		return true;
-	if (locked == 0) {
-		snprintf(err, errlen, "a walcount is starting on this database (PID %s holds the start-up lock); stop it first",
-			 holder);
-		return true;
-	}
 	res = slot_query(conn, "looking for consumers of the slot",
 			 "SELECT (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active), "
 			 "(SELECT string_agg(pid::text, ', ') FROM pg_stat_activity "
@@ -414,6 +410,9 @@ static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_
 	if (!PQgetisnull(res, 0, 0))
 		snprintf(err, errlen, "slot %s is in use by PID %s; stop that consumer first", cfg->slot_name,
 			 PQgetvalue(res, 0, 0));
+	else if (locked == 0)
+		snprintf(err, errlen, "a walcount is starting on this database (PID %s holds the start-up lock); stop it first",
+			 holder);
 	else if (!PQgetisnull(res, 0, 1))
 		snprintf(err, errlen, "walcount standbys of slot %s are waiting (backend PID %s) and would recreate it; stop them first",
 			 cfg->slot_name, PQgetvalue(res, 0, 1));
