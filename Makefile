@@ -13,7 +13,9 @@ WALCOUNT := bin/walcount
 PURE    := lsn clock decode delta batch config cron ratelimit dsn
 MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status pgarray reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
-SQL     := $(sort $(wildcard sql/*.sql))
+# Run by operators and docker with psql, never by walcount: not compiled in.
+OPS_SQL := sql/schema.sql sql/roles.sql sql/drop_seed_triggers.sql
+SQL     := $(sort $(filter-out $(OPS_SQL),$(wildcard sql/*.sql)))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all test unit integration run check-sanitize clean deps bench-reconcile
@@ -49,6 +51,7 @@ $(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)
 $(BUILD)/tests/test_metrics: $(BUILD)/metrics.o
 
 unit: $(UNIT)
+	@sh scripts/check-sql.sh $(SQL)
 	@sh tests/run-unit.sh $(UNIT)
 
 deps:

@@ -2,6 +2,17 @@
 # embed-sql.sh OUT FILE... : writes OUT.c and OUT.h holding each sql/NAME.sql
 # as `const char sql_NAME[]` (NUL-terminated), so bin/walcount needs no
 # files at run time. Uses od only, which every Debian machine has.
+#
+# Which SQL lives in sql/: every statement walcount runs, a file each named
+# for what it does (several statements only in a script run without
+# parameters), except a short one that stays a C string: one line of
+# at most 80 characters with no join, subquery or CTE (BEGIN, SET, LISTEN,
+# a function call, a lookup by key). Replication commands (IDENTIFY_SYSTEM,
+# CREATE_REPLICATION_SLOT, START_REPLICATION, TIMELINE_HISTORY) and the
+# statements that must splice in a value no parameter can carry (SET
+# TRANSACTION SNAPSHOT) are built in C. The Makefile embeds every sql/ file
+# but the operators' (OPS_SQL); scripts/check-sql.sh fails on an embedded
+# file that no source uses.
 set -eu
 out=$1; shift
 {

@@ -113,10 +113,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 bool apply_load_progress(PGconn *conn, const char *slot, struct progress *out, char *err, size_t errlen)
 {
 	const char *params[1] = {slot};
-	PGresult *res = db_exec_params(conn, "reading walcount.progress",
-				       "SELECT lsn::text, coalesce(partial_xid, 0), partial_changes "
-				       "FROM walcount.progress WHERE slot_name = $1",
-				       1, params, err, errlen);
+	PGresult *res = db_exec_params(conn, "reading walcount.progress", sql_progress_read, 1, params, err, errlen);
 	bool ok = res != NULL;
 
 	memset(out, 0, sizeof *out);

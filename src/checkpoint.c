@@ -14,14 +14,14 @@
 #include "metrics.h"
 #include "reconcile.h"
 #include "request.h"
+#include "sqlfiles.h"
 
 bool checkpoint_record(struct consumer *c, int64_t *id)
 {
 	char err[512], lsn[LSN_BUFLEN];
 	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
-	PGresult *res = db_exec_params(c->db, "recording checkpoint",
-				       "INSERT INTO walcount.checkpoints (slot_name, lsn) VALUES ($1, $2::pg_lsn) RETURNING id",
-				       2, params, err, sizeof err);
+	PGresult *res = db_exec_params(c->db, "recording checkpoint", sql_checkpoint_record, 2, params, err,
+				       sizeof err);
 
 	bool ok = res != NULL;
 
@@ -40,10 +40,8 @@ void checkpoint_resume_unfinished(struct consumer *c)
 {
 	char err[512], v[8] = "";
 	const char *params[1] = {c->cfg->slot_name};
-	PGresult *res = db_exec_params(c->db, "reading the last checkpoint",
-				       "SELECT reconcile_checked IS NULL FROM walcount.checkpoints WHERE slot_name = $1 "
-				       "ORDER BY id DESC LIMIT 1",
-				       1, params, err, sizeof err);
+	PGresult *res = db_exec_params(c->db, "reading the last checkpoint", sql_checkpoint_unswept, 1, params, err,
+				       sizeof err);
 
 	if (res == NULL)
 		log_warn("%s", err);
@@ -97,10 +95,8 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
 	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
 	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
-	PGresult *res = db_exec_params(c->db, "recording reconcile result",
-				       "UPDATE walcount.checkpoints SET reconcile_checked = $2, reconcile_corrected = $3::jsonb, "
-				       "reconcile_duration_ms = $4 WHERE id = $1",
-				       4, params, err, sizeof err);
+	PGresult *res = db_exec_params(c->db, "recording reconcile result", sql_checkpoint_result, 4, params, err,
+				       sizeof err);
 	if (res == NULL)
 		log_warn("%s", err);
 	PQclear(res);

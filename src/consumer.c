@@ -19,6 +19,7 @@
 #include "reconcile.h"
 #include "request.h"
 #include "slot.h"
+#include "sqlfiles.h"
 #include "stream.h"
 
 static const int64_t report_interval_ms = 10000;
@@ -421,10 +422,7 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
-	PGresult *res = db_exec_params(c->db, "reading slot",
-				       "SELECT pg_current_wal_lsn() - $2::pg_lsn, pg_current_wal_lsn() - restart_lsn, active "
-				       "FROM pg_replication_slots WHERE slot_name = $1",
-				       2, params, err, sizeof err);
+	PGresult *res = db_exec_params(c->db, "reading slot", sql_slot_lag, 2, params, err, sizeof err);
 
 	if (res == NULL)
 		log_warn("%s", err);

@@ -57,9 +57,7 @@ static bool check_plugin_allowed(PGconn *conn, char *err, size_t errlen)
 
 static bool check_replication_role(PGconn *conn, char *err, size_t errlen)
 {
-	PGresult *res = db_exec(conn, "reading role attributes",
-				"SELECT rolreplication OR rolsuper, current_user FROM pg_roles WHERE rolname = current_user",
-				err, errlen);
+	PGresult *res = db_exec(conn, "reading role attributes", sql_role_attributes, err, errlen);
 
 	if (res == NULL)
 		return false;

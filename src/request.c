@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "db.h"
 #include "log.h"
+#include "sqlfiles.h"
 
 #define POLL_MS 200
 /* A request with no consumer streaming the slot for this long fails: a
@@ -18,9 +19,7 @@
 static bool queue(PGconn *conn, const char *slot, bool dry_run, char *id, size_t idlen, char *err, size_t errlen)
 {
 	const char *params[2] = {slot, dry_run ? "true" : "false"};
-	PGresult *res = db_exec_params(conn, "queueing the sweep request",
-				       "INSERT INTO walcount.sweep_requests (slot_name, dry_run) VALUES ($1, $2) RETURNING id",
-				       2, params, err, errlen);
+	PGresult *res = db_exec_params(conn, "queueing the sweep request", sql_request_queue, 2, params, err, errlen);
 
 	if (res == NULL)
 		return false;
@@ -45,12 +44,7 @@ static void withdraw(PGconn *conn, const char *id)
 static int look(PGconn *conn, const char *id, bool *streamed, bool *ok, bool *started, char *err, size_t errlen)
 {
 	const char *params[1] = {id};
-	PGresult *res = db_exec_params(conn, "waiting for the sweep",
-				       "SELECT r.finished_at IS NOT NULL, coalesce(r.ok, false), coalesce(r.result, ''), "
-				       "coalesce(s.active, false), r.started_at IS NOT NULL "
-				       "FROM walcount.sweep_requests r "
-				       "LEFT JOIN pg_replication_slots s ON s.slot_name = r.slot_name WHERE r.id = $1",
-				       1, params, err, errlen);
+	PGresult *res = db_exec_params(conn, "waiting for the sweep", sql_request_state, 1, params, err, errlen);
 	int rc = 0;
 
 	if (res == NULL || PQntuples(res) != 1) {
@@ -108,11 +102,7 @@ int request_sweep(PGconn *conn, const char *slot, bool dry_run, volatile sig_ato
 bool request_claim(PGconn *conn, const char *slot, int64_t *id, bool *dry_run, char *err, size_t errlen)
 {
 	const char *params[1] = {slot};
-	PGresult *res = db_exec_params(conn, "claiming a sweep request",
-				       "UPDATE walcount.sweep_requests SET started_at = now() WHERE id = ("
-				       "SELECT id FROM walcount.sweep_requests WHERE slot_name = $1 AND started_at IS NULL "
-				       "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, dry_run",
-				       1, params, err, errlen);
+	PGresult *res = db_exec_params(conn, "claiming a sweep request", sql_request_claim, 1, params, err, errlen);
 
 	*id = 0;
 	if (res == NULL)
@@ -131,7 +121,6 @@ bool request_finish(PGconn *conn, int64_t id, bool ok, const char *text, char *e
 	const char *params[3] = {sid, ok ? "true" : "false", text};
 
 	snprintf(sid, sizeof sid, "%" PRId64, id);
-	return db_command_params(conn, "recording the sweep request's result",
-				 "UPDATE walcount.sweep_requests SET finished_at = now(), ok = $2, result = $3 WHERE id = $1", 3,
-				 params, err, errlen);
+	return db_command_params(conn, "recording the sweep request's result", sql_request_finish, 3, params, err,
+				 errlen);
 }

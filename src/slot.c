@@ -19,12 +19,6 @@
 #define SLOT_POLL_MS 250
 #define LOCK_POLL_MS 100
 
-/* The start-up lock's two keys ('wcnt', 1); advisory locks are scoped to
- * the database, so this is one lock per database whatever the slot name:
- * two deployments with different slot names are serialized too. pg_locks
- * shows a two-key lock with objsubid 2. */
-#define LOCK_KEYS "2003070580, 1"
-
 enum slot_state { SLOT_ERROR = -1, SLOT_MISSING, SLOT_READY, SLOT_BUSY, SLOT_FOREIGN };
 
 bool slot_state_schema(PGconn *conn, char *err, size_t errlen)
@@ -36,11 +30,7 @@ bool slot_state_schema(PGconn *conn, char *err, size_t errlen)
  * (its PID in holder), -1 on error. */
 static int try_lock(PGconn *conn, char *holder, size_t len, char *err, size_t errlen)
 {
-	PGresult *res = db_exec(conn, "taking the start-up lock",
-				"SELECT pg_try_advisory_lock(" LOCK_KEYS "), (SELECT min(pid) FROM pg_locks "
-				"WHERE locktype = 'advisory' AND granted AND (classid, objid, objsubid) = (" LOCK_KEYS ", 2) "
-				"AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-				err, errlen);
+	PGresult *res = db_exec(conn, "taking the start-up lock", sql_startup_lock, err, errlen);
 	int rc = -1;
 
 	if (res != NULL) {
@@ -87,10 +77,7 @@ static PGresult *slot_query(PGconn *conn, const char *what, const char *sql, con
 
 static enum slot_state inspect(PGconn *conn, const char *name, int *holder, char *err, size_t errlen)
 {
-	PGresult *res = slot_query(conn, "inspecting replication slot",
-				   "SELECT plugin, database = current_database(), active, active_pid "
-				   "FROM pg_replication_slots WHERE slot_name = $1",
-				   name, err, errlen);
+	PGresult *res = slot_query(conn, "inspecting replication slot", sql_slot_inspect, name, err, errlen);
 	enum slot_state st = SLOT_READY;
 
 	if (res == NULL)
@@ -118,10 +105,7 @@ static enum slot_state inspect(PGconn *conn, const char *name, int *holder, char
 static void take_over(PGconn *conn, const char *name)
 {
 	char err[512];
-	PGresult *res = slot_query(conn, "taking over the slot",
-				   "SELECT active_pid, pg_terminate_backend(active_pid) FROM pg_replication_slots "
-				   "WHERE slot_name = $1 AND active",
-				   name, err, sizeof err);
+	PGresult *res = slot_query(conn, "taking over the slot", sql_slot_take_over, name, err, sizeof err);
 
 	if (res == NULL)
 		log_warn("%s", err);
@@ -178,9 +162,7 @@ static bool drop_inactive(PGconn *conn, const char *slot, char *err, size_t errl
 {
 	const char *params[1] = {slot};
 
-	return db_command_params(conn, "dropping slot",
-				 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-				 1, params, err, errlen);
+	return db_command_params(conn, "dropping slot", sql_slot_drop_inactive, 1, params, err, errlen);
 }
 
 static void drop_slot_quietly(PGconn *conn, const char *slot)
@@ -221,12 +203,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen,
 				  bool *failed, enum rebuild_reason *label)
 {
-	PGresult *res = slot_query(conn, "checking slot against progress",
-				   "SELECT p.lsn IS NULL, s.wal_status = 'lost', s.confirmed_flush_lsn > p.lsn, "
-				   "s.confirmed_flush_lsn::text, p.lsn::text "
-				   "FROM pg_replication_slots s LEFT JOIN walcount.progress p ON p.slot_name = s.slot_name "
-				   "WHERE s.slot_name = $1",
-				   slot, err, errlen);
+	PGresult *res = slot_query(conn, "checking slot against progress", sql_slot_rebuild_reason, slot, err, errlen);
 	const char *why = NULL;
 
 	*failed = res == NULL || PQntuples(res) != 1;
@@ -280,11 +257,7 @@ static enum slot_outcome take_ownership(PGconn *conn, const struct config *cfg, 
 
 	if (!drop_inactive(conn, old, err, errlen) || !drop_inactive(conn, cfg->slot_name, err, errlen))
 		return SLOT_REFUSED;
-	if (!db_command_params(conn, "moving ownership of the counts",
-			       "WITH p AS (DELETE FROM walcount.progress WHERE slot_name IN ($1, $2)), "
-			       "c AS (DELETE FROM walcount.checkpoints WHERE slot_name IN ($1, $2)) "
-			       "UPDATE walcount.owner SET slot_name = $1, since = now()",
-			       2, params, err, errlen))
+	if (!db_command_params(conn, "moving ownership of the counts", sql_owner_move, 2, params, err, errlen))
 		return SLOT_RETRY;
 	log_warn("ownership: slot %s takes over the counts from slot %s, which is dropped; recounting them exactly",
 		 cfg->slot_name, old);
@@ -399,11 +372,7 @@ static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_
 
 	if (locked < 0)
 		return true;
-	res = slot_query(conn, "looking for consumers of the slot",
-			 "SELECT (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active), "
-			 "(SELECT string_agg(pid::text, ', ') FROM pg_stat_activity "
-			 "WHERE datname = current_database() AND application_name = 'walcount standby ' || $1)",
-			 cfg->slot_name, err, errlen);
+	res = slot_query(conn, "looking for consumers of the slot", sql_slot_consumers, cfg->slot_name, err, errlen);
 	if (res == NULL)
 		return true;
 	bool busy = true;

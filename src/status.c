@@ -22,12 +22,6 @@
 #define ERRLEN 1024
 #define LABEL_WIDTH 20
 
-/* Apart from sql/status.sql: a query naming a missing table fails as a
- * whole, and a missing schema deserves a message that says what to do. */
-#define SCHEMA_SQL                                                                                                 \
-	"SELECT to_regclass('walcount.progress') IS NOT NULL AND to_regclass('walcount.checkpoints') IS NOT NULL "    \
-	"AND to_regclass('walcount.owner') IS NOT NULL"
-
 static const char *const STATE_NAMES[] = {"ok", "warning", "critical", "unknown"};
 
 /* The report member saying what a slot still being created waits for;
@@ -295,7 +289,7 @@ static bool evaluate(const struct config *cfg, const json_t *root, struct verdic
 
 static bool schema_present(PGconn *conn, char *err, size_t errlen)
 {
-	PGresult *res = db_exec(conn, "checking for the walcount schema", SCHEMA_SQL, err, errlen);
+	PGresult *res = db_exec(conn, "checking for the walcount schema", sql_status_schema, err, errlen);
 	bool present = res != NULL && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 
 	if (res != NULL && !present)
