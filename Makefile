@@ -10,8 +10,8 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock counters decode delta batch config cron ratelimit dsn
-MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status pgarray reconcile request
+PURE    := lsn clock counters decode delta batch config cron ratelimit dsn metrics
+MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch http status pgarray reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -45,8 +45,8 @@ $(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS) $(WFLAGS) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
 
-# metrics.c renders without a server but lives beside its HTTP listener.
-$(BUILD)/tests/test_metrics: $(BUILD)/metrics.o
+# test_metrics.c also serves the exposition over a real socket.
+$(BUILD)/tests/test_metrics: $(BUILD)/http.o
 
 unit: $(UNIT)
 	@sh tests/run-unit.sh $(UNIT)

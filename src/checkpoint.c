@@ -84,7 +84,7 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 	for (int t = 0; t < AGG__COUNT; t++)
 		for (int i = 0; i < agg_swept_columns((enum agg_table) t); i++) {
 			enum agg_column col = agg_column_at((enum agg_table) t, i);
-			metrics_reconcile_corrected((enum agg_table) t, agg_column_name(col), r->cells[col]);
+			metrics_reconcile_corrected(col, r->cells[col]);
 			if (r->cells[col] > 0)
 				p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64,
 					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t),
