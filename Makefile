@@ -10,8 +10,8 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock decode delta batch config cron ratelimit dsn
-MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status pgarray reconcile request
+PURE    := lsn clock counters decode delta batch config cron ratelimit dsn metrics
+MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch http status pgarray reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
 OPS_SQL := sql/schema.sql sql/roles.sql sql/drop_seed_triggers.sql
@@ -47,8 +47,8 @@ $(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS) $(WFLAGS) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
 
-# metrics.c renders without a server but lives beside its HTTP listener.
-$(BUILD)/tests/test_metrics: $(BUILD)/metrics.o
+# test_metrics.c also serves the exposition over a real socket.
+$(BUILD)/tests/test_metrics: $(BUILD)/http.o
 
 unit: $(UNIT)
 	@sh scripts/check-sql.sh $(SQL)
@@ -106,7 +106,7 @@ bench-quick: all
 FUZZ_CC      := clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/decode.c src/delta.c src/lsn.c
+FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/counters.c src/decode.c src/delta.c src/lsn.c
 FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c
 
 build-fuzz/fuzz_decode: $(FUZZ_DECODE) $(wildcard src/*.h)

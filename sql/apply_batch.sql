@@ -5,14 +5,18 @@
 -- one slot), nothing is written and the statement returns 0, so a batch
 -- can never be applied twice.
 -- Deltas arrive as parallel arrays, one element per aggregate row, sorted by
--- key so concurrent writers lock rows in the same order.
+-- key so concurrent writers lock rows in the same order. apply.c numbers
+-- the arrays from src/counters.c: per aggregate table in its order, the
+-- keys then one array per stream column in the table's column order; a
+-- column added there moves the numbers below.
 --   $1 slot name, $2 progress lsn, $3 partial xid (NULL when none),
 --   $4 changes applied of the partial transaction
 --   $5 user ids; $6 repost, $7 track_save, $8 follower, $9 following deltas
 --   $10 track ids; $11 repost, $12 save deltas
 --   $13 playlist ids; $14 repost, $15 save deltas
---   $16 lsn, $17 partial xid (0 when none), $18 partial changes the
---   progress row holds now (all 0 and no row before the first batch)
+--   after the arrays ($16..$18): lsn, partial xid (0 when none), partial
+--   changes the progress row holds now (all 0 and no row before the first
+--   batch)
 -- Nullable count columns count NULL as 0, as the reconcile sweep does.
 -- Nor is a position past this server's own WAL end ever written: it can
 -- only come from another server (a failover), and would skip what this

@@ -7,7 +7,9 @@
 -- Rows are written only where a column differs (IS DISTINCT FROM: the
 -- columns are nullable); a missing row is created when a stream count is
 -- non-zero. $3: dry run, compute without writing.
--- Returns rows checked and rows corrected per column.
+-- Returns rows checked and rows corrected per column. The delta arrays and
+-- the per-column counts (here and in reconcile_track/playlist.sql) are in
+-- src/counters.c's column order for the table.
 WITH d AS (
 	SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
 		AS d (id, rp, ts, fr, fg)

@@ -9,15 +9,15 @@
 #include "pgarray.h"
 #include "sqlfiles.h"
 
-/* Parameter count of sql/apply_batch.sql; the arrays start at $5. */
-#define APPLY_PARAMS 18
-#define ARRAY_PARAMS 11
+/* sql/apply_batch.sql's parameters: these four, then the delta arrays in
+ * counters.h's order, then the three of the position the batch started
+ * from. */
+#define HEAD_PARAMS 4
+#define TAIL_PARAMS 3
+#define MAX_ARRAYS (AGG__COUNT * (1 + AGG_MAX_COLUMNS))
 
-/* Columns per aggregate table in apply_batch.sql's parameter order. */
-static const int table_columns[AGG__COUNT] = {4, 2, 2};
-
-/* Fills texts[first..] with the key array and one array per column of table
- * t. Returns false when out of memory. */
+/* Fills texts[0..] with the key array and one array per stream column of
+ * table t. Returns false when out of memory. */
 static bool table_params(const struct batch *b, enum agg_table t, struct pgarray *texts)
 {
 	size_t n;
@@ -26,7 +26,7 @@ static bool table_params(const struct batch *b, enum agg_table t, struct pgarray
 	if (rows == NULL && n != 0)
 		return false;
 	bool ok = pgarray_rows(&texts[0], rows, n, -1);
-	for (int c = 0; ok && c < table_columns[t]; c++)
+	for (int c = 0; ok && c < agg_stream_columns(t); c++)
 		ok = pgarray_rows(&texts[1 + c], rows, n, c);
 	free(rows);
 	return ok;
@@ -36,34 +36,36 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 		       struct pgarray *texts, char *err, size_t errlen)
 {
 	char lsn[LSN_BUFLEN], xid[24], changes[24], from_lsn[LSN_BUFLEN], from_xid[24], from_changes[24];
-	const char *params[APPLY_PARAMS] = {slot, lsn_format(to->lsn, lsn), NULL, changes};
+	const char *params[HEAD_PARAMS + MAX_ARRAYS + TAIL_PARAMS] = {slot, lsn_format(to->lsn, lsn), NULL, changes};
+	int arrays = agg_stream_arrays(), tail = HEAD_PARAMS + arrays;
 
 	if (to->partial_xid != 0)
 		params[2] = xid;
 	snprintf(xid, sizeof xid, "%" PRIu64, to->partial_xid);
 	snprintf(changes, sizeof changes, "%" PRIu64, to->partial_changes);
-	for (int i = 0; i < ARRAY_PARAMS; i++)
-		params[4 + i] = texts[i].s;
+	for (int i = 0; i < arrays; i++)
+		params[HEAD_PARAMS + i] = texts[i].s;
 	snprintf(from_xid, sizeof from_xid, "%" PRIu64, from->partial_xid);
 	snprintf(from_changes, sizeof from_changes, "%" PRIu64, from->partial_changes);
-	params[15] = lsn_format(from->lsn, from_lsn);
-	params[16] = from_xid;
-	params[17] = from_changes;
-	return db_send_params(conn, "applying batch", sql_apply_batch, APPLY_PARAMS, params, err, errlen);
+	params[tail] = lsn_format(from->lsn, from_lsn);
+	params[tail + 1] = from_xid;
+	params[tail + 2] = from_changes;
+	return db_send_params(conn, "applying batch", sql_apply_batch, tail + TAIL_PARAMS, params, err, errlen);
 }
 
 bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
 		const struct progress *to, char *err, size_t errlen)
 {
-	struct pgarray texts[ARRAY_PARAMS] = {{0}};
-	bool ok = table_params(b, AGG_USER, &texts[0]) && table_params(b, AGG_TRACK, &texts[5]) &&
-		  table_params(b, AGG_PLAYLIST, &texts[8]);
+	struct pgarray texts[MAX_ARRAYS] = {{0}};
+	bool ok = true;
 
+	for (int t = 0; ok && t < AGG__COUNT; t++)
+		ok = table_params(b, (enum agg_table) t, &texts[agg_stream_array((enum agg_table) t)]);
 	if (!ok)
 		snprintf(err, errlen, "applying batch: out of memory");
 	else
 		ok = send_apply(conn, slot, from, to, texts, err, errlen);
-	for (size_t i = 0; i < ARRAY_PARAMS; i++)
+	for (size_t i = 0; i < MAX_ARRAYS; i++)
 		pgarray_free(&texts[i]);
 	return ok;
 }

@@ -80,13 +80,13 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 
 	/* Only the columns it corrected, like the log line. */
 	for (int t = 0; t < AGG__COUNT; t++)
-		for (int i = 0; i < reconcile_column_count((enum agg_table) t); i++) {
-			metrics_reconcile_corrected((enum agg_table) t, reconcile_column_name((enum agg_table) t, i),
-						    r->cells[t][i]);
-			if (r->cells[t][i] > 0)
+		for (int i = 0; i < agg_swept_columns((enum agg_table) t); i++) {
+			enum agg_column col = agg_column_at((enum agg_table) t, i);
+			metrics_reconcile_corrected(col, r->cells[col]);
+			if (r->cells[col] > 0)
 				p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64,
 					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t),
-					      reconcile_column_name((enum agg_table) t, i), r->cells[t][i]);
+					      agg_column_name(col), r->cells[col]);
 		}
 	strcat(json, "}");
 	metrics_reconcile_duration((double) r->duration_ms / 1e3);

@@ -263,7 +263,7 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 	char lsn[LSN_BUFLEN];
 
 	c->stats.skipped++;
-	metrics_skipped(why);
+	metrics_skipped(skip_reason_name(why));
 	lsn_format(ch->lsn, lsn);
 	if (why == SKIP_IDENTITY)
 		return; /* watch_skipped says it */
@@ -312,7 +312,7 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	}
 	if (++c->txn.changes <= c->txn.skip)
 		return STREAM_CONTINUE;
-	metrics_change(ch->table, ch->action);
+	metrics_change(ch->table, change_action_name(ch->action));
 	if (ch->action == ACT_TRUNCATE) {
 		log_warn("TRUNCATE of public.%s at %s: its counts are stale; reconcile sweep requested",
 			 src_table_name(ch->table), lsn_format(ch->lsn, lsn));

@@ -87,13 +87,6 @@ static const struct {
 	[ACT_MESSAGE] = {'M', "message", 0},
 };
 
-static const char *const table_names[] = {
-	[SRC_NONE] = "none",
-	[SRC_REPOSTS] = "reposts",
-	[SRC_SAVES] = "saves",
-	[SRC_FOLLOWS] = "follows",
-};
-
 /* Error context: where the reason goes and, once read, the record's LSN
  * and the image being read, so every message can name them. */
 struct ctx {
@@ -251,7 +244,7 @@ static bool read_table(struct ctx *c, json_t *root, const struct table_spec **ou
 		return false;
 	for (size_t i = 0; i < ARRAY_LEN(specs); i++) {
 		if (strcmp(json_string_value(schema), "public") == 0 &&
-		    strcmp(json_string_value(table), table_names[specs[i].table]) == 0) {
+		    strcmp(json_string_value(table), src_table_name(specs[i].table)) == 0) {
 			*out = &specs[i];
 			return true;
 		}
@@ -358,7 +351,7 @@ static bool read_image(struct ctx *c, const struct table_spec *t, json_t *root, 
 
 	if (!member(c, root, key, JSON_ARRAY, &arr))
 		return false;
-	c->table = table_names[t->table];
+	c->table = src_table_name(t->table);
 	c->image = key;
 	*img = (struct image){.present = true, .type = ITEM_NONE};
 	for (const struct column_spec *s = t->cols; s->name != NULL; s++) {
@@ -481,11 +474,6 @@ bool decode_record(const char *json, size_t len, struct change *out, char *err, 
 	else if (errlen > 0)
 		one_line(err);
 	return ok;
-}
-
-const char *src_table_name(enum src_table t)
-{
-	return (size_t) t < ARRAY_LEN(table_names) ? table_names[t] : "unknown";
 }
 
 const char *change_action_name(enum change_action a)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h"
 #include "lsn.h"
 
 enum change_action {
@@ -17,13 +18,6 @@ enum change_action {
 	ACT_DELETE,   /* "D" */
 	ACT_TRUNCATE, /* "T" */
 	ACT_MESSAGE,  /* "M" (pg_logical_emit_message) */
-};
-
-enum src_table {
-	SRC_NONE,     /* B, C, M carry no table */
-	SRC_REPOSTS,
-	SRC_SAVES,
-	SRC_FOLLOWS,
 };
 
 /* Values the counting rules read; NULL-able as in a real row. */
@@ -73,7 +67,6 @@ struct change {
  * missing required field or a wrong JSON type is an error. */
 bool decode_record(const char *json, size_t len, struct change *out, char *err, size_t errlen);
 
-const char *src_table_name(enum src_table t);
 const char *change_action_name(enum change_action a);
 
 #endif

@@ -6,7 +6,7 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Marks "this image moves no column on that key". */
-#define COL_NONE COL__COUNT
+#define COL_NONE COL__ALL
 
 /* The columns one active image moves: one keyed by image.user, one keyed
  * by image.item. counted = false means no rule exists for that item type,
@@ -34,28 +34,6 @@ static const struct rule rules[][ITEM_UNKNOWN + 1] = {
 	[SRC_FOLLOWS] = {
 		[ITEM_NONE] = {true, COL_USER_FOLLOWING, COL_USER_FOLLOWER},
 	},
-};
-
-/* Indexed by enum agg_column. */
-static const struct {
-	enum agg_table table;
-	int index; /* position among the table's columns, for batch_row.d[] */
-	const char *name;
-} columns[] = {
-	[COL_USER_REPOST] = {AGG_USER, 0, "repost_count"},
-	[COL_USER_TRACK_SAVE] = {AGG_USER, 1, "track_save_count"},
-	[COL_USER_FOLLOWER] = {AGG_USER, 2, "follower_count"},
-	[COL_USER_FOLLOWING] = {AGG_USER, 3, "following_count"},
-	[COL_TRACK_REPOST] = {AGG_TRACK, 0, "repost_count"},
-	[COL_TRACK_SAVE] = {AGG_TRACK, 1, "save_count"},
-	[COL_PLAYLIST_REPOST] = {AGG_PLAYLIST, 0, "repost_count"},
-	[COL_PLAYLIST_SAVE] = {AGG_PLAYLIST, 1, "save_count"},
-};
-
-static const char *const table_names[] = {
-	[AGG_USER] = "aggregate_user",
-	[AGG_TRACK] = "aggregate_track",
-	[AGG_PLAYLIST] = "aggregate_playlist",
 };
 
 static const char *const skip_names[] = {
@@ -168,26 +146,6 @@ size_t delta_derive(const struct change *c, struct delta out[DELTA_MAX], enum sk
 	n = add_image(c->table, &c->old, -1, out, 0);
 	n = add_image(c->table, &c->new, +1, out, n);
 	return drop_zeros(out, n);
-}
-
-enum agg_table agg_column_table(enum agg_column c)
-{
-	return columns[c].table;
-}
-
-int agg_column_index(enum agg_column c)
-{
-	return columns[c].index;
-}
-
-const char *agg_column_name(enum agg_column c)
-{
-	return (size_t) c < ARRAY_LEN(columns) ? columns[c].name : "unknown";
-}
-
-const char *agg_table_name(enum agg_table t)
-{
-	return (size_t) t < ARRAY_LEN(table_names) ? table_names[t] : "unknown";
 }
 
 const char *skip_reason_name(enum skip_reason r)

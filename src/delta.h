@@ -6,25 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h"
 #include "decode.h"
-
-enum agg_table { AGG_USER, AGG_TRACK, AGG_PLAYLIST, AGG__COUNT };
-
-/* Every aggregate column the stream maintains. */
-enum agg_column {
-	COL_USER_REPOST,        /* aggregate_user.repost_count */
-	COL_USER_TRACK_SAVE,    /* aggregate_user.track_save_count */
-	COL_USER_FOLLOWER,      /* aggregate_user.follower_count */
-	COL_USER_FOLLOWING,     /* aggregate_user.following_count */
-	COL_TRACK_REPOST,       /* aggregate_track.repost_count */
-	COL_TRACK_SAVE,         /* aggregate_track.save_count */
-	COL_PLAYLIST_REPOST,    /* aggregate_playlist.repost_count */
-	COL_PLAYLIST_SAVE,      /* aggregate_playlist.save_count */
-	COL__COUNT,
-};
-
-/* Columns per aggregate table, the widest being aggregate_user. */
-#define AGG_MAX_COLUMNS 4
 
 enum skip_reason {
 	SKIP_NONE,
@@ -58,11 +41,6 @@ struct delta {
  * yield 0. */
 size_t delta_derive(const struct change *c, struct delta out[DELTA_MAX], enum skip_reason *skip);
 
-enum agg_table agg_column_table(enum agg_column c);
-/* Position of c among its table's columns (0..AGG_MAX_COLUMNS-1). */
-int agg_column_index(enum agg_column c);
-const char *agg_column_name(enum agg_column c);   /* e.g. "repost_count" */
-const char *agg_table_name(enum agg_table t);     /* e.g. "aggregate_user" */
 const char *skip_reason_name(enum skip_reason r); /* e.g. "null_flag" */
 
 #endif

@@ -9,9 +9,9 @@
 #include "config.h"
 #include "consumer.h"
 #include "db.h"
+#include "http.h"
 #include "identity.h"
 #include "log.h"
-#include "metrics.h"
 #include "prereq.h"
 #include "request.h"
 #include "slot.h"
@@ -178,12 +178,12 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* The listener first: a port in use must fail before the schema, the
 	 * slot and the initial load exist. /healthz says "not streaming" until
 	 * the consumer streams. */
-	if (!metrics_start(cfg->metrics_listen, err, sizeof err)) {
+	if (!http_start(cfg->metrics_listen, err, sizeof err)) {
 		log_error("%s", err);
 		return 1;
 	}
 	if ((copts.conn = prepare(cfg, o, &out, err, sizeof err)) == NULL) {
-		metrics_stop();
+		http_stop();
 		return 1;
 	}
 	/* Held by another process: the consumer stands by on a connection of
@@ -195,7 +195,7 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	if (cfg->slot_temporary)
 		log_warn("slot.temporary is set: changes made while walcount is disconnected are lost");
 	int rc = consumer_run(cfg, &copts, &stop_requested);
-	metrics_stop();
+	http_stop();
 	return rc;
 }
 

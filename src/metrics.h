@@ -1,7 +1,6 @@
 /* metrics: process-wide counters, gauges and histograms of a running
- * consumer, served as Prometheus text on /metrics, with /healthz, by a
- * libmicrohttpd thread. Every update function is thread-safe and cannot
- * fail; they may be called before metrics_start or without it. */
+ * consumer, rendered as Prometheus text (http.c serves it on /metrics,
+ * with /healthz). Every update function is thread-safe and cannot fail. */
 #ifndef WALCOUNT_METRICS_H
 #define WALCOUNT_METRICS_H
 
@@ -9,8 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "decode.h"
-#include "delta.h"
+#include "counters.h"
 #include "lsn.h"
 
 /* The prerequisites watched while running. */
@@ -21,9 +19,11 @@ enum prereq_check {
 	CHECK__COUNT,
 };
 
-/* A change received from the stream (I, U, D or T of a source table). */
-void metrics_change(enum src_table table, enum change_action action);
-void metrics_skipped(enum skip_reason reason);
+/* A change received from the stream: action is change_action_name()'s
+ * "insert", "update", "delete" or "truncate"; other values are ignored. */
+void metrics_change(enum src_table table, const char *action);
+/* A change left uncounted, by skip_reason_name() (not "none"). */
+void metrics_skipped(const char *reason);
 /* A prerequisite found broken while running (once per breakage). */
 void metrics_prerequisite_violation(enum prereq_check check);
 /* Whether the counts wait for a reconcile sweep to be exact again. */
@@ -44,22 +44,20 @@ void metrics_slot_released(void);
  * confirmed_flush_lsn ahead of the progress. */
 enum rebuild_reason { REBUILD_SLOT_MISSING, REBUILD_NO_PROGRESS, REBUILD_WAL_LOST, REBUILD_SLOT_AHEAD, REBUILD__COUNT };
 void metrics_rebuild(enum rebuild_reason reason);
-/* A reconcile sweep (reconcile work): corrected cells of one column. */
-void metrics_reconcile_corrected(enum agg_table table, const char *column, uint64_t n);
+/* A reconcile sweep: corrected cells of one column. A column is exported
+ * from its first report on. */
+void metrics_reconcile_corrected(enum agg_column column, uint64_t n);
 void metrics_reconcile_duration(double seconds);
 /* /healthz answers 200 "ok" while streaming and the last batch succeeded,
  * 200 "standby" while standing by (metrics_standby), else 503. */
 void metrics_health(bool streaming, bool last_batch_ok);
 void metrics_standby(bool standby);
+/* What /healthz answers: true (200) with "ok\n" or "standby\n", false
+ * (503) with the reason; *body is a static string. */
+bool metrics_healthy(const char **body);
 
 /* Renders the whole exposition into a malloc'd NUL-terminated string the
  * caller frees; NULL when out of memory. */
 char *metrics_render(void);
-
-/* Starts the HTTP listener on "host:port" (IPv4 address or "localhost",
- * or "[v6]:port"); an empty string starts nothing. Returns false with err
- * set when the address is malformed or cannot be bound. */
-bool metrics_start(const char *listen, char *err, size_t errlen);
-void metrics_stop(void);
 
 #endif

@@ -42,32 +42,13 @@ struct sweep {
 	struct sweep_result result;
 };
 
-static const char *const user_columns[] = {
-	"repost_count", "track_save_count", "follower_count", "following_count", "track_count",
-	"playlist_count", "album_count", "dominant_genre", "dominant_genre_count",
+/* Per table, the correcting statement: its delta arrays and its per-column
+ * counts follow the table's columns in counters.h's order. */
+static const char *const correct_sql[AGG__COUNT] = {
+	[AGG_USER] = sql_reconcile_user,
+	[AGG_TRACK] = sql_reconcile_track,
+	[AGG_PLAYLIST] = sql_reconcile_playlist,
 };
-static const char *const item_columns[] = {"repost_count", "save_count", "comment_count"};
-
-/* Per table: the correcting statement and how many columns it reports. */
-static const struct {
-	const char *sql;
-	int columns;
-	int deltas; /* stream columns, passed as delta arrays */
-} tables[AGG__COUNT] = {
-	[AGG_USER] = {sql_reconcile_user, 9, 4},
-	[AGG_TRACK] = {sql_reconcile_track, 3, 2},
-	[AGG_PLAYLIST] = {sql_reconcile_playlist, 2, 2},
-};
-
-int reconcile_column_count(enum agg_table t)
-{
-	return tables[t].columns;
-}
-
-const char *reconcile_column_name(enum agg_table t, int i)
-{
-	return t == AGG_USER ? user_columns[i] : item_columns[i];
-}
 
 /* TransactionIdPrecedes: xids compare modulo 2^32. */
 static bool precedes(uint32_t a, uint32_t b)
@@ -240,7 +221,7 @@ static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct pg
 	for (end = first; end < n && rows[end].key <= c->hi; end++)
 		;
 	bool ok = pgarray_rows(&arrays[0], rows + first, end - first, -1);
-	for (int i = 0; ok && i < tables[c->t].deltas; i++)
+	for (int i = 0; ok && i < agg_stream_columns(c->t); i++)
 		ok = pgarray_rows(&arrays[1 + i], rows + first, end - first, i);
 	free(rows);
 	return ok;
@@ -248,12 +229,10 @@ static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct pg
 
 static void add_counts(struct sweep *s, enum agg_table t, PGresult *res)
 {
-	int cols = tables[t].columns;
-
 	s->result.checked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	s->result.corrected += strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-	for (int i = 0; i < cols; i++)
-		s->result.cells[t][i] += strtoull(PQgetvalue(res, 0, 2 + i), NULL, 10);
+	for (int i = 0; i < agg_swept_columns(t); i++)
+		s->result.cells[agg_column_at(t, i)] += strtoull(PQgetvalue(res, 0, 2 + i), NULL, 10);
 }
 
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
@@ -272,11 +251,11 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 	}
 	snprintf(lo, sizeof lo, "%" PRId64, c->lo);
 	snprintf(hi, sizeof hi, "%" PRId64, c->hi);
+	int deltas = agg_stream_columns(c->t);
 	bool ok = chunk_deltas(s, c, arrays);
-	for (int i = 0; ok && i <= tables[c->t].deltas; i++)
+	for (int i = 0; ok && i <= deltas; i++)
 		params[3 + i] = arrays[i].s;
-	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", tables[c->t].sql, 4 + tables[c->t].deltas, params,
-					   err, errlen)
+	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", correct_sql[c->t], 4 + deltas, params, err, errlen)
 			   : NULL;
 	if (!ok)
 		snprintf(err, errlen, "reconcile: out of memory");
@@ -299,11 +278,12 @@ void reconcile_describe(const struct sweep_result *r, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (int t = 0; t < AGG__COUNT; t++)
-		for (int i = 0; i < tables[t].columns && n < len; i++)
-			if (r->cells[t][i] > 0)
+		for (int i = 0; i < agg_swept_columns((enum agg_table) t) && n < len; i++) {
+			enum agg_column c = agg_column_at((enum agg_table) t, i);
+			if (r->cells[c] > 0)
 				n += (size_t) snprintf(buf + n, len - n, "%s%s.%s: %" PRIu64, n ? ", " : "",
-						       agg_table_name((enum agg_table) t), reconcile_column_name((enum agg_table) t, i),
-						       r->cells[t][i]);
+						       agg_table_name((enum agg_table) t), agg_column_name(c), r->cells[c]);
+		}
 }
 
 void sweep_free(struct sweep *s)

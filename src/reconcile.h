@@ -15,14 +15,10 @@
 #include "delta.h"
 #include "lsn.h"
 
-/* Columns a sweep can correct, per aggregate table (the stream's and the
- * ones recounted from tracks, playlists and comments). */
-#define RECONCILE_MAX_COLUMNS 9
-
 struct sweep_result {
-	uint64_t checked;                                      /* rows compared */
-	uint64_t corrected;                                    /* rows written (or that would be) */
-	uint64_t cells[AGG__COUNT][RECONCILE_MAX_COLUMNS];     /* per column */
+	uint64_t checked;          /* rows compared */
+	uint64_t corrected;        /* rows written (or that would be) */
+	uint64_t cells[COL__ALL];  /* per column */
 	int64_t duration_ms;
 };
 
@@ -63,10 +59,6 @@ enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t er
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen);
 
 const struct sweep_result *sweep_result(const struct sweep *s);
-
-/* Name of column i of table t as counted in sweep_result. */
-const char *reconcile_column_name(enum agg_table t, int i);
-int reconcile_column_count(enum agg_table t);
 
 /* Writes "aggregate_user.repost_count: 3, ..." (columns with corrections)
  * into buf. */

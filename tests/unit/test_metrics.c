@@ -1,5 +1,6 @@
 /* metrics: the exposition text (exact lines, histogram invariants, label
- * escaping, promtool's verdict) and the HTTP listener over a real socket.
+ * sets, promtool's verdict) and the HTTP listener (http.c) over a real
+ * socket.
  * The state is process-wide and cannot be reset, so the tests run in the
  * order listed and each asserts on what the earlier ones left. */
 #include <stdarg.h>
@@ -19,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "delta.h"
+#include "http.h"
 #include "metrics.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -93,12 +96,13 @@ static void test_render_initial(void **state)
 
 static void apply_updates(void)
 {
-	metrics_change(SRC_REPOSTS, ACT_INSERT);
-	metrics_change(SRC_REPOSTS, ACT_INSERT);
-	metrics_change(SRC_FOLLOWS, ACT_TRUNCATE);
-	metrics_change(SRC_NONE, ACT_BEGIN);     /* not a row change: ignored */
-	metrics_skipped(SKIP_NULL_KEY);
-	metrics_skipped(SKIP_NONE);              /* not a reason: ignored */
+	metrics_change(SRC_REPOSTS, change_action_name(ACT_INSERT));
+	metrics_change(SRC_REPOSTS, change_action_name(ACT_INSERT));
+	metrics_change(SRC_FOLLOWS, change_action_name(ACT_TRUNCATE));
+	metrics_change(SRC_NONE, change_action_name(ACT_BEGIN)); /* not a row change: ignored */
+	metrics_change(SRC_SAVES, change_action_name(ACT_BEGIN));
+	metrics_skipped(skip_reason_name(SKIP_NULL_KEY));
+	metrics_skipped(skip_reason_name(SKIP_NONE)); /* not a reason: ignored */
 	/* Binary fractions, so the expected sums are exact. */
 	metrics_batch(0.00390625, 100);
 	metrics_batch(0.1875, 200);
@@ -109,9 +113,10 @@ static void apply_updates(void)
 	metrics_slot(4096, -1, true);
 	metrics_reconnect();
 	metrics_reconnect();
-	metrics_reconcile_corrected(AGG_TRACK, "save_count", 5);
-	metrics_reconcile_corrected(AGG_USER, "repost_count", 0);
-	metrics_reconcile_corrected(AGG_TRACK, "save_count", 2);
+	metrics_reconcile_corrected(COL_TRACK_SAVE, 5);
+	metrics_reconcile_corrected(COL_USER_REPOST, 0);
+	metrics_reconcile_corrected(COL_TRACK_SAVE, 2);
+	metrics_reconcile_corrected(COL__ALL, 9); /* not a column: ignored */
 	metrics_reconcile_duration(1.25);
 }
 
@@ -234,15 +239,48 @@ static void test_help_and_type(void **state)
 	free(text);
 }
 
-static void test_label_escaping(void **state)
+/* Every row action and skip reason decode.c and delta.c name has its own
+ * series, so none is dropped for a spelling of its own. */
+static void test_labels_match_names(void **state)
+{
+	char *text, line[160];
+
+	(void) state;
+	for (int a = ACT_INSERT; a <= ACT_TRUNCATE; a++)
+		metrics_change(SRC_SAVES, change_action_name((enum change_action) a));
+	for (int r = SKIP_NONE + 1; r < SKIP__COUNT; r++)
+		metrics_skipped(skip_reason_name((enum skip_reason) r));
+	text = render();
+	for (int a = ACT_INSERT; a <= ACT_TRUNCATE; a++) {
+		snprintf(line, sizeof line, "walcount_changes_total{table=\"saves\",action=\"%s\"} 1",
+			 change_action_name((enum change_action) a));
+		assert_line(text, line);
+	}
+	for (int r = SKIP_NONE + 1; r < SKIP__COUNT; r++) {
+		/* null_key was counted once before. */
+		snprintf(line, sizeof line, "walcount_skipped_changes_total{reason=\"%s\"} %d",
+			 skip_reason_name((enum skip_reason) r), r == SKIP_NULL_KEY ? 2 : 1);
+		assert_line(text, line);
+	}
+	free(text);
+}
+
+/* A sweep's series appear in counters.h's table and column order, each
+ * once its column has been reported. */
+static void test_corrected_series(void **state)
 {
 	char *text;
 
 	(void) state;
-	metrics_reconcile_corrected(AGG_PLAYLIST, "a\"b\\c\nd", 3);
+	metrics_reconcile_corrected(COL_PLAYLIST_SAVE, 3);
+	metrics_reconcile_corrected(COL_USER_GENRE, 1);
 	text = render();
-	assert_line(text, "walcount_reconcile_corrected_total{table=\"aggregate_playlist\","
-			  "column=\"a\\\"b\\\\c\\nd\"} 3");
+	assert_line(text, "walcount_reconcile_corrected_total{table=\"aggregate_playlist\",column=\"save_count\"} 3");
+	assert_line(text, "walcount_reconcile_corrected_total{table=\"aggregate_user\",column=\"dominant_genre\"} 1");
+	const char *user = strstr(text, "column=\"repost_count\"} 0"), *genre = strstr(text, "column=\"dominant_genre\"}"),
+		   *track = strstr(text, "table=\"aggregate_track\",column=\"save_count\"} 7");
+	assert_true(user != NULL && genre != NULL && track != NULL && user < genre && genre < track);
+	assert_null(strstr(text, "column=\"comment_count\""));
 	free(text);
 }
 
@@ -276,8 +314,8 @@ static void assert_rejected(const char *listen, const char *expect)
 {
 	char err[256];
 
-	if (metrics_start(listen, err, sizeof err)) {
-		metrics_stop();
+	if (http_start(listen, err, sizeof err)) {
+		http_stop();
 		print_error("accepted: %s\n", listen);
 		fail();
 	}
@@ -301,13 +339,13 @@ static void test_listen_rejected(void **state)
 	assert_rejected("[::1]9187", "metrics.listen '[::1]9187': expected [address]:port");
 	assert_rejected("[::1", "metrics.listen '[::1': expected [address]:port");
 	/* gai_strerror's wording is libc's; only the prefix is ours. */
-	assert_false(metrics_start("[127.0.0.1]:9187", err, sizeof err));
+	assert_false(http_start("[127.0.0.1]:9187", err, sizeof err));
 	assert_non_null(strstr(err, "metrics.listen '[127.0.0.1]:9187': cannot resolve '127.0.0.1': "));
 	err[0] = '\0';
 	/* Empty means disabled: success, nothing started. */
-	assert_true(metrics_start("", err, sizeof err));
+	assert_true(http_start("", err, sizeof err));
 	assert_string_equal(err, "");
-	metrics_stop();
+	http_stop();
 }
 
 /* ---- HTTP ---- */
@@ -382,7 +420,7 @@ static int start_on(const char *fmt)
 
 	for (int port = base; port < base + 20; port++) {
 		snprintf(listen, sizeof listen, fmt, port);
-		if (metrics_start(listen, err, sizeof err))
+		if (http_start(listen, err, sizeof err))
 			return port;
 		if (strstr(err, strerror(EADDRINUSE)) == NULL) {
 			print_error("%s\n", err);
@@ -407,10 +445,10 @@ static void test_http(void **state)
 	assert_int_equal(get(port, "/nope", &r), 404);
 	assert_int_equal(request(AF_INET, "127.0.0.1", port, "POST", "/metrics", &r), 405);
 	assert_non_null(strstr(r.raw, "Allow: GET\r\n"));
-	assert_false(metrics_start("127.0.0.1:1", err, sizeof err));
+	assert_false(http_start("127.0.0.1:1", err, sizeof err));
 	assert_string_equal(err, "metrics.listen '127.0.0.1:1': the metrics listener is already running");
-	metrics_stop();
-	metrics_stop();
+	http_stop();
+	http_stop();
 	assert_int_equal(get(port, "/metrics", &r), -1);
 }
 
@@ -432,7 +470,7 @@ static void test_healthz(void **state)
 	metrics_health(false, false);
 	assert_int_equal(get(port, "/healthz", &r), 503);
 	assert_string_equal(r.body, "not streaming\n");
-	metrics_stop();
+	http_stop();
 }
 
 static void test_localhost_and_ipv6(void **state)
@@ -443,13 +481,13 @@ static void test_localhost_and_ipv6(void **state)
 	(void) state;
 	assert_true((port = start_on("localhost:%d")) > 0);
 	assert_int_equal(get(port, "/healthz", &r), 503);
-	metrics_stop();
+	http_stop();
 	if ((port = start_on("[::1]:%d")) < 0) {
 		printf("note: no IPv6 loopback here, [::1] not tested\n");
 		return;
 	}
 	assert_int_equal(request(AF_INET6, "::1", port, "GET", "/metrics", &r), 200);
-	metrics_stop();
+	http_stop();
 }
 
 /* A taken port fails with the address and the system's reason. */
@@ -466,7 +504,7 @@ static void test_bind_conflict(void **state)
 	socklen_t len = sizeof sa;
 	assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
-	assert_false(metrics_start(addr, err, sizeof err));
+	assert_false(http_start(addr, err, sizeof err));
 	snprintf(expect, sizeof expect, "metrics.listen '%s': cannot listen: %s", addr, strerror(EADDRINUSE));
 	assert_string_equal(err, expect);
 	close(fd);
@@ -496,7 +534,8 @@ int main(void)
 		cmocka_unit_test(test_render_updates),
 		cmocka_unit_test(test_histograms_cumulative),
 		cmocka_unit_test(test_help_and_type),
-		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_labels_match_names),
+		cmocka_unit_test(test_corrected_series),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_listen_rejected),
 		cmocka_unit_test(test_http),
