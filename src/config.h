@@ -8,8 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-enum log_format { LOG_TEXT, LOG_JSON };
+#include "log.h"
 
 /* Strings are owned by the struct (config_free releases them); NULL means
  * unset. Durations are in milliseconds. */
