@@ -10,8 +10,8 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock decode delta batch config cron ratelimit dsn
-MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status pgarray reconcile request
+PURE    := lsn clock strbuf decode delta batch pgarray config cron ratelimit dsn
+MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

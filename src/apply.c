@@ -8,6 +8,7 @@
 #include "db.h"
 #include "pgarray.h"
 #include "sqlfiles.h"
+#include "strbuf.h"
 
 /* Parameter count of sql/apply_batch.sql; the arrays start at $5. */
 #define APPLY_PARAMS 18
@@ -17,8 +18,10 @@
 static const int table_columns[AGG__COUNT] = {4, 2, 2};
 
 /* Fills texts[first..] with the key array and one array per column of table
- * t. Returns false when out of memory. */
-static bool table_params(const struct batch *b, enum agg_table t, struct pgarray *texts)
+ * t. Returns false when out of memory: the arrays grow with the batch
+ * (batch.max_keys), so the batch is refused rather than the process
+ * aborted. */
+static bool table_params(const struct batch *b, enum agg_table t, struct strbuf *texts)
 {
 	size_t n;
 	struct batch_row *rows = batch_rows(b, t, &n);
@@ -33,7 +36,7 @@ static bool table_params(const struct batch *b, enum agg_table t, struct pgarray
 }
 
 static bool send_apply(PGconn *conn, const char *slot, const struct progress *from, const struct progress *to,
-		       struct pgarray *texts, char *err, size_t errlen)
+		       struct strbuf *texts, char *err, size_t errlen)
 {
 	char lsn[LSN_BUFLEN], xid[24], changes[24], from_lsn[LSN_BUFLEN], from_xid[24], from_changes[24];
 	const char *params[APPLY_PARAMS] = {slot, lsn_format(to->lsn, lsn), NULL, changes};
@@ -43,7 +46,7 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 	snprintf(xid, sizeof xid, "%" PRIu64, to->partial_xid);
 	snprintf(changes, sizeof changes, "%" PRIu64, to->partial_changes);
 	for (int i = 0; i < ARRAY_PARAMS; i++)
-		params[4 + i] = texts[i].s;
+		params[4 + i] = strbuf_str(&texts[i]);
 	snprintf(from_xid, sizeof from_xid, "%" PRIu64, from->partial_xid);
 	snprintf(from_changes, sizeof from_changes, "%" PRIu64, from->partial_changes);
 	params[15] = lsn_format(from->lsn, from_lsn);
@@ -55,7 +58,7 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
 		const struct progress *to, char *err, size_t errlen)
 {
-	struct pgarray texts[ARRAY_PARAMS] = {{0}};
+	struct strbuf texts[ARRAY_PARAMS] = {{0}};
 	bool ok = table_params(b, AGG_USER, &texts[0]) && table_params(b, AGG_TRACK, &texts[5]) &&
 		  table_params(b, AGG_PLAYLIST, &texts[8]);
 
@@ -64,7 +67,7 @@ bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const str
 	else
 		ok = send_apply(conn, slot, from, to, texts, err, errlen);
 	for (size_t i = 0; i < ARRAY_PARAMS; i++)
-		pgarray_free(&texts[i]);
+		strbuf_free(&texts[i]);
 	return ok;
 }
 

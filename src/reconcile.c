@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pgarray.h"
 #include "sqlfiles.h"
+#include "strbuf.h"
 
 /* One correcting transaction: table t, keys lo..hi. */
 struct chunk {
@@ -227,8 +228,10 @@ enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t er
 }
 
 /* The noted deltas of keys lo..hi of table t, as array literals: ids,
- * then one array per stream column. */
-static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct pgarray *arrays)
+ * then one array per stream column. False when out of memory: they grow
+ * with what is written during the sweep, so that fails the sweep, not the
+ * process. */
+static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct strbuf *arrays)
 {
 	size_t n, first = 0, end;
 	struct batch_row *rows = batch_rows(s->unseen, c->t, &n);
@@ -258,7 +261,7 @@ static void add_counts(struct sweep *s, enum agg_table t, PGresult *res)
 
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 {
-	struct pgarray arrays[1 + AGG_MAX_COLUMNS] = {{0}};
+	struct strbuf arrays[1 + AGG_MAX_COLUMNS] = {{0}};
 	const struct chunk *c = &s->chunks[s->next];
 	char lo[24], hi[24];
 	const char *params[4 + AGG_MAX_COLUMNS] = {lo, hi, s->dry_run ? "true" : "false"};
@@ -274,7 +277,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 	snprintf(hi, sizeof hi, "%" PRId64, c->hi);
 	bool ok = chunk_deltas(s, c, arrays);
 	for (int i = 0; ok && i <= tables[c->t].deltas; i++)
-		params[3 + i] = arrays[i].s;
+		params[3 + i] = strbuf_str(&arrays[i]);
 	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", tables[c->t].sql, 4 + tables[c->t].deltas, params,
 					   err, errlen)
 			   : NULL;
@@ -284,7 +287,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 		add_counts(s, c->t, res), s->next++;
 	PQclear(res);
 	for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-		pgarray_free(&arrays[i]);
+		strbuf_free(&arrays[i]);
 	return res != NULL ? s->state : failed(s);
 }
 
