@@ -10,7 +10,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock strbuf decode delta batch pgarray config cron ratelimit dsn
+PURE    := lsn clock xalloc strbuf decode delta batch pgarray config cron ratelimit dsn
 MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch metrics status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 SQL     := $(sort $(wildcard sql/*.sql))
@@ -104,7 +104,7 @@ FUZZ_CC      := clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/decode.c src/delta.c src/lsn.c
-FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c
+FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c src/xalloc.c src/log.c
 
 build-fuzz/fuzz_decode: $(FUZZ_DECODE) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

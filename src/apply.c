@@ -20,7 +20,7 @@ static const int table_columns[AGG__COUNT] = {4, 2, 2};
 /* Fills texts[first..] with the key array and one array per column of table
  * t. Returns false when out of memory: the arrays grow with the batch
  * (batch.max_keys), so the batch is refused rather than the process
- * aborted. */
+ * aborted (xalloc.h). */
 static bool table_params(const struct batch *b, enum agg_table t, struct strbuf *texts)
 {
 	size_t n;

@@ -15,6 +15,7 @@
 #include "pgarray.h"
 #include "sqlfiles.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 /* One correcting transaction: table t, keys lo..hi. */
 struct chunk {
@@ -103,8 +104,7 @@ static bool parse_snapshot(const char *text, struct snap *out)
 	out->xmax = (uint32_t) xmax;
 	const char *p = text + n;
 	size_t cap = strlen(p) / 2 + 1;
-	if ((out->xip = calloc(cap, sizeof *out->xip)) == NULL)
-		return false;
+	out->xip = xcalloc(cap, sizeof *out->xip);
 	for (char *end; *p && out->nxip < cap; p = *end ? end + 1 : end)
 		out->xip[out->nxip++] = (uint32_t) strtoull(p, &end, 10);
 	return true;
@@ -138,14 +138,10 @@ static bool recent_unseen(const struct sweep *s, const uint64_t *recent, size_t 
 struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry,
 			  char *err, size_t errlen)
 {
-	struct sweep *s = calloc(1, sizeof *s);
+	struct sweep *s = xcalloc(1, sizeof *s);
 
 	*retry = false;
-	if (s == NULL || (s->unseen = batch_new()) == NULL) {
-		snprintf(err, errlen, "reconcile: out of memory");
-		sweep_free(s);
-		return NULL;
-	}
+	s->unseen = batch_new();
 	s->dry_run = dry_run;
 	s->chunk_rows = cfg->reconcile_chunk_rows;
 	s->started_ms = clock_now_ms();
@@ -192,15 +188,13 @@ static bool plan_chunks(struct sweep *s, char *err, size_t errlen)
 	if (res == NULL)
 		return false;
 	s->nchunks = (size_t) PQntuples(res);
-	s->chunks = calloc(s->nchunks ? s->nchunks : 1, sizeof *s->chunks);
-	for (size_t i = 0; s->chunks && i < s->nchunks; i++)
+	s->chunks = xcalloc(s->nchunks, sizeof *s->chunks);
+	for (size_t i = 0; i < s->nchunks; i++)
 		s->chunks[i] = (struct chunk){(enum agg_table) atoi(PQgetvalue(res, (int) i, 0)),
 					      strtoll(PQgetvalue(res, (int) i, 1), NULL, 10),
 					      strtoll(PQgetvalue(res, (int) i, 2), NULL, 10)};
 	PQclear(res);
-	if (s->chunks == NULL)
-		snprintf(err, errlen, "reconcile: out of memory");
-	return s->chunks != NULL;
+	return true;
 }
 
 /* Once the recount's results are all in: ends its transaction and plans
