@@ -10,8 +10,8 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock counters decode delta batch config cron ratelimit dsn metrics
-MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch http status pgarray reconcile request
+PURE    := lsn clock xalloc strbuf counters decode delta batch pgarray config cron ratelimit dsn metrics
+MODULES := $(PURE) log session db prereq identity slot slotwait apply stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
 OPS_SQL := sql/schema.sql sql/roles.sql sql/drop_seed_triggers.sql
@@ -107,7 +107,7 @@ FUZZ_CC      := clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/counters.c src/decode.c src/delta.c src/lsn.c
-FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c
+FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c src/xalloc.c src/log.c
 
 build-fuzz/fuzz_decode: $(FUZZ_DECODE) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

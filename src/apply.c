@@ -8,6 +8,7 @@
 #include "db.h"
 #include "pgarray.h"
 #include "sqlfiles.h"
+#include "strbuf.h"
 
 /* sql/apply_batch.sql's parameters: these four, then the delta arrays in
  * counters.h's order, then the three of the position the batch started
@@ -17,8 +18,10 @@
 #define MAX_ARRAYS (AGG__COUNT * (1 + AGG_MAX_COLUMNS))
 
 /* Fills texts[0..] with the key array and one array per stream column of
- * table t. Returns false when out of memory. */
-static bool table_params(const struct batch *b, enum agg_table t, struct pgarray *texts)
+ * table t. Returns false when out of memory: the arrays grow with the batch
+ * (batch.max_keys), so the batch is refused rather than the process
+ * aborted (xalloc.h). */
+static bool table_params(const struct batch *b, enum agg_table t, struct strbuf *texts)
 {
 	size_t n;
 	struct batch_row *rows = batch_rows(b, t, &n);
@@ -33,7 +36,7 @@ static bool table_params(const struct batch *b, enum agg_table t, struct pgarray
 }
 
 static bool send_apply(PGconn *conn, const char *slot, const struct progress *from, const struct progress *to,
-		       struct pgarray *texts, char *err, size_t errlen)
+		       struct strbuf *texts, char *err, size_t errlen)
 {
 	char lsn[LSN_BUFLEN], xid[24], changes[24], from_lsn[LSN_BUFLEN], from_xid[24], from_changes[24];
 	const char *params[HEAD_PARAMS + MAX_ARRAYS + TAIL_PARAMS] = {slot, lsn_format(to->lsn, lsn), NULL, changes};
@@ -44,7 +47,7 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 	snprintf(xid, sizeof xid, "%" PRIu64, to->partial_xid);
 	snprintf(changes, sizeof changes, "%" PRIu64, to->partial_changes);
 	for (int i = 0; i < arrays; i++)
-		params[HEAD_PARAMS + i] = texts[i].s;
+		params[HEAD_PARAMS + i] = strbuf_str(&texts[i]);
 	snprintf(from_xid, sizeof from_xid, "%" PRIu64, from->partial_xid);
 	snprintf(from_changes, sizeof from_changes, "%" PRIu64, from->partial_changes);
 	params[tail] = lsn_format(from->lsn, from_lsn);
@@ -56,7 +59,7 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
 		const struct progress *to, char *err, size_t errlen)
 {
-	struct pgarray texts[MAX_ARRAYS] = {{0}};
+	struct strbuf texts[MAX_ARRAYS] = {{0}};
 	bool ok = true;
 
 	for (int t = 0; ok && t < AGG__COUNT; t++)
@@ -66,7 +69,7 @@ bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const str
 	else
 		ok = send_apply(conn, slot, from, to, texts, err, errlen);
 	for (size_t i = 0; i < MAX_ARRAYS; i++)
-		pgarray_free(&texts[i]);
+		strbuf_free(&texts[i]);
 	return ok;
 }
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 /* A small start keeps idle consumers cheap; growth doubles, so a burst of
  * keys costs only a few rehashes. Must be a power of two. */
 #define INITIAL_CAPACITY 256
@@ -58,7 +60,10 @@ static bool fits(size_t keys, size_t cap)
 }
 
 /* Makes room for extra more keys up front, so that batch_add either fails
- * before touching anything or cannot fail at all. */
+ * before touching anything or cannot fail at all. The table grows with
+ * batch.max_keys and the transactions, not with walcount, so a failure is
+ * refused (the caller stops with one line naming the batch) instead of
+ * aborting as xalloc.h does for small allocations. */
 static bool reserve(struct batch *b, size_t extra)
 {
 	size_t need = b->keys + extra;  /* bounded by memory already held */
@@ -82,15 +87,9 @@ static bool reserve(struct batch *b, size_t extra)
 
 struct batch *batch_new(void)
 {
-	struct batch *b = calloc(1, sizeof *b);
+	struct batch *b = xcalloc(1, sizeof *b);
 
-	if (b == NULL)
-		return NULL;
-	b->slots = calloc(INITIAL_CAPACITY, sizeof *b->slots);
-	if (b->slots == NULL) {
-		free(b);
-		return NULL;
-	}
+	b->slots = xcalloc(INITIAL_CAPACITY, sizeof *b->slots);
 	b->cap = INITIAL_CAPACITY;
 	return b;
 }
@@ -174,7 +173,8 @@ struct batch_row *batch_rows(const struct batch *b, enum agg_table t, size_t *n)
 	*n = 0;
 	if (count == 0)
 		return NULL;
-	struct batch_row *rows = malloc(count * sizeof *rows);  /* caller frees */
+	/* caller frees; as big as the table, so it fails soft like reserve() */
+	struct batch_row *rows = malloc(count * sizeof *rows);
 	if (rows == NULL) {
 		*n = SIZE_MAX;
 		return NULL;

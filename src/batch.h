@@ -18,7 +18,7 @@ struct batch_row {
 	int64_t d[AGG_MAX_COLUMNS];
 };
 
-/* Returns a new empty batch, or NULL when out of memory. Caller frees with
+/* Returns a new empty batch (never NULL: xalloc.h). Caller frees with
  * batch_free. */
 struct batch *batch_new(void);
 void batch_free(struct batch *b);

@@ -3,6 +3,7 @@
  * key is a new row and nothing else. */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
+
+#include "xalloc.h"
 
 enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
 
@@ -141,8 +144,8 @@ static bool set_string(const struct key *k, const char *text, void *field, char 
 
 	if (hint)
 		return reject(why, len, "%s: bad value '%s' (%s)", k->path, text, hint);
-	if (!none && (copy = strdup(text)) == NULL)
-		return reject(why, len, "out of memory");
+	if (!none)
+		copy = xstrdup(text);
 	free(*dst);
 	*dst = copy;
 	return true;
@@ -632,19 +635,16 @@ static bool check_reconnect(struct loader *L)
 
 /* ---- public API ---- */
 
-bool config_defaults(struct config *cfg)
+void config_defaults(struct config *cfg)
 {
 	char why[256];
 
 	memset(cfg, 0, sizeof *cfg);
 	for (const struct key *k = keys; k < keys + NKEYS; k++) {
-		/* The defaults are valid, so only strdup can fail here. */
-		if (!set_value(k, k->def, cfg, why, sizeof why)) {
-			config_free(cfg);
-			return false;
-		}
+		bool ok = set_value(k, k->def, cfg, why, sizeof why);
+		assert(ok && "a default in keys[] does not parse");
+		(void) ok;
 	}
-	return true;
 }
 
 bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env,
@@ -670,19 +670,14 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
  * errno saying why. */
 static bool read_stream(FILE *f, size_t max, char **text, size_t *len)
 {
-	char *buf = NULL, *bigger;
+	char *buf = NULL;
 	size_t cap = 0, n = 0;
 	int saved;
 
 	while (n <= max && !feof(f) && !ferror(f)) {
 		if (n == cap) {
 			cap = cap ? 2 * cap : 4096;
-			if ((bigger = realloc(buf, cap)) == NULL) {
-				free(buf);
-				errno = ENOMEM;
-				return false;
-			}
-			buf = bigger;
+			buf = xrealloc(buf, cap); /* at most 2 * max: small */
 		}
 		n += fread(buf + n, 1, cap - n, f);
 	}
@@ -730,10 +725,7 @@ bool config_load(const char *path, config_getenv_fn env, struct config *cfg, cha
 	size_t len, size;
 	bool ok;
 
-	if (!config_defaults(cfg)) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return false;
-	}
+	config_defaults(cfg);
 	if (!read_file(path, &text, &len, &size)) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		return false;
@@ -794,7 +786,7 @@ static void append_name(char *buf, size_t len, const char *name)
 		snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name);
 }
 
-bool config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
+void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
 		   size_t ilen)
 {
 	applied[0] = ignored[0] = '\0';
@@ -809,15 +801,11 @@ bool config_reload(struct config *live, const struct config *fresh, char *applie
 		const void *src = (const char *) fresh + k->offset;
 		if (k->type == T_STRING) {
 			const char *s = *(char *const *) src;
-			char *copy = s ? strdup(s) : NULL;
-			if (s && !copy)
-				return false;
 			free(*(char **) dst);
-			*(char **) dst = copy;
+			*(char **) dst = s ? xstrdup(s) : NULL;
 		} else {
 			memcpy(dst, src, field_size(k->type));
 		}
 		append_name(applied, alen, k->path);
 	}
-	return true;
 }

@@ -8,8 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-enum log_format { LOG_TEXT, LOG_JSON };
+#include "log.h"
 
 /* Strings are owned by the struct (config_free releases them); NULL means
  * unset. Durations are in milliseconds. */
@@ -53,9 +52,8 @@ struct config {
 /* Looks up an environment variable; NULL when unset. getenv fits. */
 typedef const char *(*config_getenv_fn)(const char *name);
 
-/* Fills *cfg with the defaults of every key. Returns false only when out of
- * memory. */
-bool config_defaults(struct config *cfg);
+/* Fills *cfg with the defaults of every key. */
+void config_defaults(struct config *cfg);
 
 /* Parses YAML text (len bytes) named `name` in messages over *cfg, which must
  * hold defaults or an earlier parse, then applies environment overrides from
@@ -78,9 +76,8 @@ bool config_load(const char *path, config_getenv_fn env, struct config *cfg, cha
 /* SIGHUP: copies every key that may change at run time from fresh into
  * live. Writes the changed keys it applied into applied and the changed
  * keys that need a restart (connection, slot, metrics listener) into
- * ignored, each as "a.b, c.d" ("" when none). Returns false when out of
- * memory. */
-bool config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
+ * ignored, each as "a.b, c.d" ("" when none). */
+void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
 		   size_t ilen);
 
 void config_free(struct config *cfg);

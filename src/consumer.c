@@ -21,6 +21,7 @@
 #include "slot.h"
 #include "sqlfiles.h"
 #include "stream.h"
+#include "xalloc.h"
 
 static const int64_t report_interval_ms = 10000;
 static const int64_t signal_poll_ms = 100;
@@ -221,22 +222,20 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 	return STREAM_CONTINUE;
 }
 
-static bool note_commit_time(struct consumer *c)
+/* One entry per transaction of the batch, so at most batch.max_changes:
+ * little next to what every change costs on its way here, so it aborts on
+ * out of memory (xalloc.h) where the batch's own table fails soft. */
+static void note_commit_time(struct consumer *c)
 {
 	struct commit_times *t = &c->commits;
 
 	if (c->txn.commit_time_us == 0)
-		return true;
+		return;
 	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		int64_t *us = realloc(t->us, cap * sizeof *us);
-		if (us == NULL)
-			return false;
-		t->us = us;
-		t->cap = cap;
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->us = xrealloc(t->us, t->cap * sizeof *t->us);
 	}
 	t->us[t->n++] = c->txn.commit_time_us;
-	return true;
 }
 
 static enum stream_result on_commit(struct consumer *c, const struct change *ch)
@@ -251,10 +250,8 @@ static enum stream_result on_commit(struct consumer *c, const struct change *ch)
 	/* A transaction that moved nothing needs no write of its own. */
 	if (!needs_write(c))
 		advance_idle(c, c->txn.end_lsn);
-	else if (!note_commit_time(c)) {
-		log_error("consumer: out of memory");
-		return STREAM_FATAL;
-	}
+	else
+		note_commit_time(c);
 	return STREAM_CONTINUE;
 }
 
@@ -287,6 +284,7 @@ static enum stream_result add_change(struct consumer *c, const struct delta *d, 
 		rc = flush(c);
 	if (rc != STREAM_CONTINUE)
 		return rc;
+	/* Its table grows with batch.max_keys: refused, not aborted (batch.c). */
 	if (!batch_add(c->batch, d, n)) {
 		log_error("batch: out of memory");
 		return STREAM_FATAL;
@@ -780,10 +778,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	};
 	char lsn[LSN_BUFLEN];
 
-	if ((c.batch = batch_new()) == NULL) {
-		log_error("batch: out of memory");
-		return 1;
-	}
+	c.batch = batch_new();
 	int rc = run_loop(&c, stop);
 	if (c.db != NULL)
 		watch_cron(&c, 0);

@@ -18,7 +18,7 @@
 #include "decode.h"
 #include "identity.h"
 #include "lsn.h"
-#include "stream.h"
+#include "result.h"
 
 struct sweep;
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stream.h"
+#include "result.h"
 
 struct cron_task {
 	const char *name;

@@ -3,6 +3,7 @@
 #include "dsn.h"
 #include "log.h"
 #include "session.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,10 +43,7 @@ static char *read_password(const char *path, char *err, size_t errlen)
 		line[0] = '\0';
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
-	char *pw = strdup(line);
-	if (pw == NULL)
-		snprintf(err, errlen, "out of memory");
-	return pw;
+	return xstrdup(line);
 }
 
 /* Server notices ("schema walcount already exists, skipping") are routine:
@@ -74,10 +72,7 @@ static PGconn *connect_once(const struct config *cfg, enum db_kind kind, bool *t
 		snprintf(err, errlen, "database.dsn: %s", shown);
 		return NULL;
 	}
-	if ((vals[3] = options = session_options(cfg->database_dsn)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
+	vals[3] = options = session_options(cfg->database_dsn);
 	if (kind == DB_REPLICATION) {
 		keys[n] = "replication";
 		vals[n++] = "database";

@@ -37,6 +37,8 @@ static void *arena_alloc(size_t n)
 		arena.used += rounded;
 		return p;
 	}
+	/* A record is as big as its transaction made it: NULL fails its
+	 * parse, which stops with the LSN, instead of aborting (xalloc.h). */
 	return malloc(n);
 }
 

@@ -2,7 +2,8 @@
 #ifndef WALCOUNT_LOG_H
 #define WALCOUNT_LOG_H
 
-#include "config.h"
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_format { LOG_TEXT, LOG_JSON };
 
 void log_setup(enum log_level level, enum log_format format);
 

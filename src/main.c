@@ -63,9 +63,8 @@ static void reload_config(void)
 
 	if (!config_load(live_path, env_lookup, &fresh, err, sizeof err))
 		log_error("reload: %s; keeping the running configuration", err);
-	else if (!config_reload(live_cfg, &fresh, applied, sizeof applied, ignored, sizeof ignored))
-		log_error("reload: out of memory");
 	else {
+		config_reload(live_cfg, &fresh, applied, sizeof applied, ignored, sizeof ignored);
 		log_setup(live_cfg->log_level, live_cfg->log_format);
 		log_info("reload: %s%s", *applied ? "applied " : "no run-time key changed", applied);
 		if (*ignored)

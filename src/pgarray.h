@@ -7,17 +7,11 @@
 #include <stddef.h>
 
 #include "batch.h"
-
-/* A growable text buffer; zero-initialise, free with pgarray_free. */
-struct pgarray {
-	char *s;
-	size_t len, cap;
-};
+#include "strbuf.h"
 
 /* Writes "{a,b,c}" of rows[0..n) into a, replacing what it held: the keys
- * when field < 0, else d[field]. Returns false when out of memory. */
-bool pgarray_rows(struct pgarray *a, const struct batch_row *rows, size_t n, int field);
-
-void pgarray_free(struct pgarray *a);
+ * when field < 0, else d[field]. Returns false when out of memory (the
+ * text grows with the batch, so it fails soft, as strbuf.h says). */
+bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int field);
 
 #endif

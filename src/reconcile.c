@@ -14,6 +14,8 @@
 #include "log.h"
 #include "pgarray.h"
 #include "sqlfiles.h"
+#include "strbuf.h"
+#include "xalloc.h"
 
 /* One correcting transaction: table t, keys lo..hi. */
 struct chunk {
@@ -83,8 +85,7 @@ static bool parse_snapshot(const char *text, struct snap *out)
 	out->xmax = (uint32_t) xmax;
 	const char *p = text + n;
 	size_t cap = strlen(p) / 2 + 1;
-	if ((out->xip = calloc(cap, sizeof *out->xip)) == NULL)
-		return false;
+	out->xip = xcalloc(cap, sizeof *out->xip);
 	for (char *end; *p && out->nxip < cap; p = *end ? end + 1 : end)
 		out->xip[out->nxip++] = (uint32_t) strtoull(p, &end, 10);
 	return true;
@@ -118,14 +119,10 @@ static bool recent_unseen(const struct sweep *s, const uint64_t *recent, size_t 
 struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry,
 			  char *err, size_t errlen)
 {
-	struct sweep *s = calloc(1, sizeof *s);
+	struct sweep *s = xcalloc(1, sizeof *s);
 
 	*retry = false;
-	if (s == NULL || (s->unseen = batch_new()) == NULL) {
-		snprintf(err, errlen, "reconcile: out of memory");
-		sweep_free(s);
-		return NULL;
-	}
+	s->unseen = batch_new();
 	s->dry_run = dry_run;
 	s->chunk_rows = cfg->reconcile_chunk_rows;
 	s->started_ms = clock_now_ms();
@@ -172,15 +169,13 @@ static bool plan_chunks(struct sweep *s, char *err, size_t errlen)
 	if (res == NULL)
 		return false;
 	s->nchunks = (size_t) PQntuples(res);
-	s->chunks = calloc(s->nchunks ? s->nchunks : 1, sizeof *s->chunks);
-	for (size_t i = 0; s->chunks && i < s->nchunks; i++)
+	s->chunks = xcalloc(s->nchunks, sizeof *s->chunks);
+	for (size_t i = 0; i < s->nchunks; i++)
 		s->chunks[i] = (struct chunk){(enum agg_table) atoi(PQgetvalue(res, (int) i, 0)),
 					      strtoll(PQgetvalue(res, (int) i, 1), NULL, 10),
 					      strtoll(PQgetvalue(res, (int) i, 2), NULL, 10)};
 	PQclear(res);
-	if (s->chunks == NULL)
-		snprintf(err, errlen, "reconcile: out of memory");
-	return s->chunks != NULL;
+	return true;
 }
 
 /* Once the recount's results are all in: ends its transaction and plans
@@ -208,8 +203,10 @@ enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t er
 }
 
 /* The noted deltas of keys lo..hi of table t, as array literals: ids,
- * then one array per stream column. */
-static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct pgarray *arrays)
+ * then one array per stream column. False when out of memory: they grow
+ * with what is written during the sweep, so that fails the sweep, not the
+ * process. */
+static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct strbuf *arrays)
 {
 	size_t n, first = 0, end;
 	struct batch_row *rows = batch_rows(s->unseen, c->t, &n);
@@ -237,7 +234,7 @@ static void add_counts(struct sweep *s, enum agg_table t, PGresult *res)
 
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 {
-	struct pgarray arrays[1 + AGG_MAX_COLUMNS] = {{0}};
+	struct strbuf arrays[1 + AGG_MAX_COLUMNS] = {{0}};
 	const struct chunk *c = &s->chunks[s->next];
 	char lo[24], hi[24];
 	const char *params[4 + AGG_MAX_COLUMNS] = {lo, hi, s->dry_run ? "true" : "false"};
@@ -254,7 +251,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 	int deltas = agg_stream_columns(c->t);
 	bool ok = chunk_deltas(s, c, arrays);
 	for (int i = 0; ok && i <= deltas; i++)
-		params[3 + i] = arrays[i].s;
+		params[3 + i] = strbuf_str(&arrays[i]);
 	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", correct_sql[c->t], 4 + deltas, params, err, errlen)
 			   : NULL;
 	if (!ok)
@@ -263,7 +260,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 		add_counts(s, c->t, res), s->next++;
 	PQclear(res);
 	for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-		pgarray_free(&arrays[i]);
+		strbuf_free(&arrays[i]);
 	return res != NULL ? s->state : failed(s);
 }
 

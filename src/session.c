@@ -6,6 +6,8 @@
 
 #include <libpq-fe.h>
 
+#include "xalloc.h"
+
 /* README "Session settings" says why each one. All are user-settable, so a
  * role without superuser may send them; all exist since PostgreSQL 14. */
 static const char SETTINGS[] = "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 "
@@ -22,7 +24,7 @@ static char *dsn_options(const char *dsn)
 
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
 		if (strcmp(o->keyword, "options") == 0 && o->val != NULL && o->val[0] != '\0')
-			found = strdup(o->val);
+			found = xstrdup(o->val);
 	PQconninfoFree(opts);
 	return found;
 }
@@ -32,10 +34,9 @@ char *session_options(const char *dsn)
 	char *own = dsn_options(dsn);
 	const char *user = own != NULL ? own : getenv("PGOPTIONS");
 	size_t len = (user != NULL ? strlen(user) + 1 : 0) + sizeof SETTINGS;
-	char *all = malloc(len);
+	char *all = xmalloc(len);
 
-	if (all != NULL)
-		snprintf(all, len, "%s%s%s", user != NULL ? user : "", user != NULL ? " " : "", SETTINGS);
+	snprintf(all, len, "%s%s%s", user != NULL ? user : "", user != NULL ? " " : "", SETTINGS);
 	free(own);
 	return all;
 }

@@ -7,7 +7,7 @@
 /* The libpq "options" value for a connection to dsn: the DSN's own options
  * (or PGOPTIONS when it has none, as libpq would use) followed by walcount's
  * -c settings, which thus win over both. A malloc'd string the caller
- * frees; NULL when out of memory. */
+ * frees. */
 char *session_options(const char *dsn);
 
 #endif

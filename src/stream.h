@@ -11,13 +11,7 @@
 #include <libpq-fe.h>
 
 #include "lsn.h"
-
-enum stream_result {
-	STREAM_CONTINUE, /* sink callbacks only: all is well */
-	STREAM_STOPPED,  /* stop was requested; the sink flushed; clean exit */
-	STREAM_LOST,     /* connection or apply trouble: reconnect */
-	STREAM_FATAL,    /* an error retrying cannot fix */
-};
+#include "result.h"
 
 /* The consumer side. Each callback returns STREAM_CONTINUE, STREAM_LOST or
  * STREAM_FATAL. */
