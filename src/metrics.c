@@ -1,9 +1,9 @@
 #include "metrics.h"
+#include "strbuf.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,105 +198,48 @@ void metrics_standby(bool standby)
 
 /* ---- rendering ---- */
 
-/* A growable string. After a failed allocation every append is a no-op and
- * buf_finish returns NULL, so render code needs no error checks. */
-struct buf {
-	char *data;
-	size_t len, cap;
-	bool failed;
-};
-
-/* Makes room for extra more bytes plus the NUL. */
-static bool buf_reserve(struct buf *b, size_t extra)
-{
-	size_t cap = b->cap ? b->cap : 4096;
-	char *p;
-
-	if (b->failed)
-		return false;
-	if (b->len + extra < b->cap)
-		return true;
-	while (cap <= b->len + extra)
-		cap *= 2;
-	if ((p = realloc(b->data, cap)) == NULL) {
-		b->failed = true;
-		return false;
-	}
-	b->data = p;
-	b->cap = cap;
-	return true;
-}
-
-static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		b->failed = true;
-	if (n < 0 || !buf_reserve(b, (size_t) n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t) n;
-}
-
-static void buf_putc(struct buf *b, char c)
-{
-	if (!buf_reserve(b, 1))
-		return;
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-}
-
 /* The shortest of %.15g and %.17g that reads back as v, so 0.1 prints as
  * "0.1" yet no value loses precision; non-finite values as Prometheus
  * spells them. */
-static void buf_double(struct buf *b, double v)
+static void append_double(struct strbuf *b, double v)
 {
 	char s[32];
 
 	if (isnan(v) || isinf(v)) {
-		buf_printf(b, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+		strbuf_append(b, isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
 	snprintf(s, sizeof s, "%.15g", v);
 	if (strtod(s, NULL) != v)
 		snprintf(s, sizeof s, "%.17g", v);
-	buf_printf(b, "%s", s);
+	strbuf_append(b, s);
 }
 
-static void family(struct buf *b, const char *name, const char *type, const char *help)
+static void family(struct strbuf *b, const char *name, const char *type, const char *help)
 {
-	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_changes(struct buf *b)
+static void render_changes(struct strbuf *b)
 {
 	family(b, "walcount_changes_total", "counter",
 	       "Row changes received from the stream, by source table and action.");
 	for (int t = 0; t < N_TABLES; t++)
 		for (size_t a = 0; a < ARRAY_LEN(actions); a++)
-			buf_printf(b, "walcount_changes_total{table=\"%s\",action=\"%s\"} %" PRIu64 "\n",
+			strbuf_appendf(b, "walcount_changes_total{table=\"%s\",action=\"%s\"} %" PRIu64 "\n",
 				   src_table_name((enum src_table) (SRC_REPOSTS + t)), actions[a], m.changes[t][a]);
 }
 
-static void render_skipped(struct buf *b)
+static void render_skipped(struct strbuf *b)
 {
 	family(b, "walcount_skipped_changes_total", "counter",
 	       "Row changes left uncounted because an image cannot be counted, by reason.");
 	for (size_t r = 0; r < ARRAY_LEN(skip_reasons); r++)
-		buf_printf(b, "walcount_skipped_changes_total{reason=\"%s\"} %" PRIu64 "\n", skip_reasons[r],
+		strbuf_appendf(b, "walcount_skipped_changes_total{reason=\"%s\"} %" PRIu64 "\n", skip_reasons[r],
 			   m.skipped[r]);
 }
 
-static void render_prerequisites(struct buf *b)
+static void render_prerequisites(struct strbuf *b)
 {
 	static const char *const checks[CHECK__COUNT] = {
 		[CHECK_SOURCE_TABLES] = "source_tables",
@@ -307,28 +250,28 @@ static void render_prerequisites(struct buf *b)
 	family(b, "walcount_prerequisite_violations_total", "counter",
 	       "Prerequisites found broken while running (each time one breaks), by check.");
 	for (int i = 0; i < CHECK__COUNT; i++)
-		buf_printf(b, "walcount_prerequisite_violations_total{check=\"%s\"} %" PRIu64 "\n", checks[i],
+		strbuf_appendf(b, "walcount_prerequisite_violations_total{check=\"%s\"} %" PRIu64 "\n", checks[i],
 			   m.violations[i]);
 	family(b, "walcount_counts_stale", "gauge",
 	       "1 while changes may be missing from the counts (a prerequisite broke or a change was skipped for its "
 	       "replica identity) until a reconcile sweep recounts them, else 0.");
-	buf_printf(b, "walcount_counts_stale %d\n", m.counts_stale ? 1 : 0);
+	strbuf_appendf(b, "walcount_counts_stale %d\n", m.counts_stale ? 1 : 0);
 }
 
-static void render_histogram(struct buf *b, const char *name, const char *help, const struct histogram *h)
+static void render_histogram(struct strbuf *b, const char *name, const char *help, const struct histogram *h)
 {
 	family(b, name, "histogram", help);
 	for (int i = 0; i < N_BUCKETS; i++)
-		buf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bucket_bounds[i], h->le[i]);
-	buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum ", name, h->count, name);
-	buf_double(b, h->sum);
-	buf_printf(b, "\n%s_count %" PRIu64 "\n", name, h->count);
+		strbuf_appendf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bucket_bounds[i], h->le[i]);
+	strbuf_appendf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum ", name, h->count, name);
+	append_double(b, h->sum);
+	strbuf_appendf(b, "\n%s_count %" PRIu64 "\n", name, h->count);
 }
 
-static void render_batches(struct buf *b)
+static void render_batches(struct strbuf *b)
 {
 	family(b, "walcount_batches_total", "counter", "Batches applied and committed.");
-	buf_printf(b, "walcount_batches_total %" PRIu64 "\n", m.batch_duration.count);
+	strbuf_appendf(b, "walcount_batches_total %" PRIu64 "\n", m.batch_duration.count);
 	render_histogram(b, "walcount_batch_duration_seconds",
 			 "Time to apply and commit one batch.", &m.batch_duration);
 	render_histogram(b, "walcount_commit_to_apply_seconds",
@@ -337,28 +280,28 @@ static void render_batches(struct buf *b)
 }
 
 /* Where the stream stands: applied LSN, lag, the slot, reconnects. */
-static void render_stream(struct buf *b)
+static void render_stream(struct strbuf *b)
 {
 	family(b, "walcount_applied_lsn", "gauge", "Commit end LSN of the last applied batch, as a number.");
-	buf_printf(b, "walcount_applied_lsn %" PRIu64 "\n", m.applied_lsn);
+	strbuf_appendf(b, "walcount_applied_lsn %" PRIu64 "\n", m.applied_lsn);
 	family(b, "walcount_lag_bytes", "gauge", "Current WAL LSN minus the applied LSN, in bytes.");
-	buf_printf(b, "walcount_lag_bytes %" PRId64 "\n", m.lag_bytes);
+	strbuf_appendf(b, "walcount_lag_bytes %" PRId64 "\n", m.lag_bytes);
 	family(b, "walcount_slot_retained_wal_bytes", "gauge", "WAL the replication slot retains, in bytes.");
-	buf_printf(b, "walcount_slot_retained_wal_bytes %" PRId64 "\n", m.retained_wal_bytes);
+	strbuf_appendf(b, "walcount_slot_retained_wal_bytes %" PRId64 "\n", m.retained_wal_bytes);
 	family(b, "walcount_slot_active", "gauge", "1 when the replication slot is in use, else 0.");
-	buf_printf(b, "walcount_slot_active %d\n", m.slot_active ? 1 : 0);
+	strbuf_appendf(b, "walcount_slot_active %d\n", m.slot_active ? 1 : 0);
 	family(b, "walcount_standby", "gauge", "1 while this instance stands by for a slot another process streams from.");
-	buf_printf(b, "walcount_standby %d\n", m.standby ? 1 : 0);
+	strbuf_appendf(b, "walcount_standby %d\n", m.standby ? 1 : 0);
 	family(b, "walcount_reconnects_total", "counter", "Reconnections to the server after a lost connection.");
-	buf_printf(b, "walcount_reconnects_total %" PRIu64 "\n", m.reconnects);
+	strbuf_appendf(b, "walcount_reconnects_total %" PRIu64 "\n", m.reconnects);
 	static const char *const rebuild_names[REBUILD__COUNT] = {"slot_missing", "no_progress", "wal_lost", "slot_ahead"};
 	family(b, "walcount_rebuilds_total", "counter",
 	       "Slots created again with an exact recount, by reason (slot_missing: a promoted server or a dropped slot).");
 	for (int r = 0; r < REBUILD__COUNT; r++)
-		buf_printf(b, "walcount_rebuilds_total{reason=\"%s\"} %" PRIu64 "\n", rebuild_names[r], m.rebuilds[r]);
+		strbuf_appendf(b, "walcount_rebuilds_total{reason=\"%s\"} %" PRIu64 "\n", rebuild_names[r], m.rebuilds[r]);
 }
 
-static void render_reconcile(struct buf *b)
+static void render_reconcile(struct strbuf *b)
 {
 	family(b, "walcount_reconcile_corrected_total", "counter",
 	       "Aggregate cells a reconcile sweep corrected, by table and column.");
@@ -367,13 +310,13 @@ static void render_reconcile(struct buf *b)
 		for (int i = 0; i < agg_swept_columns((enum agg_table) t); i++) {
 			enum agg_column c = agg_column_at((enum agg_table) t, i);
 			if (m.corrected_seen[c])
-				buf_printf(b, "walcount_reconcile_corrected_total{table=\"%s\",column=\"%s\"} %" PRIu64 "\n",
+				strbuf_appendf(b, "walcount_reconcile_corrected_total{table=\"%s\",column=\"%s\"} %" PRIu64 "\n",
 					   agg_table_name((enum agg_table) t), agg_column_name(c), m.corrected[c]);
 		}
 	family(b, "walcount_reconcile_duration_seconds", "gauge", "Duration of the last reconcile sweep.");
-	buf_printf(b, "walcount_reconcile_duration_seconds ");
-	buf_double(b, m.reconcile_seconds);
-	buf_putc(b, '\n');
+	strbuf_appendf(b, "walcount_reconcile_duration_seconds ");
+	append_double(b, m.reconcile_seconds);
+	strbuf_putc(b, '\n');
 }
 
 /* The lock is held for the whole rendering so a scrape sees one instant:
@@ -381,10 +324,10 @@ static void render_reconcile(struct buf *b)
  * microseconds; the consumer waits at most that long. */
 char *metrics_render(void)
 {
-	struct buf b = {0};
+	struct strbuf b = {0};
 
 	family(&b, "walcount_up", "gauge", "1 while walcount runs.");
-	buf_printf(&b, "walcount_up 1\n");
+	strbuf_appendf(&b, "walcount_up 1\n");
 	pthread_mutex_lock(&m.lock);
 	render_changes(&b);
 	render_skipped(&b);
@@ -393,11 +336,7 @@ char *metrics_render(void)
 	render_stream(&b);
 	render_reconcile(&b);
 	pthread_mutex_unlock(&m.lock);
-	if (b.failed) {
-		free(b.data);
-		return NULL;
-	}
-	return b.data;
+	return strbuf_take(&b);
 }
 
 bool metrics_healthy(const char **body)
