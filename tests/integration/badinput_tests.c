@@ -132,7 +132,7 @@ static bool write_bytes(struct ctx *t, const char *path, const char *text, size_
  * stderr whose last line ends with want_tail (the exact message, after
  * the timestamp and level when it is a log line). lines: the number of
  * stderr lines wanted, 0 for any. */
-static bool refused(struct ctx *t, const char *label, char *const *argv, const char *want_tail, int lines)
+static bool refused(struct ctx *t, const char *label, const char *const *argv, const char *want_tail, int lines)
 {
 	char *out = NULL, *errtext = NULL, st[32];
 	int status;
@@ -348,7 +348,7 @@ bool test_bi_column_dropped(struct ctx *t)
  * filtered out: drift 0. */
 bool test_bi_table_renamed(struct ctx *t)
 {
-	char *argv[] = {(char *) IT.bin, "run", "--config", t->wc.config, NULL};
+	const char *argv[] = {IT.bin, "run", "--config", t->wc.config, NULL};
 	char examples[1024];
 
 	const char *noticed = " error source table public.reposts does not exist (renamed or dropped?): the slot streams "
@@ -406,7 +406,7 @@ bool test_bi_pgoutput_slot(struct ctx *t)
 	char slot[80], cfg[PATH_MAX], dsn[256], want[512], before[256], after[256];
 	const char *params[1] = {slot};
 	char err[IT_ERRLEN];
-	char *argv[] = {(char *) IT.bin, "run", "--config", cfg, NULL};
+	const char *argv[] = {IT.bin, "run", "--config", cfg, NULL};
 
 	snprintf(slot, sizeof slot, "%s_pg", t->db);
 	snprintf(cfg, sizeof cfg, "%s/bi-pgoutput.yaml", IT.tmp);
@@ -562,7 +562,7 @@ bool test_bi_two_consumers(struct ctx *t)
 bool test_bi_no_replication(struct ctx *t)
 {
 	char slot[80], cfg[PATH_MAX], dsn[256], want[256];
-	char *argv[] = {(char *) IT.bin, "run", "--config", cfg, NULL};
+	const char *argv[] = {IT.bin, "run", "--config", cfg, NULL};
 	bool exists = true;
 
 	snprintf(slot, sizeof slot, "%s_b", t->db);
@@ -756,7 +756,7 @@ bool test_bi_count_overflow(struct ctx *t)
 /* scripts/pg-local.sh CMD, 90 s at most; how long it took into *secs. */
 static bool pg_local(struct ctx *t, const char *cmd, double *secs)
 {
-	char *argv[] = {"/bin/sh", "scripts/pg-local.sh", (char *) cmd, (char *) IT.pgdir, (char *) IT.port, NULL};
+	const char *argv[] = {"/bin/sh", "scripts/pg-local.sh", cmd, IT.pgdir, IT.port, NULL};
 	char log[PATH_MAX], err[IT_ERRLEN], st[32];
 	int status;
 
@@ -854,7 +854,7 @@ bool test_bi_server_down(struct ctx *t)
 	snprintf(dsn, sizeof dsn, "host=127.0.0.1 port=%d dbname=%s user=postgres password=it-secret-pw", port, t->db);
 	if (!write_config(t, cfg, dsn, "it_bi_down", NULL))
 		return false;
-	char *argv[] = {(char *) IT.bin, "run", "--config", cfg, NULL};
+	const char *argv[] = {IT.bin, "run", "--config", cfg, NULL};
 	char *out = NULL, *errtext = NULL;
 	int status;
 	double t0 = it_now();
@@ -920,7 +920,7 @@ static const struct config_case CONFIG_CASES[] = {
 bool test_bi_config_file(struct ctx *t)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64], want[PATH_MAX + 256];
-	char *argv[] = {(char *) IT.bin, "run", "--config", path, NULL};
+	const char *argv[] = {IT.bin, "run", "--config", path, NULL};
 	int cases = 0;
 
 	snprintf(dir, sizeof dir, "%s/bi-config", IT.tmp);
@@ -952,7 +952,7 @@ bool test_bi_config_file(struct ctx *t)
 	if (!write_bytes(t, path, "log:\n  level: info\n", 19) || chmod(path, 0) != 0)
 		return fail(t, "chmod %s: %s", path, strerror(errno));
 	snprintf(want, sizeof want, "walcount: %s: cannot read: Permission denied\n", path);
-	char *as_nobody[] = {RUNUSER_PATH, "-u", "nobody", "--", (char *) IT.bin, "run", "--config", path, NULL};
+	const char *as_nobody[] = {RUNUSER_PATH, "-u", "nobody", "--", IT.bin, "run", "--config", path, NULL};
 	if (!refused(t, "bi-config-unreadable", geteuid() == 0 ? as_nobody : argv, want, 1))
 		return false;
 	cases++;
@@ -960,7 +960,7 @@ bool test_bi_config_file(struct ctx *t)
 	 * sets it again for walcount alone). */
 	char good[PATH_MAX];
 	snprintf(good, sizeof good, "%s", t->wc.config);
-	char *with_env[] = {"/usr/bin/env", "WALCOUNT_BATCH_MAX_CHANGES=many", (char *) IT.bin, "run", "--config", good, NULL};
+	const char *with_env[] = {"/usr/bin/env", "WALCOUNT_BATCH_MAX_CHANGES=many", IT.bin, "run", "--config", good, NULL};
 	if (!refused(t, "bi-config-env", with_env,
 		     "walcount: WALCOUNT_BATCH_MAX_CHANGES: batch.max_changes: bad integer 'many'\n", 1))
 		return false;

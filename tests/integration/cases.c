@@ -185,7 +185,7 @@ bool drift_zero(struct ctx *t)
 
 /* Runs argv (argv[0] a path) to completion (30 s at most), stdout and
  * stderr in IT_TMP/LABEL.out and .err; fills *status and the texts. */
-bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext)
+bool run_program(struct ctx *t, const char *label, const char *const *argv, int *status, char **out, char **errtext)
 {
 	char outp[PATH_MAX], errp[PATH_MAX], err[IT_ERRLEN];
 
@@ -212,10 +212,10 @@ bool run_program(struct ctx *t, const char *label, char *const *argv, int *statu
 
 bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext)
 {
-	char *argv[16] = {(char *) IT.bin};
+	const char *argv[16] = {IT.bin};
 
 	for (size_t n = 1; n < 15 && args[n - 1] != NULL; n++)
-		argv[n] = (char *) args[n - 1];
+		argv[n] = args[n - 1];
 	return run_program(t, label, argv, status, out, errtext);
 }
 

@@ -38,7 +38,7 @@ struct failover {
 /* sh SCRIPT ARGS...: a cluster operation. */
 static bool cluster(struct ctx *t, const char *script, const char *cmd, const char *dir, const char *a, const char *b)
 {
-	char *argv[] = {"/bin/sh", (char *) script, (char *) cmd, (char *) dir, (char *) a, (char *) b, NULL};
+	const char *argv[] = {"/bin/sh", script, cmd, dir, a, b, NULL};
 	char label[128], st[32], *out = NULL, *errtext = NULL;
 	int status;
 
@@ -77,7 +77,7 @@ static bool set_up(struct ctx *t, struct failover *f)
 	snprintf(f->next.port, sizeof f->next.port, "%d", port + 2);
 	/* A fresh primary each time: make test runs the tests twice (-O2,
 	 * then ASan) in one tests/tmp. */
-	char *rm[] = {"/bin/rm", "-rf", f->old.dir, NULL};
+	const char *rm[] = {"/bin/rm", "-rf", f->old.dir, NULL};
 	int status;
 	char *out = NULL, *errtext = NULL;
 	bool removed = run_program(t, "failover-rm", rm, &status, &out, &errtext) && WIFEXITED(status) &&

@@ -404,9 +404,9 @@ static bool restart_server(struct ctx *t, const char *mode)
 
 	snprintf(data, sizeof data, "%s/data", IT.pgdir);
 	snprintf(log, sizeof log, "%s/server.log", IT.pgdir);
-	char *as_root[] = {RUNUSER, "-u", "postgres", "--", PG_CTL, "-D", data, "-l", log, "-m", (char *) mode, "-w",
+	const char *as_root[] = {RUNUSER, "-u", "postgres", "--", PG_CTL, "-D", data, "-l", log, "-m", mode, "-w",
 			   "-t", "25", "restart", NULL};
-	char **argv = geteuid() == 0 ? as_root : as_root + 4;
+	const char **argv = geteuid() == 0 ? as_root : as_root + 4;
 	bool ok = run_program(t, "fault-pg-restart", argv, &status, &out, &errtext);
 	if (ok && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		ok = fail(t, "pg_ctl restart -m %s: %s: %.300s%.300s", mode, it_status_text(status, st, sizeof st), out, errtext);

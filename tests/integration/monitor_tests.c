@@ -82,7 +82,7 @@ static bool prometheus_scrapes(struct ctx *t, int port)
 	snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%d", PROMETHEUS_PORT);
 	char cfgarg[PATH_MAX + 16];
 	snprintf(cfgarg, sizeof cfgarg, "--config.file=%s", cfg);
-	char *argv[] = {"/usr/bin/prometheus", cfgarg, data, listen, NULL};
+	const char *argv[] = {"/usr/bin/prometheus", cfgarg, data, listen, NULL};
 	if (!write_prometheus_config(t, cfg, port))
 		return false;
 	FILE *lf = fopen(log, "w");

@@ -138,15 +138,16 @@ static bool form_outputs(struct ctx *t, const struct form *fm, const struct targ
 	if (!write_config(t, cfg, dsn))
 		return false;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-		char *argv[10], *out = NULL, *errtext = NULL, st[32];
+		const char *argv[10];
+		char *out = NULL, *errtext = NULL, st[32];
 		int n = 0, status;
 		if (fm->env) {
 			argv[n++] = "/usr/bin/env";
 			argv[n++] = env;
 		}
-		argv[n++] = (char *) IT.bin;
+		argv[n++] = IT.bin;
 		for (int k = 0; k < 3 && commands[i][k]; k++)
-			argv[n++] = (char *) commands[i][k];
+			argv[n++] = commands[i][k];
 		argv[n++] = "--config";
 		argv[n++] = cfg;
 		argv[n] = NULL;

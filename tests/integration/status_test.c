@@ -38,25 +38,26 @@ struct run {
 };
 
 /* env NAME=VALUE... walcount status [--json] --config PATH */
-static void build_argv(const struct ctx *t, const struct run *r, char *argv[])
+static void build_argv(const struct ctx *t, const struct run *r, const char *argv[])
 {
 	int n = 0;
 
 	argv[n++] = ENV_BIN;
 	for (int i = 0; r->env[i] != NULL; i++)
-		argv[n++] = (char *) r->env[i];
-	argv[n++] = (char *) IT.bin;
+		argv[n++] = r->env[i];
+	argv[n++] = IT.bin;
 	argv[n++] = "status";
 	if (r->json)
 		argv[n++] = "--json";
 	argv[n++] = "--config";
-	argv[n++] = (char *) t->wc.config;
+	argv[n++] = t->wc.config;
 	argv[n] = NULL;
 }
 
 static pid_t spawn(struct ctx *t, const struct run *r, const char *outp, const char *errp)
 {
-	char *argv[MAX_ENV + 8], err[IT_ERRLEN];
+	const char *argv[MAX_ENV + 8];
+	char err[IT_ERRLEN];
 	int ofd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	int efd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	pid_t pid = -1;
