@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "expect.h"
 #include "harness.h"
 #include "workload.h"
 
@@ -30,6 +31,8 @@ struct wc_opts {
 	const char *dsn_extra;      /* appended to the DSN */
 	const char *checkpoint_interval; /* checkpoint.interval; default 10m */
 	bool reconcile;             /* reconcile.enabled; default false */
+	const char *refresh;        /* slot.refresh_interval; default 5s */
+	const char *release_wait;   /* slot.release_wait; default 15s */
 };
 
 struct ctx {
@@ -75,6 +78,18 @@ int http_get(int port, const char *path, char **body);
 /* A TCP port on loopback nothing listens on: bound, then closed (1 when
  * none could be bound). */
 int closed_port(void);
+/* n distinct loopback ports free to listen on, found at run time (bound to
+ * port 0 together, read back, closed); false when the kernel gave none. */
+bool free_ports(int *ports, int n);
+/* One of them, or fails the test (0). */
+int free_port(struct ctx *t);
+/* IT_QUICK=1 (make check): the repetitive tests run `quick` rounds instead
+ * of `full`. */
+int rounds(int full, int quick);
+/* Polls sql (one boolean; $1, when used, is the test's database and slot
+ * name) until it is true; fails with `what` and the last value of `show`
+ * (a one-value query, the same $1) when it is not within timeout_s. */
+bool poll_until(struct ctx *t, const char *what, const char *sql, const char *show, double timeout_s);
 
 /* slot_tests.c: PRELOAD_ROWS source rows (and wrong aggregates) for an
  * initial load that takes a while; a writer child process running the

@@ -23,12 +23,13 @@
 
 #define WRITERS 2
 #define SWEEP_TIMEOUT 60
-#define NO_DRIFT_SWEEPS 20
+#define NO_DRIFT_SWEEPS 20   /* IT_QUICK: 5 */
 #define INJECTED_CELLS 40
 #define HOT_CELLS 12          /* of them on the writers' hot keys, stream columns */
-/* How long the writers run before and after each sweep of the drift test, so
- * every sweep recounts and corrects in the middle of their traffic. */
-#define WARMUP_MS 1500
+/* How much WAL the writers write before and after each sweep of the drift
+ * test, so every sweep recounts and corrects in the middle of their
+ * traffic (a couple of bulk transactions and the workload around them). */
+#define WARMUP_WAL (2L << 20)
 /* Rows per transaction of the bulk writer (see bulk_step), and its pause
  * between them: unthrottled it writes several times faster than walcount
  * applies, and a sweep, which must wait for the stream, would never end. */
@@ -561,6 +562,22 @@ static bool settle(struct ctx *t, struct writers *w, bool ok)
 	return ok && caught_up(t, CAUGHT_UP_TIMEOUT) && recount_zero(t) && drift_zero(t);
 }
 
+/* Waits until the writers have written `bytes` of WAL from now on. */
+static bool traffic(struct ctx *t, long bytes)
+{
+	char from[LSN_BUFLEN], n[24], err[IT_ERRLEN];
+	const char *params[2] = {from, n};
+
+	snprintf(n, sizeof n, "%ld", bytes);
+	if (!it_value(t->conn, "SELECT pg_current_wal_lsn()::text", 0, NULL, from, sizeof from, err, sizeof err))
+		return fail_err(t, "reading the WAL position", err);
+	int rc = it_poll(t->conn, "SELECT pg_current_wal_lsn() - $1::pg_lsn >= $2::bigint", 2, params, 60, &t->wc, err,
+			 sizeof err);
+	if (rc < 0)
+		return fail_err(t, "waiting for the writers' traffic", err);
+	return rc > 0 || fail(t, "the writers wrote less than %ld bytes of WAL in 60 s", bytes);
+}
+
 bool test_reconcile_drift(struct ctx *t)
 {
 	struct wc_opts o = {.checkpoint_interval = "1h", .reconcile = true};
@@ -576,11 +593,9 @@ bool test_reconcile_drift(struct ctx *t)
 		stop_writers(t, &w); /* those that did start */
 		return false;
 	}
-	it_sleep_ms(WARMUP_MS);
-	bool ok = sweep_now(t, &id) && check_sweep(t, id, "baseline", &base) && inject_drift(t, &w);
-	it_sleep_ms(WARMUP_MS);
-	ok = ok && sweep_now(t, &id) && check_sweep(t, id, "drift", &fix);
-	it_sleep_ms(WARMUP_MS);
+	bool ok = traffic(t, WARMUP_WAL) && sweep_now(t, &id) && check_sweep(t, id, "baseline", &base) &&
+		  inject_drift(t, &w) && traffic(t, WARMUP_WAL);
+	ok = ok && sweep_now(t, &id) && check_sweep(t, id, "drift", &fix) && traffic(t, WARMUP_WAL);
 	if (!settle(t, &w, ok))
 		return false;
 	snprintf(t->details, sizeof t->details,
@@ -685,7 +700,7 @@ bool test_reconcile_no_drift(struct ctx *t)
 	/* The baseline, then NO_DRIFT_SWEEPS more while the writers run. The
 	 * sweeps are judged first: a wrong correction is the finding, the drift
 	 * it leaves behind only its consequence. */
-	bool ok = wait_sweeps(t, 1 + NO_DRIFT_SWEEPS);
+	bool ok = wait_sweeps(t, 1 + rounds(NO_DRIFT_SWEEPS, 5));
 	ok = stop_writers(t, &w) && ok;
 	if (!ok || !sweep_stats(t, &s) || !no_corrections(t, &s) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
 	    !recount_zero(t) || !drift_zero(t))
@@ -940,11 +955,11 @@ static bool dry_run(struct ctx *t, long *rows)
 	if (!expect_recount(t, NULL) || !rows_to_fix(t, rows) || !aggregates_md5(t, before) ||
 	    !cli_sweep(t, "dominant_genre-dry-run", true, *rows) || !aggregates_md5(t, after))
 		return false;
-	if (strcmp(before, after) != 0)
-		return fail(t, "walcount reconcile --dry-run changed the aggregates");
+	if (!expect_str_eq(t, "md5 of the aggregates after walcount reconcile --dry-run", before, after))
+		return false;
 	if (!it_value(t->conn, "SELECT count(*) FROM walcount.checkpoints", 0, NULL, v, sizeof v, err, sizeof err))
 		return fail_err(t, "reading walcount.checkpoints", err);
-	return strcmp(v, "0") == 0 || fail(t, "walcount reconcile --dry-run wrote %s checkpoint rows", v);
+	return expect_str_eq(t, "checkpoint rows written by walcount reconcile --dry-run", "0", v);
 }
 
 bool test_dominant_genre(struct ctx *t)
@@ -964,8 +979,8 @@ bool test_dominant_genre(struct ctx *t)
 		return fail_err(t, "flipping genres", err);
 	if (!reconcile_once(t, "dominant_genre-2", &second) || !genres_ok(t, true))
 		return false;
-	if (second != 2)
-		return fail(t, "after flipping two users' genres the sweep corrected %ld rows, want 2", second);
+	if (!expect_eq_long(t, "rows the sweep corrected after flipping two users' genres", 2, second))
+		return false;
 	snprintf(t->details, sizeof t->details,
 		 "%d users: dry run would correct %ld rows and changed nothing; reconcile corrected %ld, then %ld after "
 		 "two genre flips; every value exact; full recount 0",
@@ -997,8 +1012,8 @@ bool test_truncate_follows(struct ctx *t)
 	    !drift_zero(t) || !recount_zero(t) || !last_checkpoint(t, &before) || !expect_truncate(t))
 		return false;
 	/* The interval is an hour: any sweep from here on is the TRUNCATE's. */
-	if (before != 0)
-		return fail(t, "%ld checkpoint rows before the TRUNCATE, want 0", before);
+	if (!expect_eq_long(t, "checkpoint rows before the TRUNCATE", 0, before))
+		return false;
 	written = t->wl.committed;
 	if (!it_exec(t->conn, "TRUNCATE follows", 0, NULL, err, sizeof err))
 		return fail_err(t, "TRUNCATE follows", err);

@@ -174,12 +174,12 @@ static bool form_outputs(struct ctx *t, const struct form *fm, const struct targ
 static bool streaming_outputs(struct ctx *t, struct tally *y)
 {
 	char listen_addr[32], *body = NULL;
-	int port = 19200 + getpid() % 100;
+	int port = free_port(t);
 	struct wc_opts o = {.metrics_listen = listen_addr, .log_level = "debug",
 			    .dsn_extra = " sslpassword=it" SECRET_MARK "30 password=it" SECRET_MARK "31"};
 
 	snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", port);
-	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
+	if (port == 0 || !configure(t, &o) || !start_streaming(t) || !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
 	    !terminate_walsender(t, true) || !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	const char *paths[] = {"/metrics", "/healthz"};

@@ -80,7 +80,7 @@ bool test_sigkill_restarts(struct ctx *t)
 			return fail(t, "walcount ended by itself (%s) before kill %d", it_status_text(t->wc.status, st, sizeof st), i + 1);
 		if (!run_changes(t, rng_between(&t->rng, 300, 2500), false) || !marker(t, m))
 			return false;
-		it_sleep_ms(rng_between(&t->rng, 0, 400));
+		it_sleep_ms(rng_between(&t->rng, 0, 400)); /* load pattern: a random moment to kill */
 		if (!sample_state(t, m, &partial, &lagging) || !kill_hard(t) || !start(t))
 			return false;
 	}
