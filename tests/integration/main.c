@@ -6,7 +6,12 @@
  * Output: "seed=N", then per test "ok - NAME (details)" or
  * "FAIL - NAME: reason (seed=N)" plus the tail of walcount's log, and last
  * "integration: N passed, M failed". IT_SEED replays a seed; IT_ONLY
- * (comma-separated names) runs a subset. */
+ * (comma-separated names) runs a subset. IT_QUICK=1 (make check) runs fewer
+ * rounds of the repetitive tests (standby_takeover 3+3 kills instead of
+ * 10+10, reconcile_no_drift 5 sweeps instead of 20, two_instances_fresh 2
+ * rounds instead of 3, bi_two_consumers 6 walsender kills instead of 16);
+ * IT_FAULT_SECONDS sets the fault loop's length. The tests are listed in
+ * registry.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
