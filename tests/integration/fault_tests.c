@@ -455,6 +455,7 @@ static bool fault_stall(struct ctx *t, struct fault_run *r)
 			return fail_err(t, "watching the walsender", err);
 		ended = strcmp(v, "t") == 0;
 	}
+	/* The load pattern: stalls of random length, at least STALL_MIN_MS. */
 	long extra = rng_between(&t->rng, 0, 800);
 	while ((it_now() - t0) * 1000 < STALL_MIN_MS + extra)
 		it_sleep_ms(20);
@@ -487,7 +488,7 @@ static bool fault_disk_full(struct ctx *t, struct fault_run *r)
 	/* Held until walcount has hit it at least once, so the fault counts. */
 	while ((after = count_in_file(t->wc.log, needle)) == before && it_now() - t0 < 30)
 		it_sleep_ms(50);
-	while (it_now() - t0 < hold)
+	while (it_now() - t0 < hold) /* the load pattern: an outage of random length */
 		it_sleep_ms(50);
 	if (!sql(t, "dropping the disk-full trigger", "DROP TRIGGER it_disk_full ON walcount.progress"))
 		return false;
@@ -548,6 +549,7 @@ static bool fault_loop(struct ctx *t, struct fault_run *r, double seconds)
 		}
 		enum fault f = order[pos++];
 		writer_resume(&r->writer);
+		/* The load pattern: faults at random moments of the writes. */
 		it_sleep_ms(rng_between(&t->rng, 100, 1500));
 		snprintf(label, sizeof label, "before fault %d (%s)", r->faults + 1, fault_names[f]);
 		if (!check_progress(t, r, label))
