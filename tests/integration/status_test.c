@@ -115,6 +115,7 @@ static const char *const STATES[] = {"ok", "warning", "critical", "unknown"};
 static bool expect_json(struct ctx *t, struct run *r, int want)
 {
 	json_error_t jerr;
+	char what[96];
 
 	r->json = true;
 	if (!run_status(t, r))
@@ -124,10 +125,8 @@ static bool expect_json(struct ctx *t, struct run *r, int want)
 			    r->err);
 	if ((r->report = json_loads(r->out, 0, &jerr)) == NULL || !json_is_object(r->report))
 		return fail(t, "status %s: stdout is not one JSON object (%s): %.300s", r->name, jerr.text, r->out);
-	const char *state = json_string_value(json_object_get(r->report, "state"));
-	if (state == NULL || strcmp(state, STATES[want]) != 0)
-		return fail(t, "status %s: state %s, want %s", r->name, state ? state : "(none)", STATES[want]);
-	return true;
+	snprintf(what, sizeof what, "status %s: state", r->name);
+	return expect_str_eq(t, what, STATES[want], json_string_value(json_object_get(r->report, "state")));
 }
 
 /* True when some reason contains word. */
