@@ -18,11 +18,6 @@ bool expect_ge_long(struct ctx *t, const char *what, long min, long got)
 	return got >= min || fail(t, "%s: got %ld, want at least %ld", what, got, min);
 }
 
-bool expect_lt_double(struct ctx *t, const char *what, double limit, double got)
-{
-	return got < limit || fail(t, "%s: got %.3f, want below %.3f", what, got, limit);
-}
-
 bool expect_str_eq(struct ctx *t, const char *what, const char *want, const char *got)
 {
 	if (got != NULL && strcmp(got, want) == 0)

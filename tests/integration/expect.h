@@ -11,8 +11,6 @@ struct ctx;
 bool expect_eq_long(struct ctx *t, const char *what, long want, long got);
 /* got >= min. */
 bool expect_ge_long(struct ctx *t, const char *what, long min, long got);
-/* got < limit. */
-bool expect_lt_double(struct ctx *t, const char *what, double limit, double got);
 bool expect_str_eq(struct ctx *t, const char *what, const char *want, const char *got);
 /* needle occurs in haystack (NULL: it does not). */
 bool expect_str_contains(struct ctx *t, const char *what, const char *haystack, const char *needle);
