@@ -57,6 +57,10 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 	fprintf(f, "slot:\n  name: %s\n", t->db);
 	if (o->heartbeat)
 		fprintf(f, "  heartbeat_interval: %s\n", o->heartbeat);
+	if (o->refresh)
+		fprintf(f, "  refresh_interval: %s\n", o->refresh);
+	if (o->release_wait)
+		fprintf(f, "  release_wait: %s\n", o->release_wait);
 	fprintf(f, "batch:\n  max_delay: %s\n", o->max_delay ? o->max_delay : "100ms");
 	if (o->max_changes)
 		fprintf(f, "  max_changes: %ld\n", o->max_changes);
@@ -107,14 +111,11 @@ bool start_streaming(struct ctx *t)
 /* SIGTERM: walcount must flush and exit 0. */
 bool stop_clean(struct ctx *t)
 {
-	char err[IT_ERRLEN], st[32];
+	char err[IT_ERRLEN];
 
 	if (!wc_signal(&t->wc, SIGTERM, STOP_TIMEOUT, err, sizeof err))
 		return fail_err(t, "stopping walcount", err);
-	if (!WIFEXITED(t->wc.status) || WEXITSTATUS(t->wc.status) != 0)
-		return fail(t, "walcount stopped by SIGTERM ended with %s, want exit 0",
-			    it_status_text(t->wc.status, st, sizeof st));
-	return true;
+	return expect_exit_code(t, "walcount stopped by SIGTERM", 0, t->wc.status, NULL);
 }
 
 /* SIGKILL, reap, and wait for the server to release the slot, since a new
@@ -185,7 +186,7 @@ bool drift_zero(struct ctx *t)
 
 /* Runs argv (argv[0] a path) to completion (30 s at most), stdout and
  * stderr in IT_TMP/LABEL.out and .err; fills *status and the texts. */
-bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext)
+bool run_program(struct ctx *t, const char *label, const char *const *argv, int *status, char **out, char **errtext)
 {
 	char outp[PATH_MAX], errp[PATH_MAX], err[IT_ERRLEN];
 
@@ -212,10 +213,10 @@ bool run_program(struct ctx *t, const char *label, char *const *argv, int *statu
 
 bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext)
 {
-	char *argv[16] = {(char *) IT.bin};
+	const char *argv[16] = {IT.bin};
 
 	for (size_t n = 1; n < 15 && args[n - 1] != NULL; n++)
-		argv[n] = (char *) args[n - 1];
+		argv[n] = args[n - 1];
 	return run_program(t, label, argv, status, out, errtext);
 }
 
@@ -231,7 +232,7 @@ bool terminate_walsender(struct ctx *t, bool must)
 		      "WHERE slot_name = $1 AND active",
 		      1, params, v, sizeof v, err, sizeof err))
 		return fail_err(t, "terminating the walsender", err);
-	return !must || strcmp(v, "t") == 0 || fail(t, "pg_terminate_backend of the walsender returned %s", v);
+	return !must || expect_str_eq(t, "pg_terminate_backend of the walsender", "t", v);
 }
 
 int count_in(const char *text, const char *needle)
@@ -304,4 +305,58 @@ int http_get(int port, const char *path, char **body)
 	*body = strdup(sep ? sep + 4 : "");
 	free(buf);
 	return status;
+}
+
+bool free_ports(int *ports, int n)
+{
+	int fds[8];
+	bool ok = n <= 8;
+
+	for (int i = 0; i < n && ok; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		socklen_t len = sizeof sa;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ok = fds[i] >= 0 && bind(fds[i], (struct sockaddr *) &sa, sizeof sa) == 0 &&
+		     getsockname(fds[i], (struct sockaddr *) &sa, &len) == 0;
+		ports[i] = ntohs(sa.sin_port);
+		if (!ok && fds[i] >= 0)
+			close(fds[i]);
+		if (!ok)
+			n = i;
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return ok;
+}
+
+int free_port(struct ctx *t)
+{
+	int port = 0;
+
+	if (!free_ports(&port, 1))
+		fail(t, "no free loopback port: %s", strerror(errno));
+	return port;
+}
+
+int rounds(int full, int quick)
+{
+	const char *q = getenv("IT_QUICK");
+
+	return q != NULL && strcmp(q, "1") == 0 ? quick : full;
+}
+
+bool poll_until(struct ctx *t, const char *what, const char *sql, const char *show, double timeout_s)
+{
+	const char *params[1] = {t->db};
+	char err[IT_ERRLEN], seen[256] = "";
+	int rc = it_poll(t->conn, sql, strstr(sql, "$1") != NULL, params, timeout_s, NULL, err, sizeof err);
+
+	if (rc < 0)
+		return fail_err(t, what, err);
+	if (rc > 0)
+		return true;
+	if (!it_value(t->conn, show, strstr(show, "$1") != NULL, params, seen, sizeof seen, err, sizeof err))
+		snprintf(seen, sizeof seen, "(unreadable: %.200s)", err);
+	return fail(t, "%s: not within %.0f s; last seen %s", what, timeout_s, seen);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "expect.h"
 #include "harness.h"
 #include "workload.h"
 
@@ -30,6 +31,8 @@ struct wc_opts {
 	const char *dsn_extra;      /* appended to the DSN */
 	const char *checkpoint_interval; /* checkpoint.interval; default 10m */
 	bool reconcile;             /* reconcile.enabled; default false */
+	const char *refresh;        /* slot.refresh_interval; default 5s */
+	const char *release_wait;   /* slot.release_wait; default 15s */
 };
 
 struct ctx {
@@ -68,13 +71,25 @@ int count_in_file(const char *path, const char *needle);
  * into *out and *errtext (malloc'd, the caller frees). */
 bool run_walcount(struct ctx *t, const char *label, const char *const *args, int *status, char **out, char **errtext);
 /* The same for any program: argv[0] is its path. */
-bool run_program(struct ctx *t, const char *label, char *const *argv, int *status, char **out, char **errtext);
+bool run_program(struct ctx *t, const char *label, const char *const *argv, int *status, char **out, char **errtext);
 /* HTTP/1.0 GET on 127.0.0.1:port; returns the status code (-1 on a socket
  * error) and the body in a malloc'd *body the caller frees. */
 int http_get(int port, const char *path, char **body);
 /* A TCP port on loopback nothing listens on: bound, then closed (1 when
  * none could be bound). */
 int closed_port(void);
+/* n distinct loopback ports free to listen on, found at run time (bound to
+ * port 0 together, read back, closed); false when the kernel gave none. */
+bool free_ports(int *ports, int n);
+/* One of them, or fails the test (0). */
+int free_port(struct ctx *t);
+/* IT_QUICK=1 (make check): the repetitive tests run `quick` rounds instead
+ * of `full`. */
+int rounds(int full, int quick);
+/* Polls sql (one boolean; $1, when used, is the test's database and slot
+ * name) until it is true; fails with `what` and the last value of `show`
+ * (a one-value query, the same $1) when it is not within timeout_s. */
+bool poll_until(struct ctx *t, const char *what, const char *sql, const char *show, double timeout_s);
 
 /* slot_tests.c: PRELOAD_ROWS source rows (and wrong aggregates) for an
  * initial load that takes a while; a writer child process running the
@@ -83,72 +98,12 @@ bool preload(struct ctx *t, long *rows);
 pid_t start_writer(struct ctx *t, long changes);
 bool writer_done(struct ctx *t, pid_t pid);
 
-/* monitor_tests.c: HTTP/1.0 GET on 127.0.0.1:port; the status code (-1 on
- * a socket error), the body in a malloc'd *body the caller frees. */
-int http_get(int port, const char *path, char **body);
-
-/* The test cases, one per file group. */
-bool test_random_workload(struct ctx *t);
-bool test_sigkill_restarts(struct ctx *t);
-bool test_reconnects(struct ctx *t);
-bool test_huge_transaction(struct ctx *t);
-bool test_prerequisites(struct ctx *t);
-bool test_initial_load(struct ctx *t);
-bool test_idle_wal_retention(struct ctx *t);
-bool test_takeover(struct ctx *t);
-bool test_takeover_flag(struct ctx *t);
-bool test_rebuild(struct ctx *t);
-bool test_drop(struct ctx *t);
-bool test_metrics(struct ctx *t);
-bool test_status(struct ctx *t);
-bool test_least_privilege(struct ctx *t);
-bool test_reload(struct ctx *t);
-bool test_reconcile_drift(struct ctx *t);
-bool test_reconcile_no_drift(struct ctx *t);
-bool test_dominant_genre(struct ctx *t);
-bool test_truncate_follows(struct ctx *t);
-/* session_tests.c: a slot created past a prepared transaction, settings on
- * the database. */
-bool test_slot_create_waits(struct ctx *t);
-bool test_session_settings(struct ctx *t);
-/* fault_tests.c: the seeded fault loop (IT_FAULT_SECONDS). */
-bool test_fault_loop(struct ctx *t);
-bool test_fault_partial_heartbeat(struct ctx *t);
-/* owner_tests.c: issue 12's ownership, standby, requests, drop. */
-bool test_two_instances_fresh(struct ctx *t);
-bool test_second_slot_name(struct ctx *t);
-bool test_standby_takeover(struct ctx *t);
-bool test_reconcile_request(struct ctx *t);
-bool test_drop_while_starting(struct ctx *t);
-/* badinput_tests.c: design.md §9, one test per row. */
-bool test_bi_column_added(struct ctx *t);
-bool test_bi_column_dropped(struct ctx *t);
-bool test_bi_table_renamed(struct ctx *t);
-bool test_bi_pgoutput_slot(struct ctx *t);
-bool test_bi_two_consumers(struct ctx *t);
-bool test_bi_no_replication(struct ctx *t);
-bool test_bi_enum_value(struct ctx *t);
-bool test_bi_null_is_delete(struct ctx *t);
-bool test_bi_count_overflow(struct ctx *t);
-bool test_bi_server_down(struct ctx *t);
-bool test_bi_config_file(struct ctx *t);
-/* hostile_tests.c: hostile input (issue 12 item 9). */
-bool test_hostile_metrics_flood(struct ctx *t);
 /* GET /metrics on 127.0.0.1:port: the value of series, -1 when absent. */
 double metric(int port, const char *series);
-/* identity_tests.c: the replica identity changed while streaming. */
-bool test_identity_nothing(struct ctx *t);
-bool test_identity_default(struct ctx *t);
-/* config_limits_tests.c: a SIGHUP with a hostile file keeps streaming. */
-bool test_config_limits(struct ctx *t);
-/* startup_tests.c: a metrics port in use fails run before anything is created. */
-bool test_startup_order(struct ctx *t);
-/* secrets_tests.c: no DSN form prints a password on any path. */
-bool test_secrets_redacted(struct ctx *t);
-/* failover_tests.c: a physical standby promoted (issue 12, item 13). */
-bool test_failover_switchover(struct ctx *t);
-bool test_failover_lagging(struct ctx *t);
-bool test_failover_diverged(struct ctx *t);
-bool test_failover_identity(struct ctx *t);
+
+/* The test cases (registry.h). */
+#define IT_TEST(name, db) bool test_##name(struct ctx *t);
+#include "registry.h"
+#undef IT_TEST
 
 #endif

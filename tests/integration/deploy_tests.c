@@ -97,7 +97,7 @@ static bool column_grants_hold(struct ctx *t)
 
 /* Runs argv to its exit; wants exit code `want`, needle (when not NULL)
  * in its output, and never the password. */
-static bool run_expect(struct ctx *t, const char *label, char *const *argv, int want, const char *needle)
+static bool run_expect(struct ctx *t, const char *label, const char *const *argv, int want, const char *needle)
 {
 	char *out = NULL, *errtext = NULL, st[32];
 	int status;
@@ -117,9 +117,9 @@ static bool run_expect(struct ctx *t, const char *label, char *const *argv, int 
 
 bool test_least_privilege(struct ctx *t)
 {
-	char *run[] = {(char *) IT.bin, "run", "--config", t->wc.config, NULL};
-	char *reconcile[] = {(char *) IT.bin, "reconcile", "--config", t->wc.config, NULL};
-	char *status_env[] = {"/usr/bin/env", "PGPASSWORD=" ROLE_PASSWORD, (char *) IT.bin, "status", "--config",
+	const char *run[] = {IT.bin, "run", "--config", t->wc.config, NULL};
+	const char *reconcile[] = {IT.bin, "reconcile", "--config", t->wc.config, NULL};
+	const char *status_env[] = {"/usr/bin/env", "PGPASSWORD=" ROLE_PASSWORD, IT.bin, "status", "--config",
 			      t->wc.config, NULL};
 	struct wc_opts no_file = {.user = "walcount"};
 

@@ -404,9 +404,9 @@ static bool restart_server(struct ctx *t, const char *mode)
 
 	snprintf(data, sizeof data, "%s/data", IT.pgdir);
 	snprintf(log, sizeof log, "%s/server.log", IT.pgdir);
-	char *as_root[] = {RUNUSER, "-u", "postgres", "--", PG_CTL, "-D", data, "-l", log, "-m", (char *) mode, "-w",
+	const char *as_root[] = {RUNUSER, "-u", "postgres", "--", PG_CTL, "-D", data, "-l", log, "-m", mode, "-w",
 			   "-t", "25", "restart", NULL};
-	char **argv = geteuid() == 0 ? as_root : as_root + 4;
+	const char **argv = geteuid() == 0 ? as_root : as_root + 4;
 	bool ok = run_program(t, "fault-pg-restart", argv, &status, &out, &errtext);
 	if (ok && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		ok = fail(t, "pg_ctl restart -m %s: %s: %.300s%.300s", mode, it_status_text(status, st, sizeof st), out, errtext);
@@ -436,7 +436,12 @@ static bool fault_stall(struct ctx *t, struct fault_run *r)
 	if (!reload_conf(t, "ALTER SYSTEM SET wal_sender_timeout = '" STALL_TIMEOUT "'"))
 		return false;
 	r->short_timeout = true;
-	it_sleep_ms(300); /* the walsender reloads its configuration */
+	/* The walsender reloads on the same SIGHUP as this session; once this
+	 * session shows the new value the signal has gone out. */
+	if (!poll_until(t, "this session seeing wal_sender_timeout = " STALL_TIMEOUT,
+			"SELECT current_setting('wal_sender_timeout') = '" STALL_TIMEOUT "'",
+			"SELECT current_setting('wal_sender_timeout')", 10))
+		return false;
 	if (kill(t->wc.pid, SIGSTOP) != 0)
 		return fail(t, "SIGSTOP %d: %s", (int) t->wc.pid, strerror(errno));
 	r->stopped = true;
@@ -450,6 +455,7 @@ static bool fault_stall(struct ctx *t, struct fault_run *r)
 			return fail_err(t, "watching the walsender", err);
 		ended = strcmp(v, "t") == 0;
 	}
+	/* The load pattern: stalls of random length, at least STALL_MIN_MS. */
 	long extra = rng_between(&t->rng, 0, 800);
 	while ((it_now() - t0) * 1000 < STALL_MIN_MS + extra)
 		it_sleep_ms(20);
@@ -482,7 +488,7 @@ static bool fault_disk_full(struct ctx *t, struct fault_run *r)
 	/* Held until walcount has hit it at least once, so the fault counts. */
 	while ((after = count_in_file(t->wc.log, needle)) == before && it_now() - t0 < 30)
 		it_sleep_ms(50);
-	while (it_now() - t0 < hold)
+	while (it_now() - t0 < hold) /* the load pattern: an outage of random length */
 		it_sleep_ms(50);
 	if (!sql(t, "dropping the disk-full trigger", "DROP TRIGGER it_disk_full ON walcount.progress"))
 		return false;
@@ -543,6 +549,7 @@ static bool fault_loop(struct ctx *t, struct fault_run *r, double seconds)
 		}
 		enum fault f = order[pos++];
 		writer_resume(&r->writer);
+		/* The load pattern: faults at random moments of the writes. */
 		it_sleep_ms(rng_between(&t->rng, 100, 1500));
 		snprintf(label, sizeof label, "before fault %d (%s)", r->faults + 1, fault_names[f]);
 		if (!check_progress(t, r, label))
@@ -620,6 +627,48 @@ bool test_fault_loop(struct ctx *t)
 	return true;
 }
 
+/* Waits until walcount's apply connection has finished a heartbeat
+ * (consumer_heartbeat's pg_logical_emit_message) that began after the
+ * server time `since`. */
+static bool heartbeat_since(struct ctx *t, const char *since, double timeout_s)
+{
+	const char *params[2] = {t->db, since};
+	char err[IT_ERRLEN];
+	int rc = it_poll(t->conn,
+			 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'idle' "
+			 "AND query LIKE '%pg_logical_emit_message%heartbeat%' AND query_start > $2::timestamptz)",
+			 2, params, timeout_s, &t->wc, err, sizeof err);
+
+	if (rc < 0)
+		return fail_err(t, "waiting for a heartbeat", err);
+	return rc > 0 || fail(t, "no heartbeat began after %s and finished within %.0f s", since, timeout_s);
+}
+
+/* After a heartbeat's progress write: waits for its message to be written
+ * and for the walsender to have sent WAL up to it, so walcount's idle
+ * position moves past the stored one. */
+static bool heartbeat_came_back(struct ctx *t)
+{
+	const char *params[2] = {t->db, NULL};
+	char err[IT_ERRLEN], written[64], lsn[LSN_BUFLEN];
+
+	if (!it_value(t->conn, "SELECT updated_at::text FROM walcount.progress WHERE slot_name = $1", 1, params, written,
+		      sizeof written, err, sizeof err))
+		return fail_err(t, "reading walcount.progress", err);
+	if (!heartbeat_since(t, written, 10))
+		return false;
+	if (!it_value(t->conn, "SELECT pg_current_wal_lsn()::text", 0, NULL, lsn, sizeof lsn, err, sizeof err))
+		return fail_err(t, "reading the WAL position", err);
+	params[1] = lsn;
+	int rc = it_poll(t->conn,
+			 "SELECT coalesce((SELECT r.sent_lsn >= $2::pg_lsn FROM pg_stat_replication r JOIN pg_replication_slots s "
+			 "ON s.active_pid = r.pid WHERE s.slot_name = $1), false)",
+			 2, params, 10, &t->wc, err, sizeof err);
+	if (rc < 0)
+		return fail_err(t, "waiting for the walsender to send the heartbeat", err);
+	return rc > 0 || fail(t, "the walsender did not send WAL up to %s (the heartbeat's message) within 10 s", lsn);
+}
+
 /* A walsender termination while a big transaction is half applied, and a
  * heartbeat before the server re-sends it.
  *
@@ -654,7 +703,8 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 			 2, params, 10, &t->wc, err, sizeof err);
 	if (rc <= 0)
 		return rc < 0 ? fail_err(t, "waiting for a heartbeat", err) : fail(t, "no heartbeat write within 10 s");
-	it_sleep_ms(300);
+	if (!heartbeat_came_back(t))
+		return false;
 	PGresult *res = it_query(t->conn,
 				 "INSERT INTO follows (follower_user_id, followee_user_id, is_current, is_delete, txhash) "
 				 "SELECT 700000 + g, 710000 + g % 5000, true, false, 'partial' FROM generate_series(1, 100000) g",
@@ -681,10 +731,15 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	if (*pid2 == '\0' || strcmp(pid, pid2) == 0)
 		return fail(t, "walcount did not reconnect within 20 s");
 	pid_t ws = (pid_t) atoi(pid2);
+	char stopped_at[64];
+	if (!it_value(t->conn, "SELECT clock_timestamp()::text", 0, NULL, stopped_at, sizeof stopped_at, err, sizeof err))
+		return fail_err(t, "reading the server's clock", err);
 	if (kill(ws, SIGSTOP) != 0)
 		return fail(t, "SIGSTOP of walsender %d: %s", (int) ws, strerror(errno));
-	it_sleep_ms(4000);
+	bool beat = heartbeat_since(t, stopped_at, 20);
 	kill(ws, SIGCONT);
+	if (!beat)
+		return false;
 	if (!caught_up(t, 300))
 		return false;
 	char examples[1024];

@@ -200,7 +200,19 @@ static void clear_walcount_env(void)
 	}
 }
 
-pid_t it_spawn(char *const argv[], int out_fd, int err_fd, char *err, size_t errlen)
+/* execv takes char *const[] for historical reasons and writes to none of
+ * the strings; the union drops the qualifier without a cast. */
+static char *const *exec_argv(const char *const *argv)
+{
+	union {
+		const char *const *in;
+		char *const *out;
+	} u = {.in = argv};
+
+	return u.out;
+}
+
+pid_t it_spawn(const char *const argv[], int out_fd, int err_fd, char *err, size_t errlen)
 {
 	fflush(stdout);
 	pid_t pid = fork();
@@ -215,7 +227,7 @@ pid_t it_spawn(char *const argv[], int out_fd, int err_fd, char *err, size_t err
 		if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
 			_exit(126);
 		clear_walcount_env();
-		execv(argv[0], argv);
+		execv(argv[0], exec_argv(argv));
 		dprintf(STDERR_FILENO, "it: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
@@ -252,7 +264,7 @@ const char *it_status_text(int status, char *buf, size_t len)
 bool it_restart_server(char *err, size_t errlen)
 {
 	char log[PATH_MAX], st[32];
-	char *argv[] = {"/bin/sh", "scripts/pg-local.sh", "restart", (char *) IT.pgdir, NULL};
+	const char *argv[] = {"/bin/sh", "scripts/pg-local.sh", "restart", IT.pgdir, NULL};
 	int status;
 
 	snprintf(log, sizeof log, "%s/pg-restart.log", IT.tmp);
@@ -291,7 +303,7 @@ bool wc_start_args(struct walcount *wc, const char *extra, char *err, size_t err
 
 bool wc_start_command(struct walcount *wc, const char *command, const char *extra, char *err, size_t errlen)
 {
-	char *argv[] = {(char *) IT.bin, (char *) command, "--config", wc->config, (char *) extra, NULL};
+	const char *argv[] = {IT.bin, command, "--config", wc->config, extra, NULL};
 	int fd = open(wc->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 	if (fd < 0) {

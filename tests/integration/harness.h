@@ -61,7 +61,7 @@ bool it_value(PGconn *conn, const char *sql, int nparams, const char *const *par
 /* Starts argv[0] (a path) with stdout and stderr on the given descriptors
  * and every WALCOUNT_* variable removed from its environment. Returns the
  * pid, or -1 with err set. */
-pid_t it_spawn(char *const argv[], int out_fd, int err_fd, char *err, size_t errlen);
+pid_t it_spawn(const char *const argv[], int out_fd, int err_fd, char *err, size_t errlen);
 
 /* Reaps pid within timeout_s (wait4, so *ru gets its resource usage).
  * False when it did not exit in time. */

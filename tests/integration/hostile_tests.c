@@ -29,8 +29,6 @@
 #define OVERSIZED_HEADER (256 * 1024)
 #define FLOOD_DRAIN_S 30.0    /* walcount's idle timeout is 10 s */
 
-/* Its own range, 19100-19199, clear of the 20000+ of monitor_tests.c. */
-#define FLOOD_PORT (19100 + getpid() % 100)
 /* The flood comes from 127.0.0.1, the monitor and the garbage from other
  * addresses: the per-address limit would refuse them unread. */
 #define MONITOR_ADDR "127.0.0.2"
@@ -402,10 +400,10 @@ bool test_hostile_metrics_flood(struct ctx *t)
 {
 	char listen[32];
 	long nofile = raise_nofile();
-	struct flood f = {.port = FLOOD_PORT, .floor = nofile >= FD_FLOOR + 400 ? FD_FLOOR : 0};
+	struct flood f = {.port = free_port(t), .floor = nofile >= FD_FLOOR + 400 ? FD_FLOOR : 0};
 
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", f.port);
-	if (!configure(t, &(struct wc_opts){.metrics_listen = listen}) || !(f.floor ? start_high_fds(t) : start_streaming(t)) ||
+	if (f.port == 0 || !configure(t, &(struct wc_opts){.metrics_listen = listen}) || !(f.floor ? start_high_fds(t) : start_streaming(t)) ||
 	    !run_changes(t, FLOOD_CHANGES, false) || !flood_run(t, &f, nofile))
 		return false;
 	snprintf(t->details + strlen(t->details), sizeof t->details - strlen(t->details),

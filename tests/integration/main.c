@@ -6,7 +6,12 @@
  * Output: "seed=N", then per test "ok - NAME (details)" or
  * "FAIL - NAME: reason (seed=N)" plus the tail of walcount's log, and last
  * "integration: N passed, M failed". IT_SEED replays a seed; IT_ONLY
- * (comma-separated names) runs a subset. */
+ * (comma-separated names) runs a subset. IT_QUICK=1 (make check) runs fewer
+ * rounds of the repetitive tests (standby_takeover 3+3 kills instead of
+ * 10+10, reconcile_no_drift 5 sweeps instead of 20, two_instances_fresh 2
+ * rounds instead of 3, bi_two_consumers 6 walsender kills instead of 16);
+ * IT_FAULT_SECONDS sets the fault loop's length. The tests are listed in
+ * registry.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,56 +34,9 @@ static const struct test {
 	const char *name, *db;
 	bool (*run)(struct ctx *t);
 } TESTS[] = {
-	{"random_workload", "it_random_workload", test_random_workload},
-	{"sigkill_restarts", "it_sigkill_restarts", test_sigkill_restarts},
-	{"reconnects", "it_reconnects", test_reconnects},
-	{"huge_transaction", "it_huge_transaction", test_huge_transaction},
-	{"initial_load", "it_initial_load", test_initial_load},
-	{"idle_wal_retention", "it_idle_wal", test_idle_wal_retention},
-	{"takeover", "it_takeover", test_takeover},
-	{"takeover_flag", "it_takeover_flag", test_takeover_flag},
-	{"rebuild", "it_rebuild", test_rebuild},
-	{"drop", "it_drop", test_drop},
-	{"two_instances_fresh", "it_two_instances", test_two_instances_fresh},
-	{"second_slot_name", "it_second_slot", test_second_slot_name},
-	{"standby_takeover", "it_standby", test_standby_takeover},
-	{"reconcile_request", "it_reconcile_request", test_reconcile_request},
-	{"drop_while_starting", "it_drop_starting", test_drop_while_starting},
-	{"metrics", "it_metrics", test_metrics},
-	{"status", "it_status", test_status},
-	{"least_privilege", "it_least_privilege", test_least_privilege},
-	{"reload", "it_reload", test_reload},
-	{"reconcile_drift", "it_reconcile_drift", test_reconcile_drift},
-	{"reconcile_no_drift", "it_reconcile_no_drift", test_reconcile_no_drift},
-	{"dominant_genre", "it_dominant_genre", test_dominant_genre},
-	{"truncate_follows", "it_truncate_follows", test_truncate_follows},
-	{"fault_loop", "it_fault_loop", test_fault_loop},
-	{"fault_partial_heartbeat", "it_fault_partial_hb", test_fault_partial_heartbeat},
-	{"bi_column_added", "it_bi_column_added", test_bi_column_added},
-	{"bi_column_dropped", "it_bi_column_dropped", test_bi_column_dropped},
-	{"bi_table_renamed", "it_bi_table_renamed", test_bi_table_renamed},
-	{"bi_pgoutput_slot", "it_bi_pgoutput_slot", test_bi_pgoutput_slot},
-	{"bi_two_consumers", "it_bi_two_consumers", test_bi_two_consumers},
-	{"bi_no_replication", "it_bi_no_replication", test_bi_no_replication},
-	{"bi_enum_value", "it_bi_enum_value", test_bi_enum_value},
-	{"bi_null_is_delete", "it_bi_null_is_delete", test_bi_null_is_delete},
-	{"bi_count_overflow", "it_bi_count_overflow", test_bi_count_overflow},
-	{"bi_server_down", "it_bi_server_down", test_bi_server_down},
-	{"bi_config_file", "it_bi_config_file", test_bi_config_file},
-	{"hostile_metrics_flood", "it_hostile_flood", test_hostile_metrics_flood},
-	{"slot_create_waits", "it_slot_create_waits", test_slot_create_waits},
-	{"session_settings", "it_session_settings", test_session_settings},
-	{"identity_nothing", "it_identity_nothing", test_identity_nothing},
-	{"identity_default", "it_identity_default", test_identity_default},
-	{"config_limits", "it_config_limits", test_config_limits},
-	{"startup_order", "it_startup_order", test_startup_order},
-	{"secrets_redacted", "it_secrets_redacted", test_secrets_redacted},
-	{"failover_switchover", "it_fo_switchover", test_failover_switchover},
-	{"failover_lagging", "it_fo_lagging", test_failover_lagging},
-	{"failover_diverged", "it_fo_diverged", test_failover_diverged},
-	{"failover_identity", "it_fo_identity", test_failover_identity},
-	/* Last: it restarts the server with other settings. */
-	{"prerequisites", "it_prereq", test_prerequisites},
+#define IT_TEST(name, db) {#name, #db, test_##name},
+#include "registry.h"
+#undef IT_TEST
 };
 
 /* Drops what an earlier run left (the slot pins the database), then creates

@@ -16,7 +16,7 @@
 
 #include "cases.h"
 
-#define ROUNDS 20 /* 10 SIGKILLs and 10 SIGSTOPs */
+#define ROUNDS 20 /* 10 SIGKILLs and 10 SIGSTOPs; IT_QUICK: 3 and 3 */
 #define TAKEOVER_TIMEOUT 30
 #define STALL_TIMEOUT "2s" /* wal_sender_timeout while an instance is stopped */
 
@@ -80,17 +80,20 @@ static bool wait_log(struct ctx *t, const char *path, const char *needle, int n,
 		    timeout_s, n);
 }
 
-/* Polls until the two logs hold n "standing by" lines together, and wants
- * exactly n: each round one instance stands by, and says so once. */
+static int standbys(const char *log_a, const char *log_b)
+{
+	return count_in_file(log_a, "standing by") + count_in_file(log_b, "standing by");
+}
+
+/* Polls until the two logs hold n "standing by" lines together: each round
+ * one instance stands by. */
 static bool wait_standbys(struct ctx *t, const char *log_a, const char *log_b, int n)
 {
-	int seen = 0;
-
-	for (double end = it_now() + 20; it_now() < end && seen < n; it_sleep_ms(20))
-		seen = count_in_file(log_a, "standing by") + count_in_file(log_b, "standing by");
-	it_sleep_ms(500);
-	seen = count_in_file(log_a, "standing by") + count_in_file(log_b, "standing by");
-	return seen == n || fail(t, "%d \"standing by\" lines in the two logs, want %d (one per round)", seen, n);
+	for (double end = it_now() + 20; it_now() < end; it_sleep_ms(20))
+		if (standbys(log_a, log_b) >= n)
+			return true;
+	return fail(t, "%d \"standing by\" lines in the two logs within 20 s, want %d (one per round)",
+		    standbys(log_a, log_b), n);
 }
 
 static bool stop_instance(struct ctx *t, struct walcount *w)
@@ -154,7 +157,8 @@ static bool two_instances_fresh(struct ctx *t)
 	second_instance(t, &other, t->wc.config, "b");
 	if (!configure(t, &o) || !preload(t, &rows))
 		return false;
-	for (int round = 1; round <= 3; round++) {
+	int n = rounds(3, 2);
+	for (int round = 1; round <= n; round++) {
 		if (!wc_start(&t->wc, err, sizeof err) || !wc_start(&other, err, sizeof err))
 			return fail_err(t, "starting two walcounts", err);
 		/* Written while the two start, create the slot and load. */
@@ -163,12 +167,16 @@ static bool two_instances_fresh(struct ctx *t)
 		ok = ok && no_raw_errors(t, t->wc.log) && no_raw_errors(t, other.log);
 		if (!stop_instance(t, &other) || !stop_clean(t) || !ok)
 			return false;
+		/* Both stopped, the logs are final: the standby said so once. */
+		if (!expect_eq_long(t, "\"standing by\" lines in the two logs (one per round)", round,
+				    standbys(t->wc.log, other.log)))
+			return false;
 		if (!expect_exit(t, "drop", drop, 0, NULL, NULL))
 			return false;
 	}
 	snprintf(t->details, sizeof t->details,
-		 "%ld preloaded rows, 3 rounds of two instances started together under writes: one streamed, one stood by, "
-		 "no rebuilds, no raw errors, drift 0", rows);
+		 "%ld preloaded rows, %d rounds of two instances started together under writes: one streamed, one stood by, "
+		 "no rebuilds, no raw errors, drift 0", rows, n);
 	return true;
 }
 
@@ -222,7 +230,7 @@ static bool second_slot_name(struct ctx *t)
 	    !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	bool ok = expect_exit(t, "run-second-slot", run_b, 1, NULL, &errtext);
-	ok = ok && (count_in(errtext, "\n") == 1 || fail(t, "refusal is not one line: %s", errtext));
+	ok = ok && expect_eq_long(t, "lines of the refusal", 1, count_in(errtext, "\n"));
 	ok = ok && ((strstr(errtext, "owned by slot") && strstr(errtext, t->db) && strstr(errtext, "active") &&
 		     strstr(errtext, "--take-ownership")) ||
 		    fail(t, "refusal does not name the owner, its state and the command: %s", errtext));
@@ -238,13 +246,13 @@ static bool second_slot_name(struct ctx *t)
 		return fail_err(t, "starting walcount --take-ownership", err);
 	ok = applied_by(t, slot_b, &other) && run_changes(t, 1000, false) && applied_by(t, slot_b, &other) && drift_zero(t) &&
 	     wait_log(t, other.log, "ownership: slot", 1, 1) && expect_exit(t, "run-old-slot", run_a, 1, NULL, &errtext);
-	ok = ok && ((strstr(errtext, slot_b) && strstr(errtext, "owned by slot")) ||
-		    fail(t, "the old slot name was not refused by the new owner: %s", errtext));
+	ok = ok && expect_str_contains(t, "the refusal of the old slot name", errtext, slot_b) &&
+	     expect_str_contains(t, "the refusal of the old slot name", errtext, "owned by slot");
 	free(errtext);
 	ok = ok && (it_value(t->conn, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", 1,
 			     (const char *const[]){t->db}, v, sizeof v, err, sizeof err) ||
 		    fail_err(t, "looking for the old slot", err));
-	ok = ok && (strcmp(v, "0") == 0 || fail(t, "--take-ownership left the old slot %s", t->db));
+	ok = ok && expect_str_eq(t, "slots of the old name left by --take-ownership", "0", v);
 	ok = stop_instance(t, &other) && ok;
 	ok = drop_slot_named(t, slot_b) && ok;
 	if (!ok)
@@ -365,8 +373,11 @@ static bool standby_takeover(struct ctx *t)
 	char cfg_b[PATH_MAX], listen_a[32], listen_b[32], from[64], to[64], err[IT_ERRLEN];
 	char *out = NULL;
 	double kill_s[ROUNDS], stall_s[ROUNDS];
-	int nk = 0, ns = 0, ports[2] = {closed_port(), closed_port()};
+	int nk = 0, ns = 0, ports[2], n = rounds(ROUNDS, 6);
 	struct walcount *w[2] = {&t->wc, &other};
+
+	if (!free_ports(ports, 2))
+		return fail(t, "no two free loopback ports: %s", strerror(errno));
 
 	snprintf(listen_a, sizeof listen_a, "127.0.0.1:%d", ports[0]);
 	snprintf(listen_b, sizeof listen_b, "127.0.0.1:%d", ports[1]);
@@ -379,13 +390,13 @@ static bool standby_takeover(struct ctx *t)
 	if (!configure(t, &o) || !derive_config(t, cfg_b, from, to) || !start_streaming(t) || !run_changes(t, 500, false) ||
 	    !wc_start(&other, err, sizeof err) || !wait_log(t, other.log, "standing by", 1, 20))
 		return false;
-	bool ok = strcmp(health(ports[1]), "standby") == 0 || fail(t, "/healthz of the standby: \"%s\"", health(ports[1]));
+	bool ok = expect_str_eq(t, "/healthz of the standby", "standby", health(ports[1]));
 	ok = ok && expect_exit(t, "status-standby", status_json, 0, &out, NULL);
 	ok = ok && ((out != NULL && strstr(out, "\"standbys\"") && strstr(out, "walcount standby")) ||
 		    fail(t, "status --json names no standby: %s", out));
 	free(out);
 	ok = ok && reload_conf(t, "ALTER SYSTEM SET wal_sender_timeout = '" STALL_TIMEOUT "'");
-	for (int round = 0; ok && round < ROUNDS; round++) {
+	for (int round = 0; ok && round < n; round++) {
 		bool stall = round % 2 == 1;
 		double s = 0;
 		ok = takeover_round(t, w, ports, stall, &s);
@@ -428,14 +439,14 @@ bool test_reconcile_request(struct ctx *t)
 		     0, NULL, err, sizeof err))
 		return fail_err(t, "injecting drift", err);
 	bool ok = expect_exit(t, "reconcile-dry", dry, 0, &out, NULL) &&
-		  (strstr(out, "would correct 3 (") != NULL || fail(t, "dry run printed: %s", out));
+		  expect_str_contains(t, "the dry run's output", out, "would correct 3 (");
 	free(out);
 	out = NULL;
 	long cells = ok ? it_drift(t->conn, examples, sizeof examples, err, sizeof err) : -1;
-	ok = ok && (cells == 3 || fail(t, "after the dry run %ld cells differ, want the 3 injected", cells));
+	ok = ok && expect_eq_long(t, "cells differing after the dry run (the injected ones)", 3, cells);
 	ok = ok && expect_exit(t, "reconcile", real, 0, &out, NULL) &&
-	     ((strstr(out, "corrected 3 (") != NULL && strstr(out, "follower_count") != NULL) ||
-	      fail(t, "reconcile printed: %s", out));
+	     expect_str_contains(t, "reconcile's output", out, "corrected 3 (") &&
+	     expect_str_contains(t, "reconcile's output", out, "follower_count");
 	free(out);
 	ok = ok && drift_zero(t) && ((wc_alive(&t->wc) && t->wc.pid == pid) || fail(t, "the running walcount did not survive"));
 	if (!ok)

@@ -123,14 +123,11 @@ static bool status_reports_wait(struct ctx *t, const char *needle)
 
 static bool init_finishes(struct ctx *t)
 {
-	char st[32];
-
 	if (!it_reap(t->wc.pid, 60, &t->wc.status, NULL))
 		return fail(t, "walcount init still running 60 s after COMMIT PREPARED");
 	t->wc.pid = 0;
-	if (!WIFEXITED(t->wc.status) || WEXITSTATUS(t->wc.status) != 0)
-		return fail(t, "walcount init ended with %s, want exit 0", it_status_text(t->wc.status, st, sizeof st));
-	return count_in_file(t->wc.log, "init: ready") == 1 || fail(t, "walcount init did not log \"init: ready\"");
+	return expect_exit_code(t, "walcount init", 0, t->wc.status, NULL) &&
+	       expect_eq_long(t, "\"init: ready\" lines of walcount init", 1, count_in_file(t->wc.log, "init: ready"));
 }
 
 bool test_slot_create_waits(struct ctx *t)
@@ -264,8 +261,8 @@ static bool backends_seen(struct ctx *t, char *kinds, size_t len)
 		      "WHERE datname = $1 AND application_name = 'walcount'",
 		      1, params, kinds, len, err, sizeof err))
 		return fail_err(t, "reading walcount's backends", err);
-	return (strstr(kinds, "client backend") != NULL && strstr(kinds, "walsender") != NULL) ||
-	       fail(t, "walcount's backends are %s; want a client backend and a walsender", kinds);
+	return expect_str_contains(t, "walcount's backends", kinds, "client backend") &&
+	       expect_str_contains(t, "walcount's backends", kinds, "walsender");
 }
 
 bool test_session_settings(struct ctx *t)
@@ -273,7 +270,7 @@ bool test_session_settings(struct ctx *t)
 	/* The DSN's own options must survive walcount's. */
 	struct wc_opts o = {.reconcile = true, .checkpoint_interval = "2s", .dsn_extra = " options='-c work_mem=7MB'"};
 	const char *init[] = {"init", "--config", t->wc.config, NULL};
-	char err[IT_ERRLEN], since[64], kinds[256], st[32];
+	char err[IT_ERRLEN], since[64], kinds[256];
 	char *out = NULL, *errtext = NULL;
 	long rows, sessions = 0;
 	int status;
@@ -284,8 +281,7 @@ bool test_session_settings(struct ctx *t)
 		return fail_err(t, "recording settings", err);
 	if (!hostile_database_settings(t) || !run_walcount(t, "session_settings-init", init, &status, &out, &errtext))
 		return false;
-	bool ok = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-		  fail(t, "walcount init ended with %s, want exit 0: %s", it_status_text(status, st, sizeof st), errtext);
+	bool ok = expect_exit_code(t, "walcount init", 0, status, errtext);
 	free(out);
 	free(errtext);
 	ok = ok && start_streaming(t) && run_changes(t, 3000, false) && make_drift(t, since, sizeof since) &&

@@ -85,17 +85,15 @@ bool writer_done(struct ctx *t, pid_t pid)
 /* Runs a walcount command to completion and wants exit code `want`. */
 static bool command(struct ctx *t, const char *label, const char *const *args, int want, char **errtext)
 {
-	char *out = NULL, st[32];
+	char *out = NULL, what[64];
 	int status;
 
 	*errtext = NULL;
 	if (!run_walcount(t, label, args, &status, &out, errtext))
 		return false;
 	free(out);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
-		return fail(t, "walcount %s ended with %s, want exit %d: %s", args[0], it_status_text(status, st, sizeof st),
-			    want, *errtext);
-	return true;
+	snprintf(what, sizeof what, "walcount %s", args[0]);
+	return expect_exit_code(t, what, want, status, *errtext);
 }
 
 bool test_initial_load(struct ctx *t)
@@ -110,7 +108,16 @@ bool test_initial_load(struct ctx *t)
 	pid_t writer = start_writer(t, WRITER_CHANGES);
 	if (writer < 0)
 		return fail(t, "fork: %s", strerror(errno));
-	it_sleep_ms(200);
+	/* init starts once the writer writes: another backend of the database
+	 * has run a statement. */
+	if (!poll_until(t, "the writer starting to write",
+			"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
+			"AND backend_type = 'client backend' AND query <> '')",
+			"SELECT count(*) || ' other backends' FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+			30)) {
+		writer_done(t, writer);
+		return false;
+	}
 	bool ok = command(t, "initial_load-init", init, 0, &errtext);
 	bool loaded = ok && strstr(errtext, "initial load:") != NULL;
 	/* The point is writes racing the load: a writer already done would
@@ -156,6 +163,7 @@ static bool unrelated_writes(struct ctx *t, PGconn *other, long *max_retained)
 			return false;
 		if (r > *max_retained)
 			*max_retained = r;
+		/* Load pacing: the writes span several heartbeats (1 s). */
 		it_sleep_ms(250);
 	}
 	return true;

@@ -56,14 +56,17 @@ static bool nothing_created(struct ctx *t)
 static bool health_before_streaming(struct ctx *t)
 {
 	char *body = NULL, err[IT_ERRLEN];
-	int port = 19250 + getpid() % 50, closed, code = -1;
+	int port = free_port(t), closed, code = -1;
 	int fd = occupy_port(&closed);
 	FILE *f = fopen(t->wc.config, "w");
 
 	if (fd >= 0)
 		close(fd);
-	if (f == NULL || fd < 0)
-		return fail(t, "cannot write %s or find a closed port", t->wc.config);
+	if (f == NULL || fd < 0 || port == 0) {
+		if (f != NULL)
+			fclose(f);
+		return fail(t, "cannot write %s or find a closed and a free port", t->wc.config);
+	}
 	fprintf(f, "database:\n  dsn: \"host=127.0.0.1 port=%d dbname=%s user=postgres\"\nslot:\n  name: %s\n"
 		   "metrics:\n  listen: \"127.0.0.1:%d\"\nstream:\n  connect_attempts: 1000\n  reconnect_min: 100ms\n"
 		   "  reconnect_max: 200ms\n",

@@ -38,25 +38,26 @@ struct run {
 };
 
 /* env NAME=VALUE... walcount status [--json] --config PATH */
-static void build_argv(const struct ctx *t, const struct run *r, char *argv[])
+static void build_argv(const struct ctx *t, const struct run *r, const char *argv[])
 {
 	int n = 0;
 
 	argv[n++] = ENV_BIN;
 	for (int i = 0; r->env[i] != NULL; i++)
-		argv[n++] = (char *) r->env[i];
-	argv[n++] = (char *) IT.bin;
+		argv[n++] = r->env[i];
+	argv[n++] = IT.bin;
 	argv[n++] = "status";
 	if (r->json)
 		argv[n++] = "--json";
 	argv[n++] = "--config";
-	argv[n++] = (char *) t->wc.config;
+	argv[n++] = t->wc.config;
 	argv[n] = NULL;
 }
 
 static pid_t spawn(struct ctx *t, const struct run *r, const char *outp, const char *errp)
 {
-	char *argv[MAX_ENV + 8], err[IT_ERRLEN];
+	const char *argv[MAX_ENV + 8];
+	char err[IT_ERRLEN];
 	int ofd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	int efd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	pid_t pid = -1;
@@ -114,6 +115,7 @@ static const char *const STATES[] = {"ok", "warning", "critical", "unknown"};
 static bool expect_json(struct ctx *t, struct run *r, int want)
 {
 	json_error_t jerr;
+	char what[96];
 
 	r->json = true;
 	if (!run_status(t, r))
@@ -123,10 +125,8 @@ static bool expect_json(struct ctx *t, struct run *r, int want)
 			    r->err);
 	if ((r->report = json_loads(r->out, 0, &jerr)) == NULL || !json_is_object(r->report))
 		return fail(t, "status %s: stdout is not one JSON object (%s): %.300s", r->name, jerr.text, r->out);
-	const char *state = json_string_value(json_object_get(r->report, "state"));
-	if (state == NULL || strcmp(state, STATES[want]) != 0)
-		return fail(t, "status %s: state %s, want %s", r->name, state ? state : "(none)", STATES[want]);
-	return true;
+	snprintf(what, sizeof what, "status %s: state", r->name);
+	return expect_str_eq(t, what, STATES[want], json_string_value(json_object_get(r->report, "state")));
 }
 
 /* True when some reason contains word. */
