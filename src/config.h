@@ -20,6 +20,7 @@ struct config {
 	int64_t slot_heartbeat_interval_ms;
 	int64_t slot_refresh_interval_ms;
 	int64_t slot_release_wait_ms;
+	int64_t slot_create_report_after_ms;
 	int64_t batch_max_changes;
 	int64_t batch_max_delay_ms;
 	int64_t batch_max_keys;
@@ -27,6 +28,7 @@ struct config {
 	bool reconcile_enabled;
 	int64_t reconcile_chunk_rows;
 	char *metrics_listen;
+	int64_t metrics_idle_timeout_ms;
 	int64_t status_lag_warning;            /* bytes */
 	int64_t status_lag_critical;
 	int64_t status_retained_wal_warning;

@@ -23,11 +23,10 @@
 
 /* Bounds on the HTTP server (issue 12: 1,100 idle connections pushed
  * walcount's descriptors past FD_SETSIZE). A scraper or client that stops
- * reading or sending is dropped after the timeout; at most CONNECTION_LIMIT
+ * reading or sending is dropped after metrics.idle_timeout; at most CONNECTION_LIMIT
  * connections are served at once, PER_IP_LIMIT of them from one address,
  * so one flooding host cannot lock out the scraper on another. Prometheus
  * needs one connection per scraper. */
-#define CONNECTION_TIMEOUT_S 10u
 #define CONNECTION_LIMIT 64u
 #define PER_IP_LIMIT 16u
 
@@ -240,7 +239,7 @@ static bool resolve(const char *listen, const struct listen_addr *a, struct addr
 	return true;
 }
 
-bool http_start(const char *listen, char *err, size_t errlen)
+bool http_start(const char *listen, int64_t idle_timeout_ms, char *err, size_t errlen)
 {
 	/* poll, not select: MHD's select refuses descriptors >= FD_SETSIZE. */
 	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
@@ -263,7 +262,7 @@ bool http_start(const char *listen, char *err, size_t errlen)
 	httpd = MHD_start_daemon(flags, a.port, NULL, NULL, handle, NULL,
 				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-				 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) ((idle_timeout_ms + 999) / 1000),
 				 MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
 				 MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT,
 				 MHD_OPTION_END);

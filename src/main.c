@@ -177,7 +177,7 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* The listener first: a port in use must fail before the schema, the
 	 * slot and the initial load exist. /healthz says "not streaming" until
 	 * the consumer streams. */
-	if (!http_start(cfg->metrics_listen, err, sizeof err)) {
+	if (!http_start(cfg->metrics_listen, cfg->metrics_idle_timeout_ms, err, sizeof err)) {
 		log_error("%s", err);
 		return 1;
 	}

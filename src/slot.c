@@ -185,7 +185,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 	if (repl == NULL)
 		return false;
 	snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL wal2json (SNAPSHOT 'export')", cfg->slot_name);
-	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, stop, err, errlen);
+	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, cfg->slot_create_report_after_ms, stop, err, errlen);
 	bool ok = res != NULL;
 	if (ok) {
 		log_info("slot created: %s at %s", cfg->slot_name, PQgetvalue(res, 0, 1));

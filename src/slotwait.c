@@ -12,9 +12,6 @@
 #include "log.h"
 #include "sqlfiles.h"
 
-/* A slot on a quiet server is consistent within milliseconds; one still
- * waiting after this is held up, and the operator should hear why. */
-#define FIRST_REPORT_MS 5000
 /* A forgotten transaction can hold it up for days: once a minute is
  * enough to keep it visible without flooding the log. */
 #define REPEAT_REPORT_MS 60000
@@ -70,11 +67,11 @@ static void cancel(PGconn *repl)
 		db_collect(repl, "cancelling the slot creation", true, NULL, err, sizeof err);
 }
 
-PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const char *sql, volatile sig_atomic_t *stop,
-			  char *err, size_t errlen)
+PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const char *sql, int64_t first_report_ms,
+			  volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	const char *what = "creating replication slot";
-	int64_t start = clock_now_ms(), next = start + FIRST_REPORT_MS;
+	int64_t start = clock_now_ms(), next = start + first_report_ms;
 	PGresult *res = NULL;
 	char line[512];
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -17,11 +18,12 @@
 bool slotwait_blockers(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen);
 
 /* Runs sql (CREATE_REPLICATION_SLOT) on repl and returns its result; while
- * it waits, logs what holds it up on conn, first after a few seconds, then
- * every minute. Once *stop is set the creation is cancelled (the server
+ * it waits, logs what holds it up on conn, first after first_report_ms
+ * (slot.create_report_after: a slot on a quiet server is consistent within
+ * milliseconds, one still waiting then is held up), then every minute. Once *stop is set the creation is cancelled (the server
  * drops the half-made slot). NULL with a one-line err on failure or stop;
  * the caller PQclear()s the result. */
-PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const char *sql, volatile sig_atomic_t *stop,
-			  char *err, size_t errlen);
+PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const char *sql, int64_t first_report_ms,
+			  volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 #endif

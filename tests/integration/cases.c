@@ -61,6 +61,8 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 		fprintf(f, "  refresh_interval: %s\n", o->refresh);
 	if (o->release_wait)
 		fprintf(f, "  release_wait: %s\n", o->release_wait);
+	if (o->create_report_after)
+		fprintf(f, "  create_report_after: %s\n", o->create_report_after);
 	fprintf(f, "batch:\n  max_delay: %s\n", o->max_delay ? o->max_delay : "100ms");
 	if (o->max_changes)
 		fprintf(f, "  max_changes: %ld\n", o->max_changes);
@@ -73,6 +75,8 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 	fprintf(f, "reconcile:\n  enabled: %s\n", o->reconcile ? "true" : "false");
 	/* Off unless asked for: other walcount instances may run on this host. */
 	fprintf(f, "metrics:\n  listen: \"%s\"\n", o->metrics_listen ? o->metrics_listen : "");
+	if (o->metrics_idle_timeout)
+		fprintf(f, "  idle_timeout: %s\n", o->metrics_idle_timeout);
 	fprintf(f, "log:\n  level: %s\n", o->log_level ? o->log_level : "info");
 	fprintf(f, "stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n");
 	if (fclose(f) != 0)

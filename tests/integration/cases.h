@@ -33,6 +33,8 @@ struct wc_opts {
 	bool reconcile;             /* reconcile.enabled; default false */
 	const char *refresh;        /* slot.refresh_interval; default 5s */
 	const char *release_wait;   /* slot.release_wait; default 15s */
+	const char *create_report_after; /* slot.create_report_after; default 5s */
+	const char *metrics_idle_timeout; /* metrics.idle_timeout; default 10s */
 };
 
 struct ctx {

@@ -314,7 +314,7 @@ static void assert_rejected(const char *listen, const char *expect)
 {
 	char err[256];
 
-	if (http_start(listen, err, sizeof err)) {
+	if (http_start(listen, 10000, err, sizeof err)) {
 		http_stop();
 		print_error("accepted: %s\n", listen);
 		fail();
@@ -339,11 +339,11 @@ static void test_listen_rejected(void **state)
 	assert_rejected("[::1]9187", "metrics.listen '[::1]9187': expected [address]:port");
 	assert_rejected("[::1", "metrics.listen '[::1': expected [address]:port");
 	/* gai_strerror's wording is libc's; only the prefix is ours. */
-	assert_false(http_start("[127.0.0.1]:9187", err, sizeof err));
+	assert_false(http_start("[127.0.0.1]:9187", 10000, err, sizeof err));
 	assert_non_null(strstr(err, "metrics.listen '[127.0.0.1]:9187': cannot resolve '127.0.0.1': "));
 	err[0] = '\0';
 	/* Empty means disabled: success, nothing started. */
-	assert_true(http_start("", err, sizeof err));
+	assert_true(http_start("", 10000, err, sizeof err));
 	assert_string_equal(err, "");
 	http_stop();
 }
@@ -420,7 +420,7 @@ static int start_on(const char *fmt)
 
 	for (int port = base; port < base + 20; port++) {
 		snprintf(listen, sizeof listen, fmt, port);
-		if (http_start(listen, err, sizeof err))
+		if (http_start(listen, 10000, err, sizeof err))
 			return port;
 		if (strstr(err, strerror(EADDRINUSE)) == NULL) {
 			print_error("%s\n", err);
@@ -445,7 +445,7 @@ static void test_http(void **state)
 	assert_int_equal(get(port, "/nope", &r), 404);
 	assert_int_equal(request(AF_INET, "127.0.0.1", port, "POST", "/metrics", &r), 405);
 	assert_non_null(strstr(r.raw, "Allow: GET\r\n"));
-	assert_false(http_start("127.0.0.1:1", err, sizeof err));
+	assert_false(http_start("127.0.0.1:1", 10000, err, sizeof err));
 	assert_string_equal(err, "metrics.listen '127.0.0.1:1': the metrics listener is already running");
 	http_stop();
 	http_stop();
@@ -504,7 +504,7 @@ static void test_bind_conflict(void **state)
 	socklen_t len = sizeof sa;
 	assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
-	assert_false(http_start(addr, err, sizeof err));
+	assert_false(http_start(addr, 10000, err, sizeof err));
 	snprintf(expect, sizeof expect, "metrics.listen '%s': cannot listen: %s", addr, strerror(EADDRINUSE));
 	assert_string_equal(err, expect);
 	close(fd);
