@@ -139,6 +139,7 @@ double metric(int port, const char *series);
 /* identity_tests.c: the replica identity changed while streaming. */
 bool test_identity_nothing(struct ctx *t);
 bool test_identity_default(struct ctx *t);
+bool test_identity_sweep_new_keys(struct ctx *t);
 /* config_limits_tests.c: a SIGHUP with a hostile file keeps streaming. */
 bool test_config_limits(struct ctx *t);
 /* startup_tests.c: a metrics port in use fails run before anything is created. */

@@ -70,6 +70,7 @@ static const struct test {
 	{"session_settings", "it_session_settings", test_session_settings},
 	{"identity_nothing", "it_identity_nothing", test_identity_nothing},
 	{"identity_default", "it_identity_default", test_identity_default},
+	{"identity_sweep_new_keys", "it_identity_new_keys", test_identity_sweep_new_keys},
 	{"config_limits", "it_config_limits", test_config_limits},
 	{"startup_order", "it_startup_order", test_startup_order},
 	{"secrets_redacted", "it_secrets_redacted", test_secrets_redacted},
