@@ -3,13 +3,21 @@
 -- A created row copies is_album from playlists, as the seed's triggers do.
 WITH d AS (
 	SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS d (id, rp, sv)
+), keys AS (
+	-- As in reconcile_user.sql: recounted keys, and those with a row or a
+	-- noted delta since the snapshot (recount 0).
+	SELECT playlist_id FROM recount_playlist WHERE playlist_id BETWEEN $1 AND $2
+	UNION
+	SELECT playlist_id FROM aggregate_playlist WHERE playlist_id BETWEEN $1 AND $2
+	UNION
+	SELECT id FROM d WHERE id BETWEEN $1 AND $2
 ), want AS (
-	SELECT r.playlist_id,
-		(r.repost_count + coalesce(d.rp, 0))::int AS repost_count,
-		(r.save_count + coalesce(d.sv, 0))::int AS save_count
-	FROM recount_playlist r
-	LEFT JOIN d ON d.id = r.playlist_id
-	WHERE r.playlist_id BETWEEN $1 AND $2
+	SELECT k.playlist_id,
+		(coalesce(r.repost_count, 0) + coalesce(d.rp, 0))::int AS repost_count,
+		(coalesce(r.save_count, 0) + coalesce(d.sv, 0))::int AS save_count
+	FROM keys k
+	LEFT JOIN recount_playlist r ON r.playlist_id = k.playlist_id
+	LEFT JOIN d ON d.id = k.playlist_id
 ), diff AS (
 	SELECT w.*, a.playlist_id IS NULL AS missing,
 		a.repost_count IS DISTINCT FROM w.repost_count AND (a.playlist_id IS NOT NULL OR w.repost_count <> 0) AS c1,

@@ -7,15 +7,23 @@ WITH d AS (
 	SELECT entity_id, count(*) AS n FROM comments
 	WHERE NOT is_delete AND is_visible AND entity_type = 'Track' AND entity_id BETWEEN $1 AND $2
 	GROUP BY entity_id
+), keys AS (
+	-- As in reconcile_user.sql: recounted keys, and those with a row or a
+	-- noted delta since the snapshot (recount 0).
+	SELECT track_id FROM recount_track WHERE track_id BETWEEN $1 AND $2
+	UNION
+	SELECT track_id FROM aggregate_track WHERE track_id BETWEEN $1 AND $2
+	UNION
+	SELECT id FROM d WHERE id BETWEEN $1 AND $2
 ), want AS (
-	SELECT r.track_id,
-		(r.repost_count + coalesce(d.rp, 0))::int AS repost_count,
-		(r.save_count + coalesce(d.sv, 0))::int AS save_count,
+	SELECT k.track_id,
+		(coalesce(r.repost_count, 0) + coalesce(d.rp, 0))::int AS repost_count,
+		(coalesce(r.save_count, 0) + coalesce(d.sv, 0))::int AS save_count,
 		coalesce(cm.n, 0)::int AS comment_count
-	FROM recount_track r
-	LEFT JOIN d ON d.id = r.track_id
-	LEFT JOIN cm ON cm.entity_id = r.track_id
-	WHERE r.track_id BETWEEN $1 AND $2
+	FROM keys k
+	LEFT JOIN recount_track r ON r.track_id = k.track_id
+	LEFT JOIN d ON d.id = k.track_id
+	LEFT JOIN cm ON cm.entity_id = k.track_id
 ), diff AS (
 	SELECT w.*, a.track_id IS NULL AS missing,
 		a.repost_count IS DISTINCT FROM w.repost_count AND (a.track_id IS NOT NULL OR w.repost_count <> 0) AS c1,

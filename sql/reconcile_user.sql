@@ -2,8 +2,10 @@
 -- Stream-maintained columns must equal the sweep's recount plus the net
 -- delta ($5..$8 for ids $4) of the transactions the stream applied that the
 -- sweep's snapshot did not see; the caller runs this between batches, so
--- those deltas are exact. The other columns (tracks, playlists, genre) are
--- recounted here, in this statement's snapshot, as the seed's job does.
+-- those deltas are exact. Every aggregate row of the range is checked, also
+-- one the recount lacks (created after the snapshot: its recount is 0).
+-- The other columns (tracks, playlists, genre) are recounted here, in this
+-- statement's snapshot, as the seed's job does.
 -- Rows are written only where a column differs (IS DISTINCT FROM: the
 -- columns are nullable); a missing row is created when a stream count is
 -- non-zero. $3: dry run, compute without writing.
@@ -34,23 +36,32 @@ WITH d AS (
 	FROM playlists
 	WHERE is_current AND NOT is_delete AND NOT is_private AND playlist_owner_id BETWEEN $1 AND $2
 	GROUP BY playlist_owner_id
+), keys AS (
+	-- The recounted keys, and those that got a row or a noted delta after
+	-- the snapshot: not in the recount, they had no row and no active
+	-- source row in it, so their recount is 0 (reconcile_chunks.sql).
+	SELECT user_id FROM recount_user WHERE user_id BETWEEN $1 AND $2
+	UNION
+	SELECT user_id FROM aggregate_user WHERE user_id BETWEEN $1 AND $2
+	UNION
+	SELECT id FROM d WHERE id BETWEEN $1 AND $2
 ), want AS (
-	SELECT r.user_id,
-		r.repost_count + coalesce(d.rp, 0) AS repost_count,
-		r.track_save_count + coalesce(d.ts, 0) AS track_save_count,
-		r.follower_count + coalesce(d.fr, 0) AS follower_count,
-		r.following_count + coalesce(d.fg, 0) AS following_count,
+	SELECT k.user_id,
+		coalesce(r.repost_count, 0) + coalesce(d.rp, 0) AS repost_count,
+		coalesce(r.track_save_count, 0) + coalesce(d.ts, 0) AS track_save_count,
+		coalesce(r.follower_count, 0) + coalesce(d.fr, 0) AS follower_count,
+		coalesce(r.following_count, 0) + coalesce(d.fg, 0) AS following_count,
 		coalesce(tt.n, 0) AS track_count,
 		coalesce(pl.playlists, 0) AS playlist_count,
 		coalesce(pl.albums, 0) AS album_count,
 		g.genre AS dominant_genre,
 		g.n::int AS dominant_genre_count
-	FROM recount_user r
-	LEFT JOIN d ON d.id = r.user_id
-	LEFT JOIN totals tt ON tt.owner_id = r.user_id
-	LEFT JOIN pl ON pl.owner_id = r.user_id
-	LEFT JOIN genre g ON g.owner_id = r.user_id
-	WHERE r.user_id BETWEEN $1 AND $2
+	FROM keys k
+	LEFT JOIN recount_user r ON r.user_id = k.user_id
+	LEFT JOIN d ON d.id = k.user_id
+	LEFT JOIN totals tt ON tt.owner_id = k.user_id
+	LEFT JOIN pl ON pl.owner_id = k.user_id
+	LEFT JOIN genre g ON g.owner_id = k.user_id
 ), diff AS (
 	-- A missing row compares as the row an INSERT would create.
 	SELECT w.*, a.user_id IS NULL AS missing,

@@ -158,7 +158,9 @@ static enum sweep_state failed(struct sweep *s)
 	return s->state;
 }
 
-/* Reads the chunk key ranges of the recount, chunk_rows keys each. */
+/* Reads the chunk key ranges, chunk_rows recounted keys each; together
+ * they cover every key of a table, also those the recount lacks (see
+ * sql/reconcile_chunks.sql). */
 static bool plan_chunks(struct sweep *s, char *err, size_t errlen)
 {
 	char rows[24];

@@ -2,8 +2,10 @@
  * snapshot S on its own connection while the stream keeps applying; the
  * consumer notes the deltas of every change it applies that S did not see;
  * once the stream has applied everything S saw, each aggregate row must
- * equal recount + noted delta, and only rows that differ are corrected, in
- * chunks of reconcile.chunk_rows keys, between batches. */
+ * equal recount + noted delta (a key the recount lacks counts 0 there: a
+ * row the stream created after S is checked too), and only rows that
+ * differ are corrected, in chunks of reconcile.chunk_rows keys, between
+ * batches. */
 #ifndef WALCOUNT_RECONCILE_H
 #define WALCOUNT_RECONCILE_H
 
