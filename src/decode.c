@@ -201,13 +201,14 @@ static bool read_lsn(struct ctx *c, json_t *root, const char *key, bool required
 	return true;
 }
 
-/* Reads "xid" (a non-negative JSON integer); absent leaves *out at 0 when
- * not required. */
+/* Reads "xid" (a non-negative JSON integer); absent or null leaves *out at
+ * 0 when not required: wal2json writes "xid":null for a message emitted
+ * outside a transaction. */
 static bool read_xid(struct ctx *c, json_t *root, bool required, uint64_t *out)
 {
-	json_t *v;
+	json_t *v = json_object_get(root, "xid");
 
-	if (!required && json_object_get(root, "xid") == NULL)
+	if (!required && (v == NULL || json_is_null(v)))
 		return true;
 	if (!member(c, root, "xid", JSON_INTEGER, &v))
 		return false;

@@ -172,3 +172,24 @@ bool test_bi_count_overflow(struct ctx *t)
 		 stalled ? "the whole stream stalled meanwhile (a later follows change waited)" : "other changes went on");
 	return true;
 }
+
+/* A message walcount did not write but with its prefix, emitted outside a
+ * transaction (pg_logical_emit_message(false, ...)): wal2json gives it
+ * "xid": null. It moves no count and must not stop the stream. */
+bool test_bi_foreign_message(struct ctx *t)
+{
+	pid_t pid;
+
+	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 500, false))
+		return false;
+	pid = t->wc.pid;
+	if (!bi_sql(t, "SELECT pg_logical_emit_message(false, 'walcount', 'not a heartbeat')") ||
+	    !bi_sql(t, "SELECT pg_logical_emit_message(true, 'walcount', 'not a heartbeat either')") ||
+	    !run_changes(t, 500, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
+		return false;
+	if (!wc_alive(&t->wc) || t->wc.pid != pid)
+		return fail(t, "walcount did not stream on past a non-transactional message with its prefix");
+	snprintf(t->details, sizeof t->details,
+		 "a transactional and a non-transactional message with prefix walcount passed; same pid; drift 0");
+	return true;
+}

@@ -260,6 +260,8 @@ static const struct error_case error_cases[] = {
 	 {"record at 0/A0: missing \"xid\"", NULL}},
 	{"xid not an integer", "{\"action\":\"B\",\"xid\":\"9\",\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\"}",
 	 {"0/A0", "\"xid\" is not an integer"}},
+	{"null xid on a change", "{\"action\":\"I\",\"xid\":null,\"lsn\":\"0/A0\",\"schema\":\"public\",\"table\":\"saves\"}",
+	 {"0/A0", "\"xid\" is not an integer"}},
 	{"negative xid", "{\"action\":\"B\",\"xid\":-1,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\"}",
 	 {"0/A0", "\"xid\" is negative"}},
 	{"wrong table", ROW("I", "public", "tracks") ",\"columns\":[]}",
@@ -429,6 +431,18 @@ static void test_message_without_xid(void **state)
 	assert_int_equal(c.lsn, 0);
 }
 
+/* wal2json writes "xid":null for a message emitted outside a transaction
+ * (pg_logical_emit_message(false, ...)). */
+static void test_message_null_xid(void **state)
+{
+	struct change c = decode_ok("{\"action\":\"M\",\"xid\":null,\"lsn\":\"0/19E81E0\",\"transactional\":false,"
+				    "\"prefix\":\"walcount\",\"content\":\"x\"}");
+
+	(void) state;
+	assert_int_equal(c.action, ACT_MESSAGE);
+	assert_int_equal(c.xid, 0);
+}
+
 /* The record is len bytes, not a C string: bytes after it are not read. */
 static void test_length_not_nul(void **state)
 {
@@ -490,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_identity_incomplete),
 		cmocka_unit_test(test_saves_record),
 		cmocka_unit_test(test_message_without_xid),
+		cmocka_unit_test(test_message_null_xid),
 		cmocka_unit_test(test_length_not_nul),
 		cmocka_unit_test(test_short_err_and_untouched_out),
 		cmocka_unit_test(test_names),
