@@ -5,7 +5,12 @@ CC      ?= cc
 PG_INC  := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so `make CFLAGS=...` (check-sanitize) keeps them.
-WFLAGS   = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
+WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2 -Wcast-qual
+WFLAGS   = -std=c11 $(WARN) -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
+# tests/integration is not clean of these yet.
+IT_WARN_OFF := -Wcast-qual
+# Each object's header dependencies, written by the compiler (BUILD/*.d).
+DEPFLAGS = -MMD -MP
 LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
@@ -24,9 +29,11 @@ $(WALCOUNT): $(BUILD)/main.o $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/sqlfiles.h
+# Order-only: sqlfiles.h exists before the first compile; after that the
+# .d files name it for the objects that include it.
+$(BUILD)/%.o: src/%.c | $(BUILD)/sqlfiles.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # SQL files are compiled into the binary so it runs from any directory.
 $(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
@@ -34,16 +41,16 @@ $(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
 	sh scripts/embed-sql.sh $(BUILD)/sqlfiles $(SQL)
 
 $(BUILD)/sqlfiles.o: $(BUILD)/sqlfiles.c
-	$(CC) $(CFLAGS) $(WFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # Unit tests link the pure modules only: they must not need a server.
 $(BUILD)/tests/%: tests/unit/%.c $(PURE:%=$(BUILD)/%.o) $(BUILD)/log.o
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(CFLAGS) $(WFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -MF $@.d -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)/lsn.o
+$(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h src/lsn.h $(BUILD)/lsn.o
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(CFLAGS) $(WFLAGS) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
+	$(CC) $(CFLAGS) $(filter-out $(IT_WARN_OFF),$(WFLAGS)) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
 
 # metrics.c renders without a server but lives beside its HTTP listener.
 $(BUILD)/tests/test_metrics: $(BUILD)/metrics.o
@@ -150,3 +157,5 @@ soak: all $(BUILD)/tests/integration
 
 clean:
 	rm -rf build build-san build-fuzz bin
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

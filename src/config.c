@@ -324,6 +324,7 @@ struct loader {
 	struct origin origin[NKEYS];
 };
 
+static bool vfail(struct loader *L, const char *where, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static bool fail(struct loader *L, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool fail_at(struct loader *L, yaml_mark_t mark, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

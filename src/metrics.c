@@ -503,10 +503,11 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	return ret;
 }
 
-/* MHD's buffer parameter is not const, but PERSISTENT memory is only read. */
+/* MHD's buffer parameter is not const, but PERSISTENT memory is only read
+ * (the cast through uintptr_t says so to -Wcast-qual). */
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 {
-	return reply(conn, status, TEXT_TYPE, (char *) text, MHD_RESPMEM_PERSISTENT);
+	return reply(conn, status, TEXT_TYPE, (char *) (uintptr_t) text, MHD_RESPMEM_PERSISTENT);
 }
 
 static enum MHD_Result reply_metrics(struct MHD_Connection *conn)
@@ -574,6 +575,7 @@ static atomic_bool starting;
 /* MHD's own messages (refused connections, accept errors) go to walcount's
  * log, rate-limited. errno is kept: metrics_start reads the failed bind's
  * errno after MHD_start_daemon has logged it. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	int saved = errno;
