@@ -49,6 +49,7 @@ static const char *check_slot_name(const char *value);
 /* Grouped by section in config.yaml's order, which is also the order the
  * environment is read in. stream.reconnect_max >= stream.reconnect_min is
  * checked in check_reconnect, since no single row can say it. */
+/* clang-format off */
 static const struct key keys[] = {
 	/*   path                      type        field                      default           min flags */
 	{KEY("database.dsn",           T_STRING,   database_dsn,              DEFAULT_DSN,      0, K_RESTART)},
@@ -81,6 +82,7 @@ static const struct key keys[] = {
 	{KEY("stream.reconnect_max",   T_DURATION, stream_reconnect_max_ms,   "30s",            1, 0)},
 	{KEY("stream.connect_attempts", T_INT,     stream_connect_attempts,   "10",             1, 0)},
 };
+/* clang-format on */
 
 #define NKEYS (sizeof keys / sizeof keys[0])
 
