@@ -111,7 +111,7 @@ bench-reconcile: all
 # Benchmark suite (bench/suite.sh): walcount against the raw decode limit
 # (pg_recvlogical) and the seed's triggers: backlog throughput, hot-key
 # writers, lag, memory, scaling, with a perf profile; its own PostgreSQL 15
-# on port 5489; writes its section of bench/results.md. bench-quick runs
+# on a free port; writes its section of bench/results.md. bench-quick runs
 # the same scenarios shorter (~8 min on 2 CPUs), bench adds the 10M backlog.
 .PHONY: bench bench-quick
 bench: all
