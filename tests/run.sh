@@ -37,9 +37,6 @@ all) parts="unit compose integration san-unit san-integration fuzz-replay valgri
 --valgrind) parts="valgrind" ;;
 *) echo "usage: tests/run.sh [--check|--integration-only|--sanitize|--valgrind]" >&2; exit 2 ;;
 esac
-case " $parts " in
-*integration*) port=${IT_PORT:-$(sh scripts/free-port.sh 3)} || exit 1 ;;
-esac
 
 # The unit-test binaries of build $1: the files beside them (dependency
 # files, Valgrind reports) have a dot in their names.
@@ -87,14 +84,18 @@ for part in $parts; do
 	case "$part" in
 	*integration)
 		# fsync is off: the tests kill walcount, never the machine;
-		# server restarts are clean shutdowns.
-		if [ -z "$pg_started" ] && ! sh scripts/pg-local.sh start "$tmp/pg" "$port" "fsync=off"; then
-			echo "$part: could not start PostgreSQL on port $port:"
-			tail -n 20 "$tmp/pg/server.log" 2>/dev/null
-			continue
-		fi
-		echo "PostgreSQL 15 on 127.0.0.1:$port ($tmp/pg)"
-		pg_started=1 ;;
+		# server restarts are clean shutdowns. The port is chosen just
+		# before the server takes it, so two runs rarely race for one.
+		if [ -z "$pg_started" ]; then
+			port=${IT_PORT:-$(sh scripts/free-port.sh 3)} || exit 1
+			if ! sh scripts/pg-local.sh start "$tmp/pg" "$port" "fsync=off"; then
+				echo "$part: could not start PostgreSQL on port $port:"
+				tail -n 20 "$tmp/pg/server.log" 2>/dev/null
+				continue
+			fi
+			echo "PostgreSQL 15 on 127.0.0.1:$port ($tmp/pg)"
+			pg_started=1
+		fi ;;
 	esac
 	echo "== $part"
 	run_part "$part" 2>&1 | tee "$tmp/$part.out"
