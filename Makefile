@@ -69,10 +69,10 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration san-build
 	@sh tests/run.sh
 
-# make check: what to run while working (under 5 min on 2 CPUs): the
-# formatting check, the unit tests and the -O2 build's integration tests
-# with a 20 s fault loop (tests/run.sh --check), closing with the same
-# "N passed, N failed" line as make test.
+# make check: what to run while working (meant for under 5 min on 2 idle
+# CPUs): the formatting check, the unit tests and the -O2 build's
+# integration tests with a 20 s fault loop (tests/run.sh --check), closing
+# with the same "N passed, N failed" line as make test.
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration
 	@sh tests/run.sh --check
