@@ -5,7 +5,10 @@ CC      ?= cc
 PG_INC  := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so `make CFLAGS=...` (check-sanitize) keeps them.
-WFLAGS   = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
+WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2 -Wcast-qual
+WFLAGS   = -std=c11 $(WARN) -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
+# Each object's header dependencies, written by the compiler (BUILD/*.d).
+DEPFLAGS = -MMD -MP
 LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
@@ -18,7 +21,7 @@ OPS_SQL := sql/schema.sql sql/roles.sql sql/drop_seed_triggers.sql
 SQL     := $(sort $(filter-out $(OPS_SQL),$(wildcard sql/*.sql)))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration run check-sanitize clean deps bench-reconcile
+.PHONY: all test check format format-check unit integration run check-sanitize clean deps bench-reconcile
 .PHONY: fuzz fuzz-build fuzz-replay check-valgrind soak san-build deps-fuzz
 all: $(WALCOUNT)
 
@@ -26,9 +29,11 @@ $(WALCOUNT): $(BUILD)/main.o $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/sqlfiles.h
+# Order-only: sqlfiles.h exists before the first compile; after that the
+# .d files name it for the objects that include it.
+$(BUILD)/%.o: src/%.c | $(BUILD)/sqlfiles.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # SQL files are compiled into the binary so it runs from any directory.
 $(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
@@ -36,14 +41,14 @@ $(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
 	sh scripts/embed-sql.sh $(BUILD)/sqlfiles $(SQL)
 
 $(BUILD)/sqlfiles.o: $(BUILD)/sqlfiles.c
-	$(CC) $(CFLAGS) $(WFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # Unit tests link the pure modules only: they must not need a server.
 $(BUILD)/tests/%: tests/unit/%.c $(PURE:%=$(BUILD)/%.o) $(BUILD)/log.o
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(CFLAGS) $(WFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -MF $@.d -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h $(BUILD)/lsn.o
+$(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h src/lsn.h $(BUILD)/lsn.o
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS) $(WFLAGS) -o $@ tests/integration/*.c $(BUILD)/lsn.o $(LDLIBS)
 
@@ -64,6 +69,22 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration san-build
 	@sh tests/run.sh
+
+# make check: what to run while working (meant for under 5 min on 2 idle
+# CPUs): the formatting check, the unit tests and the -O2 build's
+# integration tests with a 20 s fault loop (tests/run.sh --check), closing
+# with the same "N passed, N failed" line as make test.
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT) $(BUILD)/tests/integration
+	@sh tests/run.sh --check
+
+# clang-format 14 with .clang-format: format rewrites the C sources in
+# place, format-check lists the ones that differ.
+format:
+	@sh scripts/format.sh
+
+format-check:
+	@sh scripts/format.sh --check
 
 integration: all $(BUILD)/tests/integration
 	@sh tests/run.sh --integration-only
@@ -91,7 +112,7 @@ bench-reconcile: all
 # Benchmark suite (bench/suite.sh): walcount against the raw decode limit
 # (pg_recvlogical) and the seed's triggers: backlog throughput, hot-key
 # writers, lag, memory, scaling, with a perf profile; its own PostgreSQL 15
-# on port 5489; writes its section of bench/results.md. bench-quick runs
+# on a free port; writes its section of bench/results.md. bench-quick runs
 # the same scenarios shorter (~8 min on 2 CPUs), bench adds the 10M backlog.
 .PHONY: bench bench-quick
 bench: all
@@ -153,3 +174,5 @@ soak: all $(BUILD)/tests/integration
 
 clean:
 	rm -rf build build-san build-fuzz bin
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

@@ -11,17 +11,19 @@
 #             the walcount_commit_to_apply_seconds histogram's estimates.
 #
 # Starts its own PostgreSQL 15 + wal2json (scripts/pg-local.sh, bench/tmp/pg,
-# port 5491, fsync on), stops it on exit, and writes the "## Reconcile"
+# a free port or BENCH_PORT, fsync on; walcount's metrics on a free port or
+# BENCH_METRICS), stops it on exit, and writes the "## Reconcile"
 # section of bench/results.md. Needs bin/walcount (`make`). Sizes and
 # durations can be changed from the environment (BENCH_* below).
+# `set -- $(...)` and `read a b c` split result lines into named fields on
+# purpose, not all of them used; dash has `local`.
+# shellcheck disable=SC2046,SC2086,SC2034,SC3043
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bench="$top/bench"
 tmp="$bench/tmp"
 pgdir="$tmp/pg"
-port=${BENCH_PORT:-5491}
-metrics_addr=${BENCH_METRICS:-127.0.0.1:9491}
 db=walbench
 users=${BENCH_USERS:-100000}
 tracks=${BENCH_TRACKS:-200000}
@@ -35,6 +37,7 @@ reps=${BENCH_REPS:-5}
 phase_s=${BENCH_PHASE_SECONDS:-30}
 rate=${BENCH_RATE:-200}
 walcount="$top/bin/walcount"
+wc_bin=$walcount
 results="$bench/results.md"
 
 say() { printf '%s\n' "bench: $*" >&2; }
@@ -46,32 +49,21 @@ for t in psql pgbench curl awk; do
 	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15; curl, awk are base tools)"
 done
 
+# shellcheck source=bench/lib.sh
+. "$bench/lib.sh"
 export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE="$db"
 export WALCOUNT_CONFIG="$tmp/walcount.yaml"
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 # Everything started here is stopped on exit, by its pid, then the server.
-wal_pid="" load_pid="" probe_pid="" sampler_pid="" usr1_pid="" server=""
-cleanup() {
-	rc=$?
-	trap - EXIT INT TERM
-	for p in $usr1_pid $sampler_pid $load_pid $probe_pid; do
-		kill "$p" 2>/dev/null || true
-	done
-	if [ -n "$wal_pid" ]; then
-		kill -TERM "$wal_pid" 2>/dev/null || true
-		wait "$wal_pid" 2>/dev/null || true
-	fi
-	[ -n "$server" ] && sh "$top/scripts/pg-local.sh" stop "$pgdir" 2>/dev/null || true
-	[ "$rc" -eq 0 ] || say "failed (exit $rc); logs in $tmp"
-	exit "$rc"
+load_pid="" probe_pid="" sampler_pid="" usr1_pid=""
+trap 'bench_cleanup_all "$?"' EXIT
+bench_cleanup_all() {
+	bg_pids="$usr1_pid $sampler_pid $load_pid $probe_pid"
+	bench_cleanup "$1"
 }
-trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.10g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # Other work on the machine skews every figure: the load averages at the
 # start and the end go into the results.
@@ -80,13 +72,8 @@ commit=$(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ "$commit" = unknown ] || [ -z "$(cd "$top" && git status --porcelain -- src sql 2>/dev/null)" ] || commit="$commit (src/sql modified)"
 
 # --- server and data -------------------------------------------------------
-mkdir -p "$tmp"
-# A server left running by an interrupted earlier run is ours: stop it.
-[ -f "$pgdir/data/postmaster.pid" ] && sh "$top/scripts/pg-local.sh" stop "$pgdir" 2>/dev/null || true
-rm -rf "$pgdir"
 say "starting PostgreSQL on 127.0.0.1:$port ($pgdir)"
-server=1
-sh "$top/scripts/pg-local.sh" start "$pgdir" "$port" fsync=on synchronous_commit=on \
+cluster_start fsync=on synchronous_commit=on \
 	shared_buffers=1GB max_wal_size=4GB checkpoint_timeout=15min shared_preload_libraries=pg_stat_statements
 q -d postgres -c "CREATE DATABASE $db"
 q -f "$top/sql/schema.sql"
@@ -191,15 +178,9 @@ sweep_list=$(paste -sd, "$tmp/sweep.ms" | sed 's/,/, /g')
 # --- Figure 2 --------------------------------------------------------------
 murl="http://$metrics_addr/metrics"
 say "Figure 2: walcount run, metrics on $murl, load $rate tx/s"
-"$walcount" run >"$tmp/run.log" 2>&1 &
-wal_pid=$!
-n=0
-until curl -sf "$murl" >/dev/null 2>&1; do
-	kill -0 "$wal_pid" 2>/dev/null || { cat "$tmp/run.log" >&2; wal_pid=""; die "walcount run exited"; }
-	n=$((n + 1))
-	[ "$n" -lt 300 ] || die "no metrics on $murl after 30 s"
-	sleep 0.1
-done
+metrics_up() { curl -sf "$murl" >/dev/null 2>&1; }
+wc_launch "$tmp/run.log"
+wc_await 300 0.1 "no metrics on $murl after 30 s" metrics_up
 q -f "$bench/reconcile_probe.sql" >/dev/null
 load="pgbench -n -c 4 -j 2 -R $rate -D users=$users -D tracks=$tracks -f $bench/reconcile_load.pgbench"
 # Until walcount has applied everything committed so far: a probe toggle is
@@ -248,7 +229,7 @@ catch_up
 say "  phase 2: ${phase_s} s with sweeps back to back (SIGUSR1 every second)"
 sweep_from=$(q -c "SELECT coalesce(max(id), 0) FROM walcount.checkpoints")
 q -c "SELECT pg_stat_statements_reset()" >/dev/null
-(while :; do kill -USR1 "$wal_pid" 2>/dev/null || exit 0; sleep 1; done) &
+(while :; do kill -USR1 "$wc_pid" 2>/dev/null || exit 0; sleep 1; done) &
 usr1_pid=$!
 phase sweep
 kill "$usr1_pid" 2>/dev/null || true
@@ -280,9 +261,7 @@ set -- $(q -F ' ' -c "SELECT
 	round(max(max_exec_time) FILTER (WHERE query LIKE '%row_number() OVER (ORDER BY user_id)%'))
 	FROM pg_stat_statements")
 chunk_max_user=$1 chunk_max_track=$2 chunk_max_playlist=$3 plan_max=$4
-kill -TERM "$wal_pid"
-wait "$wal_pid" || die "walcount run exited with $?"
-wal_pid=""
+wc_stop
 run_corrections=$(grep -c 'reconcile: corrected' "$tmp/run.log" || true)
 set -- $(sweep --dry-run)
 final_would=$2
@@ -294,34 +273,9 @@ probe_stats() { # N p50 p99 max unseen
 		round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1),
 		count(*) FILTER (WHERE NOT seen) FROM bench.probe_samples WHERE phase = '$1'"
 }
-# histogram_quantile over the bucket deltas of the phase: linear within the
-# bucket holding the rank; in the +Inf bucket, the largest finite bound.
-hist_stats() { # N p50_ms p99_ms mean_ms
-	awk -v name=walcount_commit_to_apply_seconds '
-		function le(line) { sub(/.*le="/, "", line); sub(/".*/, "", line); return line }
-		FNR == 1 { f++ }
-		index($0, name "_bucket{") == 1 { k = le($1); v[f, k] = $2; if (f == 1) { order[++nb] = k } }
-		index($0, name "_sum ") == 1 { s[f] = $2 }
-		index($0, name "_count ") == 1 { c[f] = $2 }
-		function q(p,   rank, i, prev, prevc, b, d) {
-			rank = p * total; prev = 0; prevc = 0
-			for (i = 1; i <= nb; i++) {
-				d = v[2, order[i]] - v[1, order[i]]
-				if (d >= rank) {
-					if (order[i] == "+Inf") return prev * 1000
-					b = order[i] + 0
-					return (prev + (b - prev) * (rank - prevc) / (d - prevc)) * 1000
-				}
-				if (order[i] != "+Inf") prev = order[i] + 0
-				prevc = d
-			}
-			return prev * 1000
-		}
-		END {
-			total = c[2] - c[1]
-			if (total <= 0) { print 0, "n/a", "n/a", "n/a"; exit }
-			printf "%d %.0f %.0f %.0f\n", total, q(0.5), q(0.99), (s[2] - s[1]) / total * 1000
-		}' "$tmp/metrics-$1-before.txt" "$tmp/metrics-$1-after.txt"
+# The phase's commit->apply histogram (bench/lib.sh): N p50_ms p99_ms mean_ms ...
+phase_hist() {
+	hist_stats "$tmp/metrics-$1-before.txt" "$tmp/metrics-$1-after.txt" walcount_commit_to_apply_seconds %.0f
 }
 lag_stats() { # samples max_bytes median_bytes
 	printf '%s %s %s\n' "$(wc -l <"$tmp/lag-$1.txt")" "$(sort -n "$tmp/lag-$1.txt" | tail -1)" "$(median <"$tmp/lag-$1.txt")"
@@ -329,8 +283,8 @@ lag_stats() { # samples max_bytes median_bytes
 tps() { awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/pgbench-$1.out"; }
 set -- $(probe_stats nosweep); pa_n=$1 pa_50=$2 pa_99=$3 pa_max=$4 pa_unseen=$5
 set -- $(probe_stats sweep); pb_n=$1 pb_50=$2 pb_99=$3 pb_max=$4 pb_unseen=$5
-set -- $(hist_stats nosweep); ha_n=$1 ha_50=$2 ha_99=$3 ha_mean=$4
-set -- $(hist_stats sweep); hb_n=$1 hb_50=$2 hb_99=$3 hb_mean=$4
+set -- $(phase_hist nosweep); ha_n=$1 ha_50=$2 ha_99=$3 ha_mean=$4
+set -- $(phase_hist sweep); hb_n=$1 hb_50=$2 hb_99=$3 hb_mean=$4
 set -- $(lag_stats nosweep); la_max=$2 la_med=$3
 set -- $(lag_stats sweep); lb_max=$2 lb_med=$3
 tps_a=$(tps nosweep) tps_b=$(tps sweep)

@@ -20,9 +20,13 @@
 #
 # BENCH_MODE=quick (make bench-quick, ~8 min) or full (make bench, ~25 min
 # on 2 CPUs). Starts its own PostgreSQL 15 + wal2json (scripts/pg-local.sh,
-# bench/tmp/suite/pg, port 5489, fsync on), stops it on exit, and writes the
+# bench/tmp/suite/pg, a free port or BENCH_PORT, fsync on; walcount's
+# metrics on a free port or BENCH_METRICS), stops it on exit, and writes the
 # "## Suite: ..." section of bench/results.md for its mode; other sections
 # (Reconcile) are kept. Uses a copy of bin/walcount (bench/tmp/suite).
+# `set -- $(...)` and `read a b c` split result lines into named fields on
+# purpose, not all of them used; dash has `local`.
+# shellcheck disable=SC2046,SC2086,SC2034,SC3043
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,9 +34,7 @@ bench="$top/bench"
 tmp="$bench/tmp/suite"
 pgdir="$tmp/pg"
 mode=${BENCH_MODE:-full}
-port=${BENCH_PORT:-5489}
 ncpu=$(nproc)
-metrics_addr=${BENCH_METRICS:-127.0.0.1:9489}
 db=walsuite
 users=${BENCH_USERS:-100000}
 tracks=${BENCH_TRACKS:-1000000}
@@ -89,6 +91,8 @@ for t in psql pgbench pg_recvlogical curl awk perf; do
 	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15; perf: apt-get install linux-perf)"
 done
 
+# shellcheck source=bench/lib.sh
+. "$bench/lib.sh"
 export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE="$db"
 unset PGOPTIONS
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -97,27 +101,10 @@ hz=$(getconf CLK_TCK)
 t_begin=$(now_ms)
 
 # Everything started here is stopped on exit, by its pid, then the server.
-wc_pid="" bg_pids="" server=""
-cleanup() {
-	rc=$?
-	trap - EXIT INT TERM
-	for p in $bg_pids; do
-		kill "$p" 2>/dev/null || true
-	done
-	if [ -n "$wc_pid" ]; then
-		kill -TERM "$wc_pid" 2>/dev/null || true
-		wait "$wc_pid" 2>/dev/null || true
-	fi
-	[ -n "$server" ] && sh "$top/scripts/pg-local.sh" stop "$pgdir" 2>/dev/null || true
-	[ "$rc" -eq 0 ] || say "failed (exit $rc); logs in $tmp"
-	exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.10g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }'; }
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.0f", n * 1000 / ms; else print "n/a" }'; }
 secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
 # CPU seconds of a live process, and of its reaped children.
@@ -134,15 +121,13 @@ load_start=$(load)
 # --- server, walcount copy, data -------------------------------------------
 mkdir -p "$tmp"
 wc="$tmp/walcount"
+wc_bin=$wc
 cp "$top/bin/walcount" "$wc"
 wc_version=$("$wc" --version | awk '{ print $2 }')
-[ -f "$pgdir/data/postmaster.pid" ] && sh "$top/scripts/pg-local.sh" stop "$pgdir" 2>/dev/null || true
-rm -rf "$pgdir"
 say "mode $mode; starting PostgreSQL on 127.0.0.1:$port ($pgdir)"
-server=1
 # autovacuum off so no background WAL lands between a backlog and its
 # timings; the scenarios VACUUM where it matters.
-sh "$top/scripts/pg-local.sh" start "$pgdir" "$port" fsync=on synchronous_commit=on shared_buffers=1GB \
+cluster_start fsync=on synchronous_commit=on shared_buffers=1GB \
 	max_wal_size=32GB checkpoint_timeout=60min autovacuum=off max_connections=100
 pm_pid=$(head -1 "$pgdir/data/postmaster.pid")
 q -d postgres -c "CREATE DATABASE $db"
@@ -195,22 +180,8 @@ opts_oids="$opts_types -o include-type-oids=1"
 
 # --- walcount process helpers ----------------------------------------------
 wc_start() { # log [config]
-	local k=0
-	"$wc" run --config "${2:-$conf}" >"$1" 2>&1 &
-	wc_pid=$!
-	until grep -q "stream: started slot" "$1"; do
-		kill -0 "$wc_pid" 2>/dev/null || { cat "$1" >&2; wc_pid=""; die "walcount run exited"; }
-		k=$((k + 1))
-		[ "$k" -lt 1200 ] || die "walcount did not start streaming in 60 s"
-		sleep 0.05
-	done
-}
-wc_stop() {
-	local rc=0
-	kill -TERM "$wc_pid"
-	wait "$wc_pid" || rc=$?
-	[ "$rc" -eq 0 ] || { wc_pid=""; die "walcount run exited with $rc"; }
-	wc_pid=""
+	wc_launch "$1" --config "${2:-$conf}"
+	wc_await 1200 0.05 "walcount did not start streaming in 60 s" grep -q "stream: started slot" "$1"
 }
 # The end marker: a toggle of its own repost; prints the count walcount
 # makes visible once it has applied everything before and including it.
@@ -266,37 +237,6 @@ wc_pids() { # sets ws_pid (walsender) and be_pid (apply backend) of walcount on 
 		AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1")
 }
 
-# Histogram deltas: n p50_ms p99_ms mean_ms share<=100ms(%) highest_bucket
-hist_stats() { # before after [histogram, default walcount_commit_to_apply_seconds]
-	awk -v name="${3:-walcount_commit_to_apply_seconds}" '
-		function le(line) { sub(/.*le="/, "", line); sub(/".*/, "", line); return line }
-		FNR == 1 { f++ }
-		index($0, name "_bucket{") == 1 { k = le($1); v[f, k] = $2; if (f == 1) { order[++nb] = k } }
-		index($0, name "_sum ") == 1 { s[f] = $2 }
-		index($0, name "_count ") == 1 { c[f] = $2 }
-		function q(p,   rank, i, prev, prevc, b, d) {
-			rank = p * total; prev = 0; prevc = 0
-			for (i = 1; i <= nb; i++) {
-				d = v[2, order[i]] - v[1, order[i]]
-				if (d >= rank) {
-					if (order[i] == "+Inf") return prev * 1000
-					b = order[i] + 0
-					return (prev + (b - prev) * (rank - prevc) / (d - prevc)) * 1000
-				}
-				if (order[i] != "+Inf") prev = order[i] + 0
-				prevc = d
-			}
-			return prev * 1000
-		}
-		END {
-			total = c[2] - c[1]
-			if (total <= 0) { print 0, "n/a", "n/a", "n/a", "n/a", "n/a"; exit }
-			top = "n/a"; prevd = 0
-			for (i = 1; i <= nb; i++) { d = v[2, order[i]] - v[1, order[i]]; if (d > prevd) top = order[i]; prevd = d }
-			le100 = v[2, "0.1"] - v[1, "0.1"]
-			printf "%d %.0f %.0f %.1f %.2f %s\n", total, q(0.5), q(0.99), (s[2] - s[1]) / total * 1000, le100 * 100 / total, top
-		}' "$1" "$2"
-}
 # Starts sampling walcount's lag (WAL end - applied progress) every second.
 lag_sampler() { # file
 	(while :; do

@@ -5,7 +5,7 @@
 set -eu
 
 need="gcc make pkg-config postgresql-15 postgresql-15-wal2json postgresql-client-15 libpq-dev
-libjansson-dev libyaml-dev libcmocka-dev libmicrohttpd-dev prometheus docker-compose shellcheck valgrind"
+libjansson-dev libyaml-dev libcmocka-dev libmicrohttpd-dev prometheus docker-compose shellcheck valgrind clang-format-14"
 # `deps.sh fuzz` (make fuzz): libFuzzer comes with clang's runtime.
 [ "${1:-}" = fuzz ] && need="$need clang libclang-rt-14-dev"
 missing=""
@@ -21,8 +21,9 @@ fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "deps: installing$missing"
+echo "deps: installing$missing (not installed; needed to build or test walcount)"
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 # The Debian package starts a "main" cluster of its own; walcount never uses
 # it, so keep its postinst from starting one where policy-rc.d is honoured.
+# shellcheck disable=SC2086
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -52,6 +52,7 @@ static const char *check_slot_name(const char *value);
 /* Grouped by section in config.yaml's order, which is also the order the
  * environment is read in. stream.reconnect_max >= stream.reconnect_min is
  * checked in check_reconnect, since no single row can say it. */
+/* clang-format off */
 static const struct key keys[] = {
 	/*   path                      type        field                      default           min flags */
 	{KEY("database.dsn",           T_STRING,   database_dsn,              DEFAULT_DSN,      0, K_RESTART)},
@@ -86,6 +87,7 @@ static const struct key keys[] = {
 	{KEY("stream.reconnect_max",   T_DURATION, stream_reconnect_max_ms,   "30s",            1, 0)},
 	{KEY("stream.connect_attempts", T_INT,     stream_connect_attempts,   "10",             1, 0)},
 };
+/* clang-format on */
 
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -329,6 +331,7 @@ struct loader {
 	struct origin origin[NKEYS];
 };
 
+static bool vfail(struct loader *L, const char *where, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static bool fail(struct loader *L, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool fail_at(struct loader *L, yaml_mark_t mark, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

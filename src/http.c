@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -70,10 +71,11 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	return ret;
 }
 
-/* MHD's buffer parameter is not const, but PERSISTENT memory is only read. */
+/* MHD's buffer parameter is not const, but PERSISTENT memory is only read
+ * (the cast through uintptr_t says so to -Wcast-qual). */
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 {
-	return reply(conn, status, TEXT_TYPE, (char *) text, MHD_RESPMEM_PERSISTENT);
+	return reply(conn, status, TEXT_TYPE, (char *) (uintptr_t) text, MHD_RESPMEM_PERSISTENT);
 }
 
 static enum MHD_Result reply_metrics(struct MHD_Connection *conn)

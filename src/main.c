@@ -287,11 +287,9 @@ static unsigned set_flag(const char *arg, struct options *o)
 	return 0;
 }
 
-static void usage_error(const char *fmt, const char *arg)
+static void usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "walcount: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see walcount --help)\n");
+	fprintf(stderr, "walcount: %s '%s' (see walcount --help)\n", what, arg);
 	exit(2);
 }
 
@@ -316,7 +314,7 @@ static const struct command *parse_args(int argc, char **argv, struct options *o
 		} else if (cmd == NULL && argv[i][0] != '-' && (cmd = find_command(argv[i])) != NULL) {
 			continue;
 		} else {
-			usage_error("unknown argument '%s'", argv[i]);
+			usage_error("unknown argument", argv[i]);
 		}
 	}
 	if (cmd == NULL) {
@@ -324,7 +322,7 @@ static const struct command *parse_args(int argc, char **argv, struct options *o
 		exit(2);
 	}
 	if (seen & ~cmd->flags)
-		usage_error("an option given does not apply to '%s'", cmd->name);
+		usage_error("an option given does not apply to", cmd->name);
 	return cmd;
 }
 

@@ -17,7 +17,9 @@ struct ratelimit {
 	uint64_t suppressed;    /* lines dropped and not yet reported */
 };
 
+/* clang-format off */
 #define RATELIMIT_INIT(interval_ms, burst) {(interval_ms), (burst), false, 0, 0, 0}
+/* clang-format on */
 
 /* Whether one more line may be written at now_ms. When it may, *report is
  * how many lines were dropped before it and not yet reported (0: none),

@@ -40,9 +40,11 @@ struct field {
 	const struct field *fields;
 };
 
+/* clang-format off */
 #define F(key, column, type) {key, column, type, NULL}
 #define OBJ(key, column, fields) {key, column, C_OBJECT, fields}
 #define END {NULL, NULL, C_STR, NULL}
+/* clang-format on */
 
 static const struct field SLOT[] = {
 	F("name", "slot_name", C_STR), F("plugin", "plugin", C_STR), F("active", "active", C_BOOL),

@@ -17,17 +17,18 @@
 #     started the way the official image's docker-entrypoint.sh does on a
 #     first start (initdb, its pg_hba.conf line, a socket-only temporary
 #     server, then the init scripts); then the walcount role's logins
-#   - shellcheck of the scripts
+#   - shellcheck of the shell scripts (scripts/, tests/, bench/, docker/, .ci/)
 # Installs nothing: scripts/deps.sh provides docker-compose, shellcheck,
 # prometheus (promtool) and postgresql-15. Ends with
 # "compose: N passed, M failed".
-#   COMPOSE_CHECK_PORT  port of the throwaway server (default 5479)
+#   COMPOSE_CHECK_PORT  port of the throwaway server (default: a free one,
+#                       scripts/free-port.sh)
 # awk programs and sh -c scripts are single-quoted on purpose.
 # shellcheck disable=SC2016
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-port=${COMPOSE_CHECK_PORT:-5479}
+port=${COMPOSE_CHECK_PORT:-$(sh scripts/free-port.sh)} || exit 1
 pgbin=/usr/lib/postgresql/15/bin
 # docker-compose's own interpreter: it has docker-py and PyYAML.
 py=/usr/bin/python3
@@ -348,8 +349,8 @@ fi
 # --- shell scripts -----------------------------------------------------------
 
 if need shellcheck shellcheck; then
-	check "shellcheck" shellcheck docker/postgres/initdb/10-walcount.sh docker/walcount/healthcheck.sh \
-		scripts/make-secrets.sh tests/compose-check.sh
+	check "shellcheck" shellcheck -x docker/postgres/initdb/10-walcount.sh docker/walcount/healthcheck.sh \
+		scripts/*.sh tests/*.sh tests/fuzz/*.sh bench/*.sh .ci/run
 fi
 
 echo "compose: $passed passed, $failed failed"

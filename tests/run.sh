@@ -8,15 +8,20 @@
 #                        then the unit and integration tests built with
 #                        ASan/UBSan (build-san), the fuzz crashers replayed
 #                        under them, and the unit tests under Valgrind
+#   --check              make check: the formatting check, the -O2 build's
+#                        unit tests and its integration tests with a
+#                        shorter fault loop (IT_FAULT_SECONDS, default 20)
+#                        and fewer rounds of the repetitive ones (IT_QUICK=1)
 #   --integration-only   the -O2 build's integration tests (make integration)
 #   --sanitize           the ASan/UBSan parts only (make check-sanitize)
 #   --valgrind           the unit tests under Valgrind (make check-valgrind)
-#   IT_ONLY=a,b  IT_SEED=n  IT_PORT=p  passed on to the integration tests
+#   IT_ONLY=a,b  IT_SEED=n  IT_FAULT_SECONDS=s  passed on to the integration
+#   tests; IT_PORT=p  the cluster's port (the failover tests also use p+1
+#   and p+2), by default the first free one from a random start
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 tmp="$top/tests/tmp"
-port=${IT_PORT:-5497}
 mode=${1:-all}
 san="$top/build-san"
 
@@ -25,11 +30,23 @@ summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "
 
 case "$mode" in
 all) parts="unit compose integration san-unit san-integration fuzz-replay valgrind" ;;
+--check)
+	parts="format unit integration"
+	export IT_FAULT_SECONDS="${IT_FAULT_SECONDS:-20}" IT_QUICK="${IT_QUICK:-1}" ;;
 --integration-only) parts="integration" ;;
 --sanitize) parts="san-unit san-integration fuzz-replay" ;;
 --valgrind) parts="valgrind" ;;
-*) echo "usage: tests/run.sh [--integration-only|--sanitize|--valgrind]" >&2; exit 2 ;;
+*) echo "usage: tests/run.sh [--check|--integration-only|--sanitize|--valgrind]" >&2; exit 2 ;;
 esac
+
+# The unit-test binaries of build $1: the files beside them (dependency
+# files, Valgrind reports) have a dot in their names.
+unit_bins() {
+	for t in "$1"/tests/test_*; do
+		case "${t##*/}" in *.*) continue ;; esac
+		[ -x "$t" ] && echo "$t"
+	done
+}
 
 [ -f "$tmp/pg/data/postmaster.pid" ] && sh scripts/pg-local.sh stop "$tmp/pg" 2>/dev/null
 rm -rf "$tmp"
@@ -46,18 +63,21 @@ integration() {
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16}"
 
 pg_started=
+# unit_bins' paths have no blanks.
+# shellcheck disable=SC2046
 run_part() {
 	case "$1" in
-	unit) sh tests/run-unit.sh build/tests/test_* ;;
+	format) sh scripts/format.sh --check ;;
+	unit) sh tests/run-unit.sh $(unit_bins build) ;;
 	# The deployment files: there is no Docker engine here, so the compose
 	# file, the Dockerfiles and the image's first start are checked without.
 	compose) sh tests/compose-check.sh ;;
 	integration) integration "$top/bin/walcount" build/tests/integration ;;
-	san-unit) sh tests/run-unit.sh "$san"/tests/test_* | sed 's/^unit:/san-unit:/' ;;
+	san-unit) sh tests/run-unit.sh $(unit_bins "$san") | sed 's/^unit:/san-unit:/' ;;
 	san-integration) integration "$san/walcount" "$san/tests/integration" |
 		sed 's/^integration:/san-integration:/' ;;
 	fuzz-replay) sh tests/fuzz/replay.sh "$san/fuzz" ;;
-	valgrind) sh tests/run-valgrind.sh build/tests/test_* ;;
+	valgrind) sh tests/run-valgrind.sh $(unit_bins build) ;;
 	esac
 }
 
@@ -65,13 +85,18 @@ for part in $parts; do
 	case "$part" in
 	*integration)
 		# fsync is off: the tests kill walcount, never the machine;
-		# server restarts are clean shutdowns.
-		if [ -z "$pg_started" ] && ! sh scripts/pg-local.sh start "$tmp/pg" "$port" "fsync=off"; then
-			echo "$part: could not start PostgreSQL:"
-			tail -n 20 "$tmp/pg/server.log" 2>/dev/null
-			continue
-		fi
-		pg_started=1 ;;
+		# server restarts are clean shutdowns. The port is chosen just
+		# before the server takes it, so two runs rarely race for one.
+		if [ -z "$pg_started" ]; then
+			port=${IT_PORT:-$(sh scripts/free-port.sh 3)} || exit 1
+			if ! sh scripts/pg-local.sh start "$tmp/pg" "$port" "fsync=off"; then
+				echo "$part: could not start PostgreSQL on port $port:"
+				tail -n 20 "$tmp/pg/server.log" 2>/dev/null
+				continue
+			fi
+			echo "PostgreSQL 15 on 127.0.0.1:$port ($tmp/pg)"
+			pg_started=1
+		fi ;;
 	esac
 	echo "== $part"
 	run_part "$part" 2>&1 | tee "$tmp/$part.out"
@@ -80,6 +105,7 @@ done
 
 passed=0 failed=0
 for part in $parts; do
+	# shellcheck disable=SC2046
 	set -- $(summary "$tmp/$part.out") 0 1
 	passed=$((passed + $1)) failed=$((failed + $2))
 done

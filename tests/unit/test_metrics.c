@@ -413,13 +413,13 @@ static int get(int port, const char *path, struct reply *r)
 
 /* Starts the listener on host at the first free port from a pid-derived
  * base, so parallel runs rarely collide. Returns the port. */
-static int start_on(const char *fmt)
+static int start_on(const char *host)
 {
 	char listen[64], err[256];
 	int base = 20000 + (int) (getpid() % 20000);
 
 	for (int port = base; port < base + 20; port++) {
-		snprintf(listen, sizeof listen, fmt, port);
+		snprintf(listen, sizeof listen, "%s:%d", host, port);
 		if (http_start(listen, 10000, err, sizeof err))
 			return port;
 		if (strstr(err, strerror(EADDRINUSE)) == NULL) {
@@ -434,7 +434,7 @@ static void test_http(void **state)
 {
 	static struct reply r;
 	char err[256];
-	int port = start_on("127.0.0.1:%d");
+	int port = start_on("127.0.0.1");
 
 	(void) state;
 	assert_true(port > 0);
@@ -455,7 +455,7 @@ static void test_http(void **state)
 static void test_healthz(void **state)
 {
 	static struct reply r;
-	int port = start_on("127.0.0.1:%d");
+	int port = start_on("127.0.0.1");
 
 	(void) state;
 	assert_true(port > 0);
@@ -479,10 +479,10 @@ static void test_localhost_and_ipv6(void **state)
 	int port;
 
 	(void) state;
-	assert_true((port = start_on("localhost:%d")) > 0);
+	assert_true((port = start_on("localhost")) > 0);
 	assert_int_equal(get(port, "/healthz", &r), 503);
 	http_stop();
-	if ((port = start_on("[::1]:%d")) < 0) {
+	if ((port = start_on("[::1]")) < 0) {
 		printf("note: no IPv6 loopback here, [::1] not tested\n");
 		return;
 	}
