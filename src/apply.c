@@ -56,8 +56,8 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 	return db_send_params(conn, "applying batch", sql_apply_batch, tail + TAIL_PARAMS, params, err, errlen);
 }
 
-bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
-		const struct progress *to, char *err, size_t errlen)
+bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from, const struct progress *to,
+		char *err, size_t errlen)
 {
 	struct strbuf texts[MAX_ARRAYS] = {{0}};
 	bool ok = true;
@@ -73,8 +73,7 @@ bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const str
 	return ok;
 }
 
-enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err,
-			    size_t errlen)
+enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err, size_t errlen)
 {
 	PGresult *res = NULL;
 	enum db_async st = db_collect(conn, "applying batch", wait, &res, err, errlen);

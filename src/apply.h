@@ -32,8 +32,8 @@ bool apply_load_progress(PGconn *conn, const char *slot, struct progress *out, c
  * row must still hold `from` (what this consumer last wrote or read);
  * otherwise nothing is written. Does not modify b. Returns false with err
  * set when nothing could be sent. */
-bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from,
-		const struct progress *to, char *err, size_t errlen);
+bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from, const struct progress *to,
+		char *err, size_t errlen);
 
 /* The outcome of the statement apply_send sent with `from`: DB_BUSY (only
  * when !wait), DB_DONE (durable: its `to` may be reported to the server as
@@ -41,8 +41,7 @@ bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const str
  * the progress row no longer held `from`) or the outcome is unknown
  * (connection lost during commit): the caller must then re-read the
  * progress row. */
-enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err,
-			    size_t errlen);
+enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err, size_t errlen);
 
 /* Sets up a connection for apply_send (session settings). */
 bool apply_prepare(PGconn *conn, char *err, size_t errlen);

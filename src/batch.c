@@ -17,8 +17,8 @@ struct slot {
 };
 
 struct batch {
-	struct slot *slots;     /* owned; cap entries, zeroed when not used */
-	size_t cap;             /* power of two, so probing can mask */
+	struct slot *slots; /* owned; cap entries, zeroed when not used */
+	size_t cap;         /* power of two, so probing can mask */
 	size_t keys;
 	size_t changes;
 };
@@ -66,7 +66,7 @@ static bool fits(size_t keys, size_t cap)
  * aborting as xalloc.h does for small allocations. */
 static bool reserve(struct batch *b, size_t extra)
 {
-	size_t need = b->keys + extra;  /* bounded by memory already held */
+	size_t need = b->keys + extra; /* bounded by memory already held */
 	size_t cap = b->cap;
 
 	if (fits(need, cap))

@@ -20,8 +20,7 @@ bool checkpoint_record(struct consumer *c, int64_t *id)
 {
 	char err[512], lsn[LSN_BUFLEN];
 	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
-	PGresult *res = db_exec_params(c->db, "recording checkpoint", sql_checkpoint_record, 2, params, err,
-				       sizeof err);
+	PGresult *res = db_exec_params(c->db, "recording checkpoint", sql_checkpoint_record, 2, params, err, sizeof err);
 
 	bool ok = res != NULL;
 
@@ -40,8 +39,7 @@ void checkpoint_resume_unfinished(struct consumer *c)
 {
 	char err[512], v[8] = "";
 	const char *params[1] = {c->cfg->slot_name};
-	PGresult *res = db_exec_params(c->db, "reading the last checkpoint", sql_checkpoint_unswept, 1, params, err,
-				       sizeof err);
+	PGresult *res = db_exec_params(c->db, "reading the last checkpoint", sql_checkpoint_unswept, 1, params, err, sizeof err);
 
 	if (res == NULL)
 		log_warn("%s", err);
@@ -85,8 +83,8 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 			metrics_reconcile_corrected(col, r->cells[col]);
 			if (r->cells[col] > 0)
 				p += snprintf(p, sizeof json - (size_t) (p - json) - 2, "%s\"%s.%s\": %" PRIu64,
-					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t),
-					      agg_column_name(col), r->cells[col]);
+					      p > json + 1 ? ", " : "", agg_table_name((enum agg_table) t), agg_column_name(col),
+					      r->cells[col]);
 		}
 	strcat(json, "}");
 	metrics_reconcile_duration((double) r->duration_ms / 1e3);
@@ -95,8 +93,7 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
 	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
 	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
-	PGresult *res = db_exec_params(c->db, "recording reconcile result", sql_checkpoint_result, 4, params, err,
-				       sizeof err);
+	PGresult *res = db_exec_params(c->db, "recording reconcile result", sql_checkpoint_result, 4, params, err, sizeof err);
 	if (res == NULL)
 		log_warn("%s", err);
 	PQclear(res);
@@ -135,9 +132,9 @@ static void report_sweep(struct consumer *c)
 	if (r->corrected > 0)
 		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
 			 c->sweep_dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
-	snprintf(line, sizeof line, "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms",
-		 r->checked, c->sweep_dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols,
-		 *cols ? ")" : "", r->duration_ms);
+	snprintf(line, sizeof line, "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms", r->checked,
+		 c->sweep_dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
+		 r->duration_ms);
 	answer(c, true, line);
 }
 
@@ -225,8 +222,8 @@ static enum stream_result claim_request(struct consumer *c)
 	if (!request_claim(c->db, c->cfg->slot_name, &c->request_id, &dry_run, err, sizeof err))
 		log_warn("%s", err);
 	if (c->request_id != 0) {
-		log_info("reconcile: %ssweep requested by `walcount reconcile` (request %" PRId64 ")",
-			 dry_run ? "dry-run " : "", c->request_id);
+		log_info("reconcile: %ssweep requested by `walcount reconcile` (request %" PRId64 ")", dry_run ? "dry-run " : "",
+			 c->request_id);
 		c->sweep_dry_run = dry_run;
 		c->sweep_requested = true;
 	}

@@ -23,19 +23,18 @@ enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
 #define K_RESTART 0x2  /* used only at start: a reload could not apply it */
 
 struct key {
-	const char *path;                       /* dotted YAML path; the env name derives from it */
+	const char *path; /* dotted YAML path; the env name derives from it */
 	enum key_type type;
-	size_t offset;                          /* of the field in struct config */
-	const char *def;                        /* default, parsed like a file value; NULL is null */
-	int64_t min;                            /* T_INT, T_DURATION (ms), T_SIZE (bytes): smallest value */
+	size_t offset;   /* of the field in struct config */
+	const char *def; /* default, parsed like a file value; NULL is null */
+	int64_t min;     /* T_INT, T_DURATION (ms), T_SIZE (bytes): smallest value */
 	unsigned flags;
-	const char *const *names;               /* T_ENUM: accepted names, in enum order */
+	const char *const *names;                /* T_ENUM: accepted names, in enum order */
 	const char *(*check)(const char *value); /* T_STRING: extra rule; returns a hint when broken */
 };
 
 /* T_ENUM fields are written through an int pointer. */
-_Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_format) == sizeof(int),
-	       "enum fields must be int-sized");
+_Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_format) == sizeof(int), "enum fields must be int-sized");
 
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
@@ -45,8 +44,7 @@ static const char *check_slot_name(const char *value);
 /* One row's common columns, as designated fields so a row can append
  * .names or .check and leave the rest zero. */
 #define KEY(path_, type_, field, def_, min_, flags_) \
-	.path = path_, .type = type_, .offset = offsetof(struct config, field), .def = def_, .min = min_, \
-	.flags = flags_
+	.path = path_, .type = type_, .offset = offsetof(struct config, field), .def = def_, .min = min_, .flags = flags_
 #define DEFAULT_DSN "host=localhost port=5432 dbname=audius user=walcount"
 
 /* Grouped by section in config.yaml's order, which is also the order the
@@ -176,8 +174,7 @@ static bool set_enum(const struct key *k, const char *text, void *field, char *w
 	char list[128];
 
 	if (i < 0)
-		return reject(why, len, "%s: bad value '%s' (use %s)", k->path, text,
-			      join_names(k->names, list, sizeof list));
+		return reject(why, len, "%s: bad value '%s' (use %s)", k->path, text, join_names(k->names, list, sizeof list));
 	*(int *) field = i;
 	return true;
 }
@@ -217,8 +214,8 @@ static const struct unit duration_units[] = {
 };
 /* PostgreSQL's spelling of memory units. */
 static const struct unit size_units[] = {
-	{"B", 1}, {"kB", INT64_C(1) << 10}, {"MB", INT64_C(1) << 20}, {"GB", INT64_C(1) << 30},
-	{"TB", INT64_C(1) << 40}, {NULL, 0},
+	{"B", 1},  {"kB", INT64_C(1) << 10}, {"MB", INT64_C(1) << 20}, {"GB", INT64_C(1) << 30}, {"TB", INT64_C(1) << 40},
+	{NULL, 0},
 };
 
 /* Reads "<integer><unit>" scaled by the unit's factor. */
@@ -270,12 +267,8 @@ static const struct {
 	const char *what; /* for "must be ..., not a mapping" */
 	set_fn set;
 } types[] = {
-	[T_STRING] = {"a string", set_string},
-	[T_BOOL] = {"a boolean", set_bool},
-	[T_INT] = {"an integer", set_number},
-	[T_DURATION] = {"a duration", set_number},
-	[T_SIZE] = {"a size", set_number},
-	[T_ENUM] = {"a string", set_enum},
+	[T_STRING] = {"a string", set_string},     [T_BOOL] = {"a boolean", set_bool}, [T_INT] = {"an integer", set_number},
+	[T_DURATION] = {"a duration", set_number}, [T_SIZE] = {"a size", set_number},  [T_ENUM] = {"a string", set_enum},
 };
 
 /* Parses text (NULL for YAML null) into k's field of cfg. On failure writes
@@ -422,15 +415,14 @@ static bool apply_node(struct loader *L, const struct key *k, yaml_node_t *value
 
 static bool same_scalar(const yaml_node_t *a, const yaml_node_t *b)
 {
-	return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
-	       a->data.scalar.length == b->data.scalar.length &&
+	return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE && a->data.scalar.length == b->data.scalar.length &&
 	       memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
 }
 
 /* Checks the key of pair p in map and writes its dotted path under prefix
  * into path. libyaml keeps duplicate keys, so they are caught here. */
-static bool key_path(struct loader *L, yaml_document_t *doc, yaml_node_t *map, yaml_node_pair_t *p,
-		     const char *prefix, char *path, size_t len)
+static bool key_path(struct loader *L, yaml_document_t *doc, yaml_node_t *map, yaml_node_pair_t *p, const char *prefix,
+		     char *path, size_t len)
 {
 	yaml_node_t *key = yaml_document_get_node(doc, p->key);
 	const char *name;
@@ -451,8 +443,7 @@ static bool key_path(struct loader *L, yaml_document_t *doc, yaml_node_t *map, y
 static bool walk_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *map, const char *prefix);
 
 /* Applies the value of path: a key's value, or a section to walk. */
-static bool walk_pair(struct loader *L, yaml_document_t *doc, const char *path, yaml_node_t *key,
-		      yaml_node_t *value)
+static bool walk_pair(struct loader *L, yaml_document_t *doc, const char *path, yaml_node_t *key, yaml_node_t *value)
 {
 	const struct key *k = find_key(path);
 
@@ -476,8 +467,7 @@ static bool walk_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *ma
 		char path[128];
 
 		if (!key_path(L, doc, map, p, prefix, path, sizeof path) ||
-		    !walk_pair(L, doc, path, yaml_document_get_node(doc, p->key),
-			       yaml_document_get_node(doc, p->value)))
+		    !walk_pair(L, doc, path, yaml_document_get_node(doc, p->key), yaml_document_get_node(doc, p->value)))
 			return false;
 	}
 	return true;
@@ -652,14 +642,13 @@ void config_defaults(struct config *cfg)
 	}
 }
 
-bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env,
-		  struct config *cfg, char *err, size_t errlen)
+bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env, struct config *cfg, char *err,
+		  size_t errlen)
 {
 	struct loader L = {.name = name, .cfg = cfg, .err = err, .errlen = errlen};
 
 	if (len > CONFIG_MAX_BYTES)
-		fail(&L, name, "file is %zu bytes, more than the %d KiB limit", len,
-		     CONFIG_MAX_BYTES / 1024);
+		fail(&L, name, "file is %zu bytes, more than the %d KiB limit", len, CONFIG_MAX_BYTES / 1024);
 	else if (check_limits(&L, text, len) && parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
 		return true;
 	/* Keys and values are quoted into the message; one with a line break
@@ -736,8 +725,7 @@ bool config_load(const char *path, config_getenv_fn env, struct config *cfg, cha
 		return false;
 	}
 	if (size > CONFIG_MAX_BYTES && size != len) {
-		snprintf(err, errlen, "%s: file is %zu bytes, more than the %d KiB limit", path, size,
-			 CONFIG_MAX_BYTES / 1024);
+		snprintf(err, errlen, "%s: file is %zu bytes, more than the %d KiB limit", path, size, CONFIG_MAX_BYTES / 1024);
 		ok = false;
 	} else {
 		ok = config_parse(path, text, len, env, cfg, err, errlen);
@@ -791,8 +779,7 @@ static void append_name(char *buf, size_t len, const char *name)
 		snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name);
 }
 
-void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
-		   size_t ilen)
+void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored, size_t ilen)
 {
 	applied[0] = ignored[0] = '\0';
 	for (const struct key *k = keys; k < keys + NKEYS; k++) {

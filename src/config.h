@@ -29,7 +29,7 @@ struct config {
 	int64_t reconcile_chunk_rows;
 	char *metrics_listen;
 	int64_t metrics_idle_timeout_ms;
-	int64_t status_lag_warning;            /* bytes */
+	int64_t status_lag_warning; /* bytes */
 	int64_t status_lag_critical;
 	int64_t status_retained_wal_warning;
 	int64_t status_retained_wal_critical;
@@ -68,8 +68,8 @@ void config_defaults(struct config *cfg);
  * than the 64 KiB limit", "config.yaml:1:33: nesting deeper than 32 levels",
  * "config.yaml:3:9: more than 100 anchors and aliases");
  * *cfg may then hold partly applied values and must still be config_free'd. */
-bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env,
-		  struct config *cfg, char *err, size_t errlen);
+bool config_parse(const char *name, const char *text, size_t len, config_getenv_fn env, struct config *cfg, char *err,
+		  size_t errlen);
 
 /* Defaults + file at path + environment. A missing file is an error naming
  * the path. Same contract as config_parse otherwise. */
@@ -79,8 +79,7 @@ bool config_load(const char *path, config_getenv_fn env, struct config *cfg, cha
  * live. Writes the changed keys it applied into applied and the changed
  * keys that need a restart (connection, slot, metrics listener) into
  * ignored, each as "a.b, c.d" ("" when none). */
-void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored,
-		   size_t ilen);
+void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored, size_t ilen);
 
 void config_free(struct config *cfg);
 

@@ -131,8 +131,8 @@ static enum stream_result collect(struct consumer *c, bool wait)
 	c->inflight.active = false;
 	metrics_health(true, true);
 	observe_applied(c);
-	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes,
-		  lsn_format(c->durable.lsn, lsn), clock_now_ms() - c->inflight.sent_ms);
+	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes, lsn_format(c->durable.lsn, lsn),
+		  clock_now_ms() - c->inflight.sent_ms);
 	return STREAM_CONTINUE;
 }
 
@@ -209,8 +209,8 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 	char lsn[LSN_BUFLEN];
 
 	if (c->txn.open) {
-		log_error("stream: BEGIN of xid %" PRIu64 " at %s inside xid %" PRIu64, ch->xid,
-			  lsn_format(ch->lsn, lsn), c->txn.xid);
+		log_error("stream: BEGIN of xid %" PRIu64 " at %s inside xid %" PRIu64, ch->xid, lsn_format(ch->lsn, lsn),
+			  c->txn.xid);
 		return STREAM_FATAL;
 	}
 	c->txn = (struct txn){true, ch->xid, ch->end_lsn, ch->commit_time_us, 0, 0};
@@ -600,7 +600,8 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 					? slot_ensure(c->db, c->cfg, &c->slot_opts, c->stop, &holder, err, sizeof err)
 					: SLOT_RETRY;
 	/* The walsender of the stream just lost lets go once it notices. */
-	for (int64_t waited = 0; out == SLOT_HELD && holder == c->last_walsender && waited < c->cfg->slot_release_wait_ms && !*c->stop;
+	for (int64_t waited = 0;
+	     out == SLOT_HELD && holder == c->last_walsender && waited < c->cfg->slot_release_wait_ms && !*c->stop;
 	     waited += own_walsender_poll_ms) {
 		db_backoff_sleep(own_walsender_poll_ms, c->stop);
 		out = slot_ensure(c->db, c->cfg, &c->slot_opts, c->stop, &holder, err, sizeof err);
@@ -645,8 +646,8 @@ static enum stream_result sink_started(void *ctx)
 	}
 	resume_from_durable(c);
 	if (slot_moved_by_others(c->db, c->cfg->slot_name, why, sizeof why, &failed, err, sizeof err)) {
-		log_warn("rebuild: slot %s changed while it was being started: %s; restarting to rebuild it",
-			 c->cfg->slot_name, why);
+		log_warn("rebuild: slot %s changed while it was being started: %s; restarting to rebuild it", c->cfg->slot_name,
+			 why);
 		return STREAM_LOST;
 	}
 	if (failed) {
@@ -703,8 +704,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		PQfinish(repl);
 		return STREAM_LOST;
 	}
-	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn,
-				   c->cfg->stream_status_interval_ms};
+	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn, c->cfg->stream_status_interval_ms};
 	log_info("stream: connected");
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
@@ -720,8 +720,8 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
-	const struct stream_sink sink = {c, sink_record, sink_keepalive, sink_tick, sink_drained, sink_flush, sink_durable,
-					 sink_wait_fd, sink_started};
+	const struct stream_sink sink = {c,          sink_record,  sink_keepalive, sink_tick,   sink_drained,
+					 sink_flush, sink_durable, sink_wait_fd,   sink_started};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;
 	bool received;
@@ -766,15 +766,16 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.db = opts->conn,
 		.locked = opts->conn != NULL,
 		.slot_opts = opts->slot,
-		.cron = {
-			{"report", &report_interval_ms, cron_report, 0},
-			{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
-			{"slot refresh", &cfg->slot_refresh_interval_ms, cron_slot_refresh, 0},
-			{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
-			{"signals", &signal_poll_ms, cron_signals, 0},
-			{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
-			{"prerequisites", &cfg->slot_refresh_interval_ms, watch_cron, 0},
-		},
+		.cron =
+			{
+				{"report", &report_interval_ms, cron_report, 0},
+				{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
+				{"slot refresh", &cfg->slot_refresh_interval_ms, cron_slot_refresh, 0},
+				{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
+				{"signals", &signal_poll_ms, cron_signals, 0},
+				{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
+				{"prerequisites", &cfg->slot_refresh_interval_ms, watch_cron, 0},
+			},
 	};
 	char lsn[LSN_BUFLEN];
 

@@ -31,8 +31,8 @@ struct txn {
 	uint64_t xid;
 	lsn_t end_lsn;
 	int64_t commit_time_us;
-	uint64_t changes;       /* I/U/D/T records received so far */
-	uint64_t skip;          /* the first `skip` of them are already applied */
+	uint64_t changes; /* I/U/D/T records received so far */
+	uint64_t skip;    /* the first `skip` of them are already applied */
 };
 
 /* Commit times of the source transactions a batch completes, for the
@@ -54,57 +54,57 @@ struct inflight {
 
 /* What the prerequisite watch (watch.c) knows. */
 struct watch_state {
-	unsigned identity_bad;   /* bit i: source table i's identity lacks the
+	unsigned identity_bad; /* bit i: source table i's identity lacks the
 				  * counted columns */
-	char identity[3];        /* its relreplident when last logged */
-	bool plugin_bad;         /* the slot does not decode with wal2json */
-	bool stale;              /* changes may be missing from the counts */
-	bool sweep_clears;       /* the sweep in progress makes them exact */
+	char identity[3];      /* its relreplident when last logged */
+	bool plugin_bad;       /* the slot does not decode with wal2json */
+	bool stale;            /* changes may be missing from the counts */
+	bool sweep_clears;     /* the sweep in progress makes them exact */
 };
 
 struct stats {
 	uint64_t skipped;
-	uint64_t applied;        /* changes in committed batches */
+	uint64_t applied; /* changes in committed batches */
 	uint64_t batches;
-	uint64_t reported;       /* `applied` at the last progress line */
+	uint64_t reported; /* `applied` at the last progress line */
 };
 
 struct consumer {
 	const struct config *cfg;
-	PGconn *db;              /* apply connection; NULL while broken */
+	PGconn *db; /* apply connection; NULL while broken */
 	struct batch *batch;
 	struct progress durable; /* what walcount.progress holds: the only LSN
 				  * ever reported to the server as flushed */
 	struct progress pending; /* what it will hold once the batch is applied */
 	struct inflight inflight;
-	lsn_t idle_lsn;          /* everything up to here is applied or moved
+	lsn_t idle_lsn;         /* everything up to here is applied or moved
 				  * nothing; persisted by the heartbeat */
-	int64_t batch_since_ms;  /* when the batch got its first change */
+	int64_t batch_since_ms; /* when the batch got its first change */
 	struct txn txn;
 	struct commit_times commits;
 	struct stats stats;
 	const struct consumer_opts *opts;
 	volatile sig_atomic_t *stop;
-	struct sweep *sweep;     /* the reconcile sweep in progress, or NULL */
+	struct sweep *sweep; /* the reconcile sweep in progress, or NULL */
 	bool sweep_requested;
-	bool sweep_nudged;       /* a heartbeat was sent to carry the stream past S */
-	int64_t checkpoint_id;   /* walcount.checkpoints row of the sweep */
+	bool sweep_nudged;     /* a heartbeat was sent to carry the stream past S */
+	int64_t checkpoint_id; /* walcount.checkpoints row of the sweep */
 	uint64_t recent[RECENT_XIDS];
 	size_t recent_next;
-	bool fatal_sweep;        /* sweep_once: the sweep failed */
-	bool sources_missing;    /* a source table was found missing */
+	bool fatal_sweep;     /* sweep_once: the sweep failed */
+	bool sources_missing; /* a source table was found missing */
 	struct watch_state watch;
-	bool started;            /* the first apply connection was made */
-	bool apply_error;        /* a batch failed on this connection */
-	bool locked;             /* c->db holds the start-up lock (slot_lock) */
+	bool started;               /* the first apply connection was made */
+	bool apply_error;           /* a batch failed on this connection */
+	bool locked;                /* c->db holds the start-up lock (slot_lock) */
 	struct slot_opts slot_opts; /* the first slot_ensure's; cleared after */
-	bool standby;            /* another process streams from the slot */
+	bool standby;               /* another process streams from the slot */
 	int64_t standby_since_ms;
-	int last_walsender;      /* backend PID of this process's last stream */
-	bool sweep_dry_run;      /* the sweep in progress changes nothing */
-	int64_t request_id;      /* its walcount.sweep_requests row, or 0 */
-	bool request_check;      /* look for queued sweep requests */
-	struct server_id seen;   /* the server streamed from last (identity.h) */
+	int last_walsender;    /* backend PID of this process's last stream */
+	bool sweep_dry_run;    /* the sweep in progress changes nothing */
+	int64_t request_id;    /* its walcount.sweep_requests row, or 0 */
+	bool request_check;    /* look for queued sweep requests */
+	struct server_id seen; /* the server streamed from last (identity.h) */
 	struct cron_task cron[7];
 };
 

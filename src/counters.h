@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 enum src_table {
-	SRC_NONE,     /* B, C, M carry no table */
+	SRC_NONE, /* B, C, M carry no table */
 	SRC_REPOSTS,
 	SRC_SAVES,
 	SRC_FOLLOWS,
@@ -26,21 +26,21 @@ enum agg_table { AGG_USER, AGG_TRACK, AGG_PLAYLIST, AGG__COUNT };
  * grouped by table; the ones only a sweep recounts (from tracks, playlists
  * and comments) follow. */
 enum agg_column {
-	COL_USER_REPOST,        /* aggregate_user.repost_count */
-	COL_USER_TRACK_SAVE,    /* aggregate_user.track_save_count */
-	COL_USER_FOLLOWER,      /* aggregate_user.follower_count */
-	COL_USER_FOLLOWING,     /* aggregate_user.following_count */
-	COL_TRACK_REPOST,       /* aggregate_track.repost_count */
-	COL_TRACK_SAVE,         /* aggregate_track.save_count */
-	COL_PLAYLIST_REPOST,    /* aggregate_playlist.repost_count */
-	COL_PLAYLIST_SAVE,      /* aggregate_playlist.save_count */
-	COL__COUNT,             /* the stream's columns end here */
+	COL_USER_REPOST,              /* aggregate_user.repost_count */
+	COL_USER_TRACK_SAVE,          /* aggregate_user.track_save_count */
+	COL_USER_FOLLOWER,            /* aggregate_user.follower_count */
+	COL_USER_FOLLOWING,           /* aggregate_user.following_count */
+	COL_TRACK_REPOST,             /* aggregate_track.repost_count */
+	COL_TRACK_SAVE,               /* aggregate_track.save_count */
+	COL_PLAYLIST_REPOST,          /* aggregate_playlist.repost_count */
+	COL_PLAYLIST_SAVE,            /* aggregate_playlist.save_count */
+	COL__COUNT,                   /* the stream's columns end here */
 	COL_USER_TRACKS = COL__COUNT, /* aggregate_user.track_count */
-	COL_USER_PLAYLISTS,     /* aggregate_user.playlist_count */
-	COL_USER_ALBUMS,        /* aggregate_user.album_count */
-	COL_USER_GENRE,         /* aggregate_user.dominant_genre */
-	COL_USER_GENRE_COUNT,   /* aggregate_user.dominant_genre_count */
-	COL_TRACK_COMMENT,      /* aggregate_track.comment_count */
+	COL_USER_PLAYLISTS,           /* aggregate_user.playlist_count */
+	COL_USER_ALBUMS,              /* aggregate_user.album_count */
+	COL_USER_GENRE,               /* aggregate_user.dominant_genre */
+	COL_USER_GENRE_COUNT,         /* aggregate_user.dominant_genre_count */
+	COL_TRACK_COMMENT,            /* aggregate_track.comment_count */
 	COL__ALL,
 };
 

@@ -16,7 +16,7 @@ struct cron_task {
 	/* Does the task's work; returns STREAM_CONTINUE, or what the stream
 	 * should do instead. */
 	enum stream_result (*run)(void *ctx, int64_t now_ms);
-	int64_t next_ms;        /* 0: first run one period after the first tick */
+	int64_t next_ms; /* 0: first run one period after the first tick */
 };
 
 /* Runs every due task of tasks[0..n), in order, and sets *next_ms to the

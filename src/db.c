@@ -123,8 +123,7 @@ int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms)
 	return delay_ms > cfg->stream_reconnect_max_ms / 2 ? cfg->stream_reconnect_max_ms : delay_ms * 2;
 }
 
-PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err,
-			    size_t errlen)
+PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	int64_t delay = cfg->stream_reconnect_min_ms;
 
@@ -160,8 +159,8 @@ PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, si
 	return check_result(conn, PQexec(conn, sql), what, err, errlen);
 }
 
-PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams,
-			 const char *const *params, char *err, size_t errlen)
+PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
+			 size_t errlen)
 {
 	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	return check_result(conn, res, what, err, errlen);
@@ -176,8 +175,8 @@ bool db_command(PGconn *conn, const char *what, const char *sql, char *err, size
 	return ok;
 }
 
-bool db_command_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
-		       char *err, size_t errlen)
+bool db_command_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
+		       size_t errlen)
 {
 	PGresult *res = db_exec_params(conn, what, sql, nparams, params, err, errlen);
 	bool ok = res != NULL;
@@ -186,8 +185,8 @@ bool db_command_params(PGconn *conn, const char *what, const char *sql, int npar
 	return ok;
 }
 
-bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
-		    char *err, size_t errlen)
+bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
+		    size_t errlen)
 {
 	char line[512];
 

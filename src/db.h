@@ -26,8 +26,7 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
  * the reconnect backoff, logging each failed attempt; stops early once
  * *stop is set. For start-up: a consumer already running retries for
  * ever. */
-PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err,
-			    size_t errlen);
+PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* Sleeps ms milliseconds unless *stop is set first. */
 void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop);
@@ -41,19 +40,19 @@ int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms);
 PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen);
 
 /* As db_exec with text parameters. */
-PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams,
-			 const char *const *params, char *err, size_t errlen);
+PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
+			 size_t errlen);
 
 /* db_exec and db_exec_params for statements whose result is not needed:
  * true when they succeeded, else false with err set. */
 bool db_command(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen);
-bool db_command_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
-		       char *err, size_t errlen);
+bool db_command_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
+		       size_t errlen);
 
 /* As db_exec_params without waiting: the result is read by db_collect.
  * Returns false with err set when the statement could not be sent. */
-bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
-		    char *err, size_t errlen);
+bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
+		    size_t errlen);
 
 enum db_async { DB_BUSY, DB_DONE, DB_FAILED };
 

@@ -117,14 +117,26 @@ static const struct table_spec {
 	enum src_table table;
 	struct column_spec cols[6];
 } specs[] = {
-	{SRC_REPOSTS, {{"user_id", read_user}, {"repost_item_id", read_item},
-		{"repost_type", read_type}, {"is_current", read_current},
-		{"is_delete", read_delete}, {NULL, NULL}}},
-	{SRC_SAVES, {{"user_id", read_user}, {"save_item_id", read_item},
-		{"save_type", read_type}, {"is_current", read_current},
-		{"is_delete", read_delete}, {NULL, NULL}}},
-	{SRC_FOLLOWS, {{"follower_user_id", read_user}, {"followee_user_id", read_item},
-		{"is_current", read_current}, {"is_delete", read_delete}, {NULL, NULL}}},
+	{SRC_REPOSTS,
+	 {{"user_id", read_user},
+	  {"repost_item_id", read_item},
+	  {"repost_type", read_type},
+	  {"is_current", read_current},
+	  {"is_delete", read_delete},
+	  {NULL, NULL}}},
+	{SRC_SAVES,
+	 {{"user_id", read_user},
+	  {"save_item_id", read_item},
+	  {"save_type", read_type},
+	  {"is_current", read_current},
+	  {"is_delete", read_delete},
+	  {NULL, NULL}}},
+	{SRC_FOLLOWS,
+	 {{"follower_user_id", read_user},
+	  {"followee_user_id", read_item},
+	  {"is_current", read_current},
+	  {"is_delete", read_delete},
+	  {NULL, NULL}}},
 };
 
 static const struct {
@@ -242,8 +254,7 @@ static bool read_table(struct ctx *c, json_t *root, const struct table_spec **ou
 {
 	json_t *schema, *table;
 
-	if (!member(c, root, "schema", JSON_STRING, &schema) ||
-	    !member(c, root, "table", JSON_STRING, &table))
+	if (!member(c, root, "schema", JSON_STRING, &schema) || !member(c, root, "table", JSON_STRING, &table))
 		return false;
 	for (size_t i = 0; i < ARRAY_LEN(specs); i++) {
 		if (strcmp(json_string_value(schema), "public") == 0 &&
@@ -252,8 +263,8 @@ static bool read_table(struct ctx *c, json_t *root, const struct table_spec **ou
 			return true;
 		}
 	}
-	return fail(c, "table %s.%s is not public.reposts, public.saves or public.follows",
-		    json_string_value(schema), json_string_value(table));
+	return fail(c, "table %s.%s is not public.reposts, public.saves or public.follows", json_string_value(schema),
+		    json_string_value(table));
 }
 
 /* Integer column; JSON null marks the image's key as NULL. */
@@ -326,18 +337,16 @@ static bool column_value(struct ctx *c, json_t *arr, const char *name, json_t **
 	json_t *col;
 
 	*v = NULL;
-	json_array_foreach(arr, i, col) {
+	json_array_foreach (arr, i, col) {
 		json_t *n = json_object_get(col, "name");
 
 		if (!json_is_string(n))
-			return fail(c, "%s \"%s\" image: element %zu has no string \"name\"",
-				    c->table, c->image, i);
+			return fail(c, "%s \"%s\" image: element %zu has no string \"name\"", c->table, c->image, i);
 		if (strcmp(json_string_value(n), name) != 0)
 			continue;
 		*v = json_object_get(col, "value");
 		if (*v == NULL)
-			return fail(c, "%s \"%s\" image: column %s has no \"value\"",
-				    c->table, c->image, name);
+			return fail(c, "%s \"%s\" image: column %s has no \"value\"", c->table, c->image, name);
 		return true;
 	}
 	return true;
@@ -347,8 +356,7 @@ static bool column_value(struct ctx *c, json_t *arr, const char *name, json_t **
  * missing from "identity" is the replica identity not carrying it (DEFAULT,
  * or an index without it): the image is marked incomplete for delta to
  * skip. Missing from "columns", the record is not what walcount reads. */
-static bool read_image(struct ctx *c, const struct table_spec *t, json_t *root, const char *key,
-		       struct image *img)
+static bool read_image(struct ctx *c, const struct table_spec *t, json_t *root, const char *key, struct image *img)
 {
 	json_t *arr;
 
@@ -382,8 +390,7 @@ static bool read_images(struct ctx *c, const struct table_spec *t, json_t *root,
 
 	if (has_new && !read_image(c, t, root, "columns", &ch->new))
 		return false;
-	if (ch->action == ACT_DELETE ||
-	    (ch->action == ACT_UPDATE && json_object_get(root, "identity") != NULL))
+	if (ch->action == ACT_DELETE || (ch->action == ACT_UPDATE && json_object_get(root, "identity") != NULL))
 		return read_image(c, t, root, "identity", &ch->old);
 	if (ch->action == ACT_UPDATE)
 		ch->old = ch->new;
@@ -403,12 +410,11 @@ static int64_t read_timestamp(json_t *root)
 	int tzh = 0, tzm = 0, n = 0;
 	int64_t frac = 0, scale = 100000;
 
-	if (s == NULL || sscanf(s, "%d-%d-%d %d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-				&tm.tm_min, &tm.tm_sec, &n) != 6)
+	if (s == NULL ||
+	    sscanf(s, "%d-%d-%d %d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
 		return 0;
-	if (tm.tm_year < 1 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 24 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
-	    tm.tm_sec > 60)
+	if (tm.tm_year < 1 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour < 0 || tm.tm_hour > 24 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60)
 		return 0;
 	s += n;
 	/* Microseconds from at most six digits; digits beyond are ignored, so
@@ -440,8 +446,7 @@ static bool decode_root(struct ctx *c, json_t *root, struct change *ch)
 	needs = actions[ch->action].needs;
 	if ((needs & NEED_TXN) && !c->have_lsn)
 		return fail(c, "missing \"lsn\"");
-	if (!read_xid(c, root, needs & NEED_TXN, &ch->xid) ||
-	    !read_lsn(c, root, "nextlsn", needs & NEED_END, &ch->end_lsn))
+	if (!read_xid(c, root, needs & NEED_TXN, &ch->xid) || !read_lsn(c, root, "nextlsn", needs & NEED_END, &ch->end_lsn))
 		return false;
 	if (needs & NEED_END)
 		ch->commit_time_us = read_timestamp(root);
@@ -465,8 +470,7 @@ bool decode_record(const char *json, size_t len, struct change *out, char *err, 
 	/* A duplicate key (two "lsn", two "columns") makes a record ambiguous. */
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		snprintf(err, errlen, "wal2json record does not parse: %s (line %d col %d)",
-			 jerr.text, jerr.line, jerr.column);
+		snprintf(err, errlen, "wal2json record does not parse: %s (line %d col %d)", jerr.text, jerr.line, jerr.column);
 	} else {
 		ok = decode_root(&c, root, &ch);
 		json_decref(root);

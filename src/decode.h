@@ -24,11 +24,11 @@ enum change_action {
 enum tri { TRI_NULL, TRI_FALSE, TRI_TRUE };
 
 enum item_type {
-	ITEM_NONE,     /* follows have no item type */
+	ITEM_NONE, /* follows have no item type */
 	ITEM_TRACK,
 	ITEM_PLAYLIST,
 	ITEM_ALBUM,
-	ITEM_UNKNOWN,  /* a value this version does not know, or NULL */
+	ITEM_UNKNOWN, /* a value this version does not know, or NULL */
 };
 
 /* One row image. For reposts/saves: user = user_id, item = repost_item_id /
@@ -36,8 +36,8 @@ enum item_type {
  * follower_user_id, item = followee_user_id, type = ITEM_NONE. */
 struct image {
 	bool present;
-	bool key_null;         /* user or item was JSON null */
-	bool incomplete;       /* an "identity" image without a column the rules
+	bool key_null;   /* user or item was JSON null */
+	bool incomplete; /* an "identity" image without a column the rules
 				* read: the replica identity does not carry it */
 	int64_t user;
 	int64_t item;
@@ -48,14 +48,14 @@ struct image {
 
 struct change {
 	enum change_action action;
-	uint64_t xid;          /* 0 when the record has none */
-	lsn_t lsn;             /* the record's "lsn" */
-	lsn_t end_lsn;         /* B and C: "nextlsn", the commit's end LSN */
+	uint64_t xid;           /* 0 when the record has none */
+	lsn_t lsn;              /* the record's "lsn" */
+	lsn_t end_lsn;          /* B and C: "nextlsn", the commit's end LSN */
 	int64_t commit_time_us; /* B and C: "timestamp" as Unix microseconds;
 				 * 0 when absent or not in ISO style */
 	enum src_table table;
-	struct image old;      /* U (from "identity"), D */
-	struct image new;      /* I, U */
+	struct image old; /* U (from "identity"), D */
+	struct image new; /* I, U */
 };
 
 /* Parses one wal2json v2 record of len bytes (not NUL-terminated) into *out.

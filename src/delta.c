@@ -18,30 +18,31 @@ struct rule {
 };
 
 /* Indexed by [src_table][item_type]; entries left out are not counted. */
-static const struct rule rules[][ITEM_UNKNOWN + 1] = {
-	[SRC_REPOSTS] = {
-		[ITEM_TRACK] = {true, COL_USER_REPOST, COL_TRACK_REPOST},
-		[ITEM_PLAYLIST] = {true, COL_USER_REPOST, COL_PLAYLIST_REPOST},
-		[ITEM_ALBUM] = {true, COL_USER_REPOST, COL_PLAYLIST_REPOST},
-	},
-	/* Saving a playlist or album moves no user counter. */
-	[SRC_SAVES] = {
-		[ITEM_TRACK] = {true, COL_USER_TRACK_SAVE, COL_TRACK_SAVE},
-		[ITEM_PLAYLIST] = {true, COL_NONE, COL_PLAYLIST_SAVE},
-		[ITEM_ALBUM] = {true, COL_NONE, COL_PLAYLIST_SAVE},
-	},
-	/* user = follower, item = followee. */
-	[SRC_FOLLOWS] = {
-		[ITEM_NONE] = {true, COL_USER_FOLLOWING, COL_USER_FOLLOWER},
-	},
+static const struct rule rules[][ITEM_UNKNOWN + 1] =
+	{
+		[SRC_REPOSTS] =
+			{
+				[ITEM_TRACK] = {true, COL_USER_REPOST, COL_TRACK_REPOST},
+				[ITEM_PLAYLIST] = {true, COL_USER_REPOST, COL_PLAYLIST_REPOST},
+				[ITEM_ALBUM] = {true, COL_USER_REPOST, COL_PLAYLIST_REPOST},
+			},
+		/* Saving a playlist or album moves no user counter. */
+		[SRC_SAVES] =
+			{
+				[ITEM_TRACK] = {true, COL_USER_TRACK_SAVE, COL_TRACK_SAVE},
+				[ITEM_PLAYLIST] = {true, COL_NONE, COL_PLAYLIST_SAVE},
+				[ITEM_ALBUM] = {true, COL_NONE, COL_PLAYLIST_SAVE},
+			},
+		/* user = follower, item = followee. */
+		[SRC_FOLLOWS] =
+			{
+				[ITEM_NONE] = {true, COL_USER_FOLLOWING, COL_USER_FOLLOWER},
+			},
 };
 
 static const char *const skip_names[] = {
-	[SKIP_NONE] = "none",
-	[SKIP_NULL_FLAG] = "null_flag",
-	[SKIP_UNKNOWN_TYPE] = "unknown_type",
-	[SKIP_NULL_KEY] = "null_key",
-	[SKIP_IDENTITY] = "identity",
+	[SKIP_NONE] = "none",         [SKIP_NULL_FLAG] = "null_flag", [SKIP_UNKNOWN_TYPE] = "unknown_type",
+	[SKIP_NULL_KEY] = "null_key", [SKIP_IDENTITY] = "identity",
 };
 
 static const struct rule *rule_of(enum src_table t, enum item_type type)
@@ -108,8 +109,7 @@ static size_t add(struct delta *out, size_t n, enum agg_column column, int64_t k
 }
 
 /* Adds sign on every column an image moves, when it is active. */
-static size_t add_image(enum src_table t, const struct image *img, int64_t sign, struct delta *out,
-			size_t n)
+static size_t add_image(enum src_table t, const struct image *img, int64_t sign, struct delta *out, size_t n)
 {
 	const struct rule *r;
 

@@ -11,11 +11,11 @@
 
 enum skip_reason {
 	SKIP_NONE,
-	SKIP_NULL_FLAG,       /* is_current or is_delete is NULL in an image:
+	SKIP_NULL_FLAG,    /* is_current or is_delete is NULL in an image:
 			       * reported, the image counted as not active */
-	SKIP_UNKNOWN_TYPE,    /* repost_type / save_type not track|playlist|album */
-	SKIP_NULL_KEY,        /* a key column is NULL */
-	SKIP_IDENTITY,        /* the old image lacks columns the rules read (the
+	SKIP_UNKNOWN_TYPE, /* repost_type / save_type not track|playlist|album */
+	SKIP_NULL_KEY,     /* a key column is NULL */
+	SKIP_IDENTITY,     /* the old image lacks columns the rules read (the
 			       * replica identity is not FULL); reported before
 			       * any other reason: only a sweep can count it */
 	SKIP__COUNT,
@@ -24,7 +24,7 @@ enum skip_reason {
 struct delta {
 	enum agg_column column;
 	int64_t key;
-	int64_t amount;         /* never 0 in derive's output */
+	int64_t amount; /* never 0 in derive's output */
 };
 
 /* An image moves at most two columns, a change has two images. */

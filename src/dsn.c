@@ -18,8 +18,7 @@ static bool is_secret(const char *keyword)
 /* libpq takes a dbname with '=' or a URI prefix as a connection string. */
 static bool is_conninfo(const char *value)
 {
-	return strchr(value, '=') != NULL || strncmp(value, "postgresql://", 13) == 0 ||
-	       strncmp(value, "postgres://", 11) == 0;
+	return strchr(value, '=') != NULL || strncmp(value, "postgresql://", 13) == 0 || strncmp(value, "postgres://", 11) == 0;
 }
 
 /* Appends s at *n in buf, cutting at len - 1 bytes. */

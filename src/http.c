@@ -97,9 +97,8 @@ static enum MHD_Result reply_health(struct MHD_Connection *conn)
 
 /* Every request is answered on its first call, when only the headers are
  * in: no route takes a body. */
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-			      const char *version, const char *upload_data, size_t *upload_data_size,
-			      void **req_cls)
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+			      const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
 	(void) cls;
 	(void) version;
@@ -155,12 +154,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 struct listen_addr {
 	char host[NI_MAXHOST];
 	uint16_t port;
-	char service[6];        /* the port in decimal, for getaddrinfo */
-	int family;             /* AF_INET, or AF_INET6 when bracketed */
+	char service[6]; /* the port in decimal, for getaddrinfo */
+	int family;      /* AF_INET, or AF_INET6 when bracketed */
 };
 
-static bool listen_fail(char *err, size_t errlen, const char *listen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static bool listen_fail(char *err, size_t errlen, const char *listen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Writes "metrics.listen '<listen>': <reason>" into err; returns false. */
 static bool listen_fail(char *err, size_t errlen, const char *listen, const char *fmt, ...)
@@ -225,8 +223,7 @@ static bool parse_listen(const char *listen, struct listen_addr *a, char *err, s
 /* "localhost" and other names resolve to IPv4 only (AF_INET), as the
  * bracket-free form promises; a bracketed host must be a numeric IPv6
  * address. */
-static bool resolve(const char *listen, const struct listen_addr *a, struct addrinfo **out, char *err,
-		    size_t errlen)
+static bool resolve(const char *listen, const struct listen_addr *a, struct addrinfo **out, char *err, size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = a->family,
@@ -261,13 +258,10 @@ bool http_start(const char *listen, int64_t idle_timeout_ms, char *err, size_t e
 	 * one reason we can give. The port argument only labels MHD's log. */
 	errno = 0;
 	atomic_store(&starting, true);
-	httpd = MHD_start_daemon(flags, a.port, NULL, NULL, handle, NULL,
-				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) ((idle_timeout_ms + 999) / 1000),
-				 MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
-				 MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT,
-				 MHD_OPTION_END);
+	httpd = MHD_start_daemon(flags, a.port, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				 MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
+				 (unsigned int) ((idle_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+				 MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT, MHD_OPTION_END);
 	bind_errno = errno;
 	atomic_store(&starting, false);
 	freeaddrinfo(ai);

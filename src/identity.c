@@ -10,9 +10,9 @@
 
 /* What a normal connection reports (sql/identity.sql). */
 struct view {
-	struct server_id own;   /* its server; lsn: pg_current_wal_lsn() */
-	bool has_row;           /* the slot has a progress row */
-	struct server_id row;   /* where that row was written; lsn: its position */
+	struct server_id own; /* its server; lsn: pg_current_wal_lsn() */
+	bool has_row;         /* the slot has a progress row */
+	struct server_id row; /* where that row was written; lsn: its position */
 };
 
 /* A name for the server in messages: host:port of the connection. */
@@ -75,8 +75,7 @@ static bool read_view(PGconn *conn, const char *slot, struct view *v, char *err,
 /* Where the history of the server's timeline leaves timeline tli
  * (TIMELINE_HISTORY): *found is false when tli is not one of its
  * ancestors. */
-static bool switch_point(PGconn *repl, uint32_t server_tli, uint32_t tli, bool *found, lsn_t *at, char *err,
-			 size_t errlen)
+static bool switch_point(PGconn *repl, uint32_t server_tli, uint32_t tli, bool *found, lsn_t *at, char *err, size_t errlen)
 {
 	char sql[48];
 
@@ -100,8 +99,8 @@ static bool switch_point(PGconn *repl, uint32_t server_tli, uint32_t tli, bool *
 /* Whether the server's history contains position pos of timeline tli (an
  * older timeline than the server's): the history leaves tli at or after
  * pos. *at: where it leaves it (LSN_INVALID: tli is not an ancestor). */
-static enum identity_verdict ancestor(PGconn *repl, const struct server_id *server, uint32_t tli, lsn_t pos,
-				      lsn_t *at, char *err, size_t errlen)
+static enum identity_verdict ancestor(PGconn *repl, const struct server_id *server, uint32_t tli, lsn_t pos, lsn_t *at, char *err,
+				      size_t errlen)
 {
 	bool found;
 
@@ -122,29 +121,36 @@ static enum identity_verdict check_seen(PGconn *repl, const char *name, const st
 	lsn_t at;
 
 	if (strcmp(seen->system_id, server->system_id) != 0) {
-		snprintf(err, errlen, "refusing %s: it is system %s, not system %s that this process streamed from (the DSN "
-			 "now reaches another cluster); nothing written", name, server->system_id, seen->system_id);
+		snprintf(err, errlen,
+			 "refusing %s: it is system %s, not system %s that this process streamed from (the DSN "
+			 "now reaches another cluster); nothing written",
+			 name, server->system_id, seen->system_id);
 		return IDENTITY_REFUSED;
 	}
 	if (server->timeline == seen->timeline)
 		return IDENTITY_OK;
 	if (server->timeline < seen->timeline) {
-		snprintf(err, errlen, "refusing %s: it is on timeline %u, older than timeline %u that this process streamed "
+		snprintf(err, errlen,
+			 "refusing %s: it is on timeline %u, older than timeline %u that this process streamed "
 			 "from (a former primary that diverged?); nothing written; fence it, or put the current primary "
-			 "first in database.dsn", name, server->timeline, seen->timeline);
+			 "first in database.dsn",
+			 name, server->timeline, seen->timeline);
 		return IDENTITY_REFUSED;
 	}
 	enum identity_verdict v = ancestor(repl, server, seen->timeline, LSN_INVALID, &at, err, errlen);
 	if (v == IDENTITY_REFUSED)
-		snprintf(err, errlen, "refusing %s: its timeline %u does not descend from timeline %u that this process "
-			 "streamed from (diverged); nothing written", name, server->timeline, seen->timeline);
+		snprintf(err, errlen,
+			 "refusing %s: its timeline %u does not descend from timeline %u that this process "
+			 "streamed from (diverged); nothing written",
+			 name, server->timeline, seen->timeline);
 	else if (v == IDENTITY_OK && seen->lsn > at)
 		log_warn("failover: %s was promoted (timeline %u from timeline %u at %s); what this process applied after "
 			 "that point, through %s, never reached it and is lost with the old primary; continuing from its "
-			 "own progress", name, server->timeline, seen->timeline, lsn_format(at, a), lsn_format(seen->lsn, b));
+			 "own progress",
+			 name, server->timeline, seen->timeline, lsn_format(at, a), lsn_format(seen->lsn, b));
 	else if (v == IDENTITY_OK)
-		log_info("failover: %s was promoted (timeline %u from timeline %u at %s); continuing from its own progress",
-			 name, server->timeline, seen->timeline, lsn_format(at, a));
+		log_info("failover: %s was promoted (timeline %u from timeline %u at %s); continuing from its own progress", name,
+			 server->timeline, seen->timeline, lsn_format(at, a));
 	return v;
 }
 
@@ -159,31 +165,37 @@ static enum identity_verdict check_row(PGconn *repl, const char *name, const cha
 	lsn_t at;
 
 	if (row->system_id[0] != '\0' && strcmp(row->system_id, server->system_id) != 0) {
-		snprintf(err, errlen, "refusing %s: walcount.progress of slot %s was written on system %s, this is system %s "
+		snprintf(err, errlen,
+			 "refusing %s: walcount.progress of slot %s was written on system %s, this is system %s "
 			 "(a copy of the database?); nothing written; to count this server from scratch run walcount drop "
-			 "--yes, then start walcount again", name, slot, row->system_id, server->system_id);
+			 "--yes, then start walcount again",
+			 name, slot, row->system_id, server->system_id);
 		return IDENTITY_REFUSED;
 	}
 	if (row->system_id[0] != '\0' && row->timeline > server->timeline) {
-		snprintf(err, errlen, "refusing %s: walcount.progress of slot %s was written on timeline %u, this server is "
-			 "on older timeline %u (diverged); nothing written", name, slot, row->timeline, server->timeline);
+		snprintf(err, errlen,
+			 "refusing %s: walcount.progress of slot %s was written on timeline %u, this server is "
+			 "on older timeline %u (diverged); nothing written",
+			 name, slot, row->timeline, server->timeline);
 		return IDENTITY_REFUSED;
 	}
 	if (row->system_id[0] != '\0' && row->timeline < server->timeline) {
 		enum identity_verdict r = ancestor(repl, server, row->timeline, row->lsn, &at, err, errlen);
 		if (r == IDENTITY_REFUSED)
-			snprintf(err, errlen, "refusing %s: walcount.progress of slot %s is at %s on timeline %u, which the "
-				 "history of this server's timeline %u %s (diverged); nothing written", name, slot,
-				 lsn_format(row->lsn, a), row->timeline, server->timeline,
+			snprintf(err, errlen,
+				 "refusing %s: walcount.progress of slot %s is at %s on timeline %u, which the "
+				 "history of this server's timeline %u %s (diverged); nothing written",
+				 name, slot, lsn_format(row->lsn, a), row->timeline, server->timeline,
 				 at == LSN_INVALID ? "does not contain" : "leaves before that point");
 		if (r != IDENTITY_OK)
 			return r;
 	}
 	if (row->lsn > v->own.lsn) {
-		snprintf(err, errlen, "refusing %s: walcount.progress of slot %s is at %s, past this server's WAL end %s "
+		snprintf(err, errlen,
+			 "refusing %s: walcount.progress of slot %s is at %s, past this server's WAL end %s "
 			 "(written by a walcount without this check after a failover?); nothing written; to recount "
-			 "exactly run walcount drop --yes, then start walcount again", name, slot, lsn_format(row->lsn, a),
-			 lsn_format(v->own.lsn, b));
+			 "exactly run walcount drop --yes, then start walcount again",
+			 name, slot, lsn_format(row->lsn, a), lsn_format(v->own.lsn, b));
 		return IDENTITY_REFUSED;
 	}
 	return IDENTITY_OK;
@@ -199,9 +211,10 @@ enum identity_verdict identity_check(PGconn *conn, PGconn *repl, const char *slo
 	if (!read_view(conn, slot, &v, err, errlen))
 		return IDENTITY_RETRY;
 	if (strcmp(v.own.system_id, server->system_id) != 0 || v.own.timeline != server->timeline) {
-		snprintf(err, errlen, "the apply connection reached system %s timeline %u, the replication connection %s "
-			 "system %s timeline %u: not the same server (a failover under way?)", v.own.system_id,
-			 v.own.timeline, name, server->system_id, server->timeline);
+		snprintf(err, errlen,
+			 "the apply connection reached system %s timeline %u, the replication connection %s "
+			 "system %s timeline %u: not the same server (a failover under way?)",
+			 v.own.system_id, v.own.timeline, name, server->system_id, server->timeline);
 		return IDENTITY_RETRY;
 	}
 	enum identity_verdict r = IDENTITY_OK;

@@ -17,9 +17,9 @@
 #include "lsn.h"
 
 struct server_id {
-	char system_id[24];  /* decimal; "" when unknown */
+	char system_id[24]; /* decimal; "" when unknown */
 	uint32_t timeline;
-	lsn_t lsn;           /* a server: its WAL flush end; what was streamed
+	lsn_t lsn; /* a server: its WAL flush end; what was streamed
 			      * from: the applied position there */
 };
 

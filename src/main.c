@@ -127,8 +127,7 @@ static void usage(FILE *f)
  * so a failed one writes nothing. Returns the connection, still holding
  * the lock, with *out SLOT_OK or SLOT_HELD (err says by whom); NULL after
  * logging why not. */
-static PGconn *prepare(const struct config *cfg, const struct options *o, enum slot_outcome *out, char *err,
-		       size_t errlen)
+static PGconn *prepare(const struct config *cfg, const struct options *o, enum slot_outcome *out, char *err, size_t errlen)
 {
 	const struct slot_opts so = {o->takeover, o->take_ownership};
 	PGconn *conn = db_connect_retrying(cfg, DB_NORMAL, &stop_requested, err, errlen);
@@ -166,8 +165,7 @@ static int cmd_init(const struct config *cfg, const struct options *o)
 
 static int cmd_run(const struct config *cfg, const struct options *o)
 {
-	struct consumer_opts copts = {.sweep_now = &sweep_requested, .reload_now = &reload_requested,
-				      .reload = reload_config};
+	struct consumer_opts copts = {.sweep_now = &sweep_requested, .reload_now = &reload_requested, .reload = reload_config};
 	char err[1024];
 	enum slot_outcome out;
 
@@ -230,8 +228,7 @@ static int cmd_drop(const struct config *cfg, const struct options *o)
 	char err[1024];
 
 	if (!o->yes) {
-		fprintf(stderr, "walcount: drop removes slot %s and walcount's state; run again with --yes\n",
-			cfg->slot_name);
+		fprintf(stderr, "walcount: drop removes slot %s and walcount's state; run again with --yes\n", cfg->slot_name);
 		return 2;
 	}
 	PGconn *conn = db_connect(cfg, DB_NORMAL, err, sizeof err);
@@ -247,7 +244,7 @@ static int cmd_drop(const struct config *cfg, const struct options *o)
 static const struct command {
 	const char *name;
 	int (*fn)(const struct config *cfg, const struct options *o);
-	unsigned flags;  /* OPT_* this command accepts */
+	unsigned flags; /* OPT_* this command accepts */
 } commands[] = {
 	{"drop", cmd_drop, OPT_YES},
 	{"init", cmd_init, OPT_TAKEOVER | OPT_TAKE_OWNERSHIP},

@@ -25,7 +25,7 @@ static const double bucket_bounds[N_BUCKETS] = {
 };
 
 struct histogram {
-	uint64_t le[N_BUCKETS];  /* cumulative: observations <= bucket_bounds[i] */
+	uint64_t le[N_BUCKETS]; /* cumulative: observations <= bucket_bounds[i] */
 	uint64_t count;
 	double sum;
 };
@@ -222,12 +222,11 @@ static void family(struct strbuf *b, const char *name, const char *type, const c
 
 static void render_changes(struct strbuf *b)
 {
-	family(b, "walcount_changes_total", "counter",
-	       "Row changes received from the stream, by source table and action.");
+	family(b, "walcount_changes_total", "counter", "Row changes received from the stream, by source table and action.");
 	for (int t = 0; t < N_TABLES; t++)
 		for (size_t a = 0; a < ARRAY_LEN(actions); a++)
 			strbuf_appendf(b, "walcount_changes_total{table=\"%s\",action=\"%s\"} %" PRIu64 "\n",
-				   src_table_name((enum src_table) (SRC_REPOSTS + t)), actions[a], m.changes[t][a]);
+				       src_table_name((enum src_table)(SRC_REPOSTS + t)), actions[a], m.changes[t][a]);
 }
 
 static void render_skipped(struct strbuf *b)
@@ -235,8 +234,7 @@ static void render_skipped(struct strbuf *b)
 	family(b, "walcount_skipped_changes_total", "counter",
 	       "Row changes left uncounted because an image cannot be counted, by reason.");
 	for (size_t r = 0; r < ARRAY_LEN(skip_reasons); r++)
-		strbuf_appendf(b, "walcount_skipped_changes_total{reason=\"%s\"} %" PRIu64 "\n", skip_reasons[r],
-			   m.skipped[r]);
+		strbuf_appendf(b, "walcount_skipped_changes_total{reason=\"%s\"} %" PRIu64 "\n", skip_reasons[r], m.skipped[r]);
 }
 
 static void render_prerequisites(struct strbuf *b)
@@ -251,7 +249,7 @@ static void render_prerequisites(struct strbuf *b)
 	       "Prerequisites found broken while running (each time one breaks), by check.");
 	for (int i = 0; i < CHECK__COUNT; i++)
 		strbuf_appendf(b, "walcount_prerequisite_violations_total{check=\"%s\"} %" PRIu64 "\n", checks[i],
-			   m.violations[i]);
+			       m.violations[i]);
 	family(b, "walcount_counts_stale", "gauge",
 	       "1 while changes may be missing from the counts (a prerequisite broke or a change was skipped for its "
 	       "replica identity) until a reconcile sweep recounts them, else 0.");
@@ -272,8 +270,7 @@ static void render_batches(struct strbuf *b)
 {
 	family(b, "walcount_batches_total", "counter", "Batches applied and committed.");
 	strbuf_appendf(b, "walcount_batches_total %" PRIu64 "\n", m.batch_duration.count);
-	render_histogram(b, "walcount_batch_duration_seconds",
-			 "Time to apply and commit one batch.", &m.batch_duration);
+	render_histogram(b, "walcount_batch_duration_seconds", "Time to apply and commit one batch.", &m.batch_duration);
 	render_histogram(b, "walcount_commit_to_apply_seconds",
 			 "Time from a source transaction's commit to the commit of the batch that applied it.",
 			 &m.commit_to_apply);
@@ -311,7 +308,7 @@ static void render_reconcile(struct strbuf *b)
 			enum agg_column c = agg_column_at((enum agg_table) t, i);
 			if (m.corrected_seen[c])
 				strbuf_appendf(b, "walcount_reconcile_corrected_total{table=\"%s\",column=\"%s\"} %" PRIu64 "\n",
-					   agg_table_name((enum agg_table) t), agg_column_name(c), m.corrected[c]);
+					       agg_table_name((enum agg_table) t), agg_column_name(c), m.corrected[c]);
 		}
 	family(b, "walcount_reconcile_duration_seconds", "gauge", "Duration of the last reconcile sweep.");
 	strbuf_appendf(b, "walcount_reconcile_duration_seconds ");

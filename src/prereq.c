@@ -30,9 +30,10 @@ static bool check_wal_level(PGconn *conn, char *err, size_t errlen)
 		return false;
 	bool ok = strcmp(PQgetvalue(res, 0, 0), "logical") == 0;
 	if (!ok)
-		snprintf(err, errlen,
-			 "wal_level is '%s' but walcount needs 'logical'; fix: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
-			 PQgetvalue(res, 0, 0));
+		snprintf(
+			err, errlen,
+			"wal_level is '%s' but walcount needs 'logical'; fix: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
+			PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return ok;
 }
@@ -48,9 +49,10 @@ static bool check_plugin_allowed(PGconn *conn, char *err, size_t errlen)
 		return false;
 	bool ok = PQntuples(res) == 0 || plugin_listed(PQgetvalue(res, 0, 0));
 	if (!ok)
-		snprintf(err, errlen,
-			 "output_plugin_libraries = '%s' does not allow wal2json; fix: ALTER SYSTEM SET output_plugin_libraries = '%s%swal2json'; then restart PostgreSQL",
-			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0), *PQgetvalue(res, 0, 0) ? ", " : "");
+		snprintf(
+			err, errlen,
+			"output_plugin_libraries = '%s' does not allow wal2json; fix: ALTER SYSTEM SET output_plugin_libraries = '%s%swal2json'; then restart PostgreSQL",
+			PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0), *PQgetvalue(res, 0, 0) ? ", " : "");
 	PQclear(res);
 	return ok;
 }
@@ -82,9 +84,10 @@ static bool check_replica_identity(PGconn *conn, char *err, size_t errlen)
 			snprintf(err, errlen, "source table public.%s does not exist", table);
 			ok = false;
 		} else if (strcmp(PQgetvalue(res, i, 3), "t") != 0) {
-			snprintf(err, errlen,
-				 "replica identity of public.%s does not carry is_current and is_delete, so old row images cannot be counted; fix: ALTER TABLE public.%s REPLICA IDENTITY FULL;",
-				 table, table);
+			snprintf(
+				err, errlen,
+				"replica identity of public.%s does not carry is_current and is_delete, so old row images cannot be counted; fix: ALTER TABLE public.%s REPLICA IDENTITY FULL;",
+				table, table);
 			ok = false;
 		}
 	}

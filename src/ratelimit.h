@@ -13,8 +13,8 @@ struct ratelimit {
 	unsigned burst;
 	bool started;
 	int64_t window_start_ms;
-	unsigned used;          /* lines allowed in the current window */
-	uint64_t suppressed;    /* lines dropped and not yet reported */
+	unsigned used;       /* lines allowed in the current window */
+	uint64_t suppressed; /* lines dropped and not yet reported */
 };
 
 /* clang-format off */

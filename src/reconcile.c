@@ -36,8 +36,8 @@ struct sweep {
 	int64_t chunk_rows;
 	enum sweep_state state;
 	struct snap snap;
-	lsn_t taken_at;           /* WAL insert position right after S */
-	struct batch *unseen;     /* net deltas the stream applied that S did not see */
+	lsn_t taken_at;       /* WAL insert position right after S */
+	struct batch *unseen; /* net deltas the stream applied that S did not see */
 	struct chunk *chunks;
 	size_t nchunks, next;
 	int64_t started_ms;
@@ -116,8 +116,8 @@ static bool recent_unseen(const struct sweep *s, const uint64_t *recent, size_t 
 	return false;
 }
 
-struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry,
-			  char *err, size_t errlen)
+struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry, char *err,
+			  size_t errlen)
 {
 	struct sweep *s = xcalloc(1, sizeof *s);
 
@@ -254,8 +254,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 	bool ok = chunk_deltas(s, c, arrays);
 	for (int i = 0; ok && i <= deltas; i++)
 		params[3 + i] = strbuf_str(&arrays[i]);
-	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", correct_sql[c->t], 4 + deltas, params, err, errlen)
-			   : NULL;
+	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", correct_sql[c->t], 4 + deltas, params, err, errlen) : NULL;
 	if (!ok)
 		snprintf(err, errlen, "reconcile: out of memory");
 	if (res != NULL)

@@ -18,16 +18,16 @@
 #include "lsn.h"
 
 struct sweep_result {
-	uint64_t checked;          /* rows compared */
-	uint64_t corrected;        /* rows written (or that would be) */
-	uint64_t cells[COL__ALL];  /* per column */
+	uint64_t checked;         /* rows compared */
+	uint64_t corrected;       /* rows written (or that would be) */
+	uint64_t cells[COL__ALL]; /* per column */
 	int64_t duration_ms;
 };
 
 enum sweep_state {
-	SWEEP_RECOUNTING,  /* the recount runs on the sweep's connection */
-	SWEEP_WAITING,     /* recounted; the stream has not applied all S saw */
-	SWEEP_CORRECTING,  /* sweep_step corrects one chunk per call */
+	SWEEP_RECOUNTING, /* the recount runs on the sweep's connection */
+	SWEEP_WAITING,    /* recounted; the stream has not applied all S saw */
+	SWEEP_CORRECTING, /* sweep_step corrects one chunk per call */
 	SWEEP_DONE,
 	SWEEP_FAILED,
 };
@@ -40,8 +40,8 @@ struct sweep;
  * was in the WAL before it became visible) would be in neither the recount
  * nor the noted deltas, so then the sweep is not started and *retry is set.
  * Returns NULL with err set (or *retry) on failure; sweep_free releases. */
-struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry,
-			  char *err, size_t errlen);
+struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry, char *err,
+			  size_t errlen);
 
 /* True when the sweep's snapshot saw transaction xid (so the recount counts
  * it and its deltas must not be noted). */

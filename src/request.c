@@ -25,8 +25,8 @@ static bool queue(PGconn *conn, const char *slot, bool dry_run, char *id, size_t
 		return false;
 	snprintf(id, idlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	return db_command_params(conn, "notifying the consumer", "SELECT pg_notify('" REQUEST_CHANNEL "', $1)", 1,
-				 params, err, errlen);
+	return db_command_params(conn, "notifying the consumer", "SELECT pg_notify('" REQUEST_CHANNEL "', $1)", 1, params, err,
+				 errlen);
 }
 
 static void withdraw(PGconn *conn, const char *id)
@@ -121,6 +121,5 @@ bool request_finish(PGconn *conn, int64_t id, bool ok, const char *text, char *e
 	const char *params[3] = {sid, ok ? "true" : "false", text};
 
 	snprintf(sid, sizeof sid, "%" PRId64, id);
-	return db_command_params(conn, "recording the sweep request's result", sql_request_finish, 3, params, err,
-				 errlen);
+	return db_command_params(conn, "recording the sweep request's result", sql_request_finish, 3, params, err, errlen);
 }

@@ -67,8 +67,7 @@ void slot_unlock(PGconn *conn)
 }
 
 /* Runs a statement whose only parameter is the slot name. */
-static PGresult *slot_query(PGconn *conn, const char *what, const char *sql, const char *slot, char *err,
-			    size_t errlen)
+static PGresult *slot_query(PGconn *conn, const char *what, const char *sql, const char *slot, char *err, size_t errlen)
 {
 	const char *params[1] = {slot};
 
@@ -85,8 +84,10 @@ static enum slot_state inspect(PGconn *conn, const char *name, int *holder, char
 	if (PQntuples(res) == 0) {
 		st = SLOT_MISSING;
 	} else if (strcmp(PQgetvalue(res, 0, 0), "wal2json") != 0) {
-		snprintf(err, errlen, "slot %s uses plugin %s, not wal2json; choose another slot.name, or drop it: SELECT pg_drop_replication_slot('%s');",
-			 name, PQgetvalue(res, 0, 0), name);
+		snprintf(
+			err, errlen,
+			"slot %s uses plugin %s, not wal2json; choose another slot.name, or drop it: SELECT pg_drop_replication_slot('%s');",
+			name, PQgetvalue(res, 0, 0), name);
 		st = SLOT_FOREIGN;
 	} else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
 		snprintf(err, errlen, "slot %s belongs to another database", name);
@@ -116,8 +117,8 @@ static void take_over(PGconn *conn, const char *name)
 
 /* Inspects the slot; with takeover, ends its holder and waits for the
  * holder's walsender to let go. */
-static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool takeover, int64_t wait_ms, int *holder,
-					   char *err, size_t errlen)
+static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool takeover, int64_t wait_ms, int *holder, char *err,
+					   size_t errlen)
 {
 	enum slot_state st = inspect(conn, name, holder, err, errlen);
 
@@ -131,8 +132,7 @@ static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool 
 
 /* Recounts in the slot's exported snapshot and records its consistent point
  * as the progress, in one transaction on conn. */
-static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapshot, const char *point, char *err,
-			     size_t errlen)
+static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapshot, const char *point, char *err, size_t errlen)
 {
 	char sql[128];
 	const char *params[2] = {slot, point};
@@ -149,8 +149,8 @@ static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapsho
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return false;
 	}
-	log_info("initial load: slot %s at %s; rows written: %s aggregate_user, %s aggregate_track, %s aggregate_playlist",
-		 slot, point, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	log_info("initial load: slot %s at %s; rows written: %s aggregate_user, %s aggregate_track, %s aggregate_playlist", slot,
+		 point, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 	PQclear(res);
 	return true;
 }
@@ -176,8 +176,7 @@ static void drop_slot_quietly(PGconn *conn, const char *slot)
 /* Creates the slot with an exported snapshot over a replication connection,
  * which must stay open and idle until the snapshot has been imported. A
  * failed load drops the new slot, so a retry starts clean. */
-static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig_atomic_t *stop, char *err,
-			    size_t errlen)
+static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	char sql[256];
 	PGconn *repl = db_connect(cfg, DB_REPLICATION, err, errlen);
@@ -200,8 +199,8 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 
 /* Why an existing slot cannot continue from walcount.progress; NULL when it
  * can. The reason is written into buf. */
-static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen,
-				  bool *failed, enum rebuild_reason *label)
+static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen, bool *failed,
+				  enum rebuild_reason *label)
 {
 	PGresult *res = slot_query(conn, "checking slot against progress", sql_slot_rebuild_reason, slot, err, errlen);
 	const char *why = NULL;
@@ -218,7 +217,8 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 		*label = REBUILD_WAL_LOST;
 	} else if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
 		*label = REBUILD_SLOT_AHEAD;
-		snprintf(buf, len, "its confirmed_flush_lsn %s is ahead of the applied progress %s (advanced or replaced by something else)",
+		snprintf(buf, len,
+			 "its confirmed_flush_lsn %s is ahead of the applied progress %s (advanced or replaced by something else)",
 			 PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
 		why = buf;
 	}
@@ -240,7 +240,8 @@ static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errle
 
 	if (ok && PQntuples(res) == 1) {
 		log_warn("rebuild: slot %s is missing but walcount.progress is at %s (promoted server or dropped slot); "
-			 "creating it and loading the counts again", slot, PQgetvalue(res, 0, 0));
+			 "creating it and loading the counts again",
+			 slot, PQgetvalue(res, 0, 0));
 		metrics_rebuild(REBUILD_SLOT_MISSING);
 	}
 	PQclear(res);
@@ -250,8 +251,7 @@ static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errle
 /* Moves the counts to cfg's slot: the owning slot and both slots' state go
  * (the owner's counts are recounted exactly for the new slot by its
  * initial load), and the new slot is made owner. */
-static enum slot_outcome take_ownership(PGconn *conn, const struct config *cfg, const char *old, char *err,
-					size_t errlen)
+static enum slot_outcome take_ownership(PGconn *conn, const struct config *cfg, const char *old, char *err, size_t errlen)
 {
 	const char *params[2] = {cfg->slot_name, old};
 
@@ -277,8 +277,8 @@ static enum slot_outcome check_owner(PGconn *conn, const struct config *cfg, boo
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		res = db_exec_params(conn, "claiming the counts",
-				     "INSERT INTO walcount.owner (slot_name) VALUES ($1) ON CONFLICT (one) DO NOTHING", 1,
-				     params, err, errlen);
+				     "INSERT INTO walcount.owner (slot_name) VALUES ($1) ON CONFLICT (one) DO NOTHING", 1, params,
+				     err, errlen);
 		out = res != NULL ? SLOT_OK : SLOT_RETRY;
 	} else if (strcmp(PQgetvalue(res, 0, 0), cfg->slot_name) == 0) {
 		out = SLOT_OK;
@@ -312,8 +312,8 @@ static enum slot_outcome check_owner(PGconn *conn, const struct config *cfg, boo
 	return out;
 }
 
-enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o,
-			      volatile sig_atomic_t *stop, int *holder, char *err, size_t errlen)
+enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o, volatile sig_atomic_t *stop,
+			      int *holder, char *err, size_t errlen)
 {
 	char why[512];
 	bool failed;
@@ -344,15 +344,13 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 	}
 	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed, &label) == NULL)
 		return failed ? SLOT_RETRY : SLOT_OK;
-	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name,
-		 why);
+	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name, why);
 	metrics_rebuild(label);
 	drop_slot_quietly(conn, cfg->slot_name);
 	return create_and_load(conn, cfg, stop, err, errlen) ? SLOT_OK : SLOT_RETRY;
 }
 
-bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err,
-			  size_t errlen)
+bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err, size_t errlen)
 {
 	enum rebuild_reason label;
 
@@ -383,7 +381,8 @@ static bool refuse_busy(PGconn *conn, const struct config *cfg, char *err, size_
 		snprintf(err, errlen, "a walcount is starting on this database (PID %s holds the start-up lock); stop it first",
 			 holder);
 	else if (!PQgetisnull(res, 0, 1))
-		snprintf(err, errlen, "walcount standbys of slot %s are waiting (backend PID %s) and would recreate it; stop them first",
+		snprintf(err, errlen,
+			 "walcount standbys of slot %s are waiting (backend PID %s) and would recreate it; stop them first",
 			 cfg->slot_name, PQgetvalue(res, 0, 1));
 	else
 		busy = false;
@@ -407,7 +406,7 @@ bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 		log_info("dropped slot %s", cfg->slot_name);
 	}
 	/* A DO block takes no parameters: the slot name goes in a setting. */
-	return db_command_params(conn, "dropping walcount state", "SELECT set_config('walcount.drop_slot', $1, false)", 1,
-				 params, err, errlen) &&
+	return db_command_params(conn, "dropping walcount state", "SELECT set_config('walcount.drop_slot', $1, false)", 1, params,
+				 err, errlen) &&
 	       db_command(conn, "dropping walcount state", sql_drop_state, err, errlen);
 }

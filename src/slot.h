@@ -53,15 +53,14 @@ struct slot_opts {
  * A temporary slot (slot.temporary) is left to stream.c. Creating a slot
  * waits for the transactions that hold an xid (slotwait.h), and stops once
  * *stop is set. err gets a one-line reason for every outcome but SLOT_OK. */
-enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o,
-			      volatile sig_atomic_t *stop, int *holder, char *err, size_t errlen);
+enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const struct slot_opts *o, volatile sig_atomic_t *stop,
+			      int *holder, char *err, size_t errlen);
 
 /* Why the slot, now streaming on this process's replication connection,
  * cannot continue from walcount.progress: writes the reason into why and
  * returns true (the next slot_ensure rebuilds it). False when it can, or
  * on a query error (err set, *failed). */
-bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err,
-			  size_t errlen);
+bool slot_moved_by_others(PGconn *conn, const char *slot, char *why, size_t len, bool *failed, char *err, size_t errlen);
 
 /* Drops the slot and walcount's state (its progress and checkpoint rows and
  * its ownership; the schema too when no other slot's rows remain). Refuses,

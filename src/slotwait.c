@@ -22,8 +22,8 @@
 bool slotwait_blockers(PGconn *conn, const char *slot, char *buf, size_t len, char *err, size_t errlen)
 {
 	const char *params[1] = {slot};
-	PGresult *res = db_exec_params(conn, "looking up what the slot creation waits for", sql_slot_create_blockers, 1,
-				       params, err, errlen);
+	PGresult *res = db_exec_params(conn, "looking up what the slot creation waits for", sql_slot_create_blockers, 1, params,
+				       err, errlen);
 	int n;
 
 	if (res == NULL)
@@ -47,8 +47,7 @@ static void report(PGconn *conn, const char *slot, int64_t waited_ms)
 		log_warn("slot %s is being created: waiting %" PRId64 " s for the server to reach a consistent point", slot,
 			 waited_ms / 1000);
 	else
-		log_warn("slot %s is being created: waiting %" PRId64 " s for %s; still waiting", slot, waited_ms / 1000,
-			 what);
+		log_warn("slot %s is being created: waiting %" PRId64 " s for %s; still waiting", slot, waited_ms / 1000, what);
 }
 
 /* Asks the server to end the statement; it then drops the slot, which is

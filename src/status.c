@@ -47,23 +47,37 @@ struct field {
 /* clang-format on */
 
 static const struct field SLOT[] = {
-	F("name", "slot_name", C_STR), F("plugin", "plugin", C_STR), F("active", "active", C_BOOL),
-	F("active_pid", "active_pid", C_INT), F("restart_lsn", "restart_lsn", C_LSN),
-	F("confirmed_flush_lsn", "confirmed_flush_lsn", C_LSN), F("wal_status", "wal_status", C_STR),
-	F("safe_wal_size", "safe_wal_size", C_INT), END,
+	F("name", "slot_name", C_STR),
+	F("plugin", "plugin", C_STR),
+	F("active", "active", C_BOOL),
+	F("active_pid", "active_pid", C_INT),
+	F("restart_lsn", "restart_lsn", C_LSN),
+	F("confirmed_flush_lsn", "confirmed_flush_lsn", C_LSN),
+	F("wal_status", "wal_status", C_STR),
+	F("safe_wal_size", "safe_wal_size", C_INT),
+	END,
 };
 static const struct field CHECKPOINT[] = {F("lsn", "checkpoint_lsn", C_LSN), F("at", "checkpoint_at", C_STR), END};
 static const struct field RECONCILE[] = {
-	F("at", "reconcile_at", C_STR), F("checked", "reconcile_checked", C_INT),
-	F("corrected", "reconcile_corrected", C_JSON), F("duration_ms", "reconcile_duration_ms", C_INT), END,
+	F("at", "reconcile_at", C_STR),
+	F("checked", "reconcile_checked", C_INT),
+	F("corrected", "reconcile_corrected", C_JSON),
+	F("duration_ms", "reconcile_duration_ms", C_INT),
+	END,
 };
 /* total_bytes is everything decoded, so the spilled share can be judged. */
 static const struct field SPILL[] = {
-	F("txns", "spill_txns", C_INT), F("bytes", "spill_bytes", C_INT), F("total_bytes", "total_bytes", C_INT), END,
+	F("txns", "spill_txns", C_INT),
+	F("bytes", "spill_bytes", C_INT),
+	F("total_bytes", "total_bytes", C_INT),
+	END,
 };
 static const struct field WALSENDER[] = {
-	F("state", "walsender_state", C_STR), F("write_lag_ms", "write_lag_ms", C_INT),
-	F("flush_lag_ms", "flush_lag_ms", C_INT), F("replay_lag_ms", "replay_lag_ms", C_INT), END,
+	F("state", "walsender_state", C_STR),
+	F("write_lag_ms", "write_lag_ms", C_INT),
+	F("flush_lag_ms", "flush_lag_ms", C_INT),
+	F("replay_lag_ms", "replay_lag_ms", C_INT),
+	END,
 };
 /* A missing slot has no plugin, so "slot" is null exactly when it is missing. */
 static const struct field REPORT[] = {
@@ -185,8 +199,7 @@ struct verdict {
 	json_t *reasons;       /* one string per breach */
 };
 
-static bool add_reason(struct verdict *v, enum status_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static bool add_reason(struct verdict *v, enum status_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static bool add_reason(struct verdict *v, enum status_code code, const char *fmt, ...)
 {
@@ -203,8 +216,7 @@ static bool add_reason(struct verdict *v, enum status_code code, const char *fmt
 /* Compares an integer member with its thresholds (0 disables one); a null
  * member (not applicable, or unknown) is not judged. Only the worse breach
  * of the two is reported. */
-static bool threshold(struct verdict *v, const char *what, const json_t *member, int64_t warning,
-		      int64_t critical, fmt_fn fmt)
+static bool threshold(struct verdict *v, const char *what, const json_t *member, int64_t warning, int64_t critical, fmt_fn fmt)
 {
 	char a[32], b[32];
 
@@ -262,7 +274,7 @@ static bool ownership(const struct config *cfg, const json_t *root, struct verdi
 	    !add_reason(v, STATUS_WARNING, "the counts are owned by slot %s, not by slot %s of this configuration", owner,
 			cfg->slot_name))
 		return false;
-	json_array_foreach(json_object_get(root, "other_slots"), i, other) {
+	json_array_foreach (json_object_get(root, "other_slots"), i, other) {
 		const char *name = json_string_value(json_object_get(other, "name"));
 		if (!add_reason(v, STATUS_WARNING,
 				"slot %s (wal2json, %s, retaining %s) does not own the counts: if it is an old walcount "
@@ -277,10 +289,10 @@ static bool ownership(const struct config *cfg, const json_t *root, struct verdi
 static bool evaluate(const struct config *cfg, const json_t *root, struct verdict *v)
 {
 	return ownership(cfg, root, v) && slot_health(cfg, root, v) &&
-	       threshold(v, "lag_bytes", json_object_get(root, "lag_bytes"), cfg->status_lag_warning,
-			 cfg->status_lag_critical, fmt_bytes) &&
-	       threshold(v, "retained_wal_bytes", json_object_get(root, "retained_wal_bytes"),
-			 cfg->status_retained_wal_warning, cfg->status_retained_wal_critical, fmt_bytes) &&
+	       threshold(v, "lag_bytes", json_object_get(root, "lag_bytes"), cfg->status_lag_warning, cfg->status_lag_critical,
+			 fmt_bytes) &&
+	       threshold(v, "retained_wal_bytes", json_object_get(root, "retained_wal_bytes"), cfg->status_retained_wal_warning,
+			 cfg->status_retained_wal_critical, fmt_bytes) &&
 	       threshold(v, "inactive", json_object_get(root, "inactive_ms"), cfg->status_inactive_warning_ms,
 			 cfg->status_inactive_critical_ms, fmt_ms) &&
 	       threshold(v, "progress_age", json_object_get(root, "progress_age_ms"), cfg->status_batch_age_warning_ms,
@@ -303,8 +315,8 @@ static bool schema_present(PGconn *conn, char *err, size_t errlen)
 /* A slot is listed, with no confirmed_flush_lsn, from the start of
  * CREATE_REPLICATION_SLOT until it is consistent: then *creating says what
  * it waits for. */
-static bool creation_wait(PGconn *conn, const struct config *cfg, const PGresult *res, char *creating, size_t len,
-			  char *err, size_t errlen)
+static bool creation_wait(PGconn *conn, const struct config *cfg, const PGresult *res, char *creating, size_t len, char *err,
+			  size_t errlen)
 {
 	int plugin = PQfnumber(res, "plugin"), confirmed = PQfnumber(res, "confirmed_flush_lsn");
 
@@ -438,10 +450,9 @@ static bool print_table(const struct config *cfg, const json_t *root, const stru
 	printf("%-*s %s\n", LABEL_WIDTH, "slot", cfg->slot_name);
 	/* Without a status row every value would be "-": the reason says it all. */
 	for (i = 0; v->code != STATUS_UNKNOWN && i < sizeof ROWS / sizeof ROWS[0]; i++)
-		printf("%-*s %s\n", LABEL_WIDTH, ROWS[i].label,
-		       render(lookup(root, ROWS[i].path), ROWS[i].show, buf, sizeof buf));
+		printf("%-*s %s\n", LABEL_WIDTH, ROWS[i].label, render(lookup(root, ROWS[i].path), ROWS[i].show, buf, sizeof buf));
 	printf("state: %s\n", STATE_NAMES[v->code]);
-	json_array_foreach(v->reasons, i, reason)
+	json_array_foreach (v->reasons, i, reason)
 		printf("  %s\n", json_string_value(reason));
 	return !ferror(stdout);
 }

@@ -19,9 +19,9 @@
 #include <stddef.h>
 
 struct strbuf {
-	char *data;     /* NULL until the first append */
-	size_t len;     /* bytes before the NUL */
-	size_t cap;     /* bytes allocated */
+	char *data; /* NULL until the first append */
+	size_t len; /* bytes before the NUL */
+	size_t cap; /* bytes allocated */
 	bool failed;
 };
 

@@ -24,8 +24,8 @@ struct conn_state {
 	PGconn *conn;
 	const struct stream_opts *opts;
 	const struct stream_sink *sink;
-	lsn_t sent_flush;        /* last flush position reported */
-	int64_t next_status_ms;  /* when the next standby status update is due */
+	lsn_t sent_flush;       /* last flush position reported */
+	int64_t next_status_ms; /* when the next standby status update is due */
 };
 
 static int64_t pg_now_us(void)
@@ -84,7 +84,8 @@ static bool start_replication(struct conn_state *cs)
 	PGresult *res;
 
 	if (o->temporary) {
-		snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" TEMPORARY LOGICAL wal2json (SNAPSHOT 'nothing')", o->slot);
+		snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" TEMPORARY LOGICAL wal2json (SNAPSHOT 'nothing')",
+			 o->slot);
 		if ((res = db_exec(cs->conn, "creating temporary slot", sql, err, sizeof err)) == NULL) {
 			log_error("stream: %s", err);
 			return false;
@@ -141,8 +142,7 @@ static bool socket_has_data(PGconn *conn)
 static enum stream_result handle_message(struct conn_state *cs, const char *buf, int len)
 {
 	if (buf[0] == 'w' && len >= XLOGDATA_HEADER)
-		return cs->sink->record(cs->sink->ctx, buf + XLOGDATA_HEADER, (size_t) (len - XLOGDATA_HEADER),
-					get_u64(buf + 1));
+		return cs->sink->record(cs->sink->ctx, buf + XLOGDATA_HEADER, (size_t) (len - XLOGDATA_HEADER), get_u64(buf + 1));
 	if (buf[0] == 'k' && len >= KEEPALIVE_LEN) {
 		cs->sink->keepalive(cs->sink->ctx, get_u64(buf + 1));
 		if (buf[17] && !send_status(cs, true))

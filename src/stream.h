@@ -42,8 +42,8 @@ struct stream_sink {
 
 struct stream_opts {
 	const char *slot;
-	bool temporary;          /* create a temporary slot on this connection */
-	lsn_t start;             /* where to resume; the server takes the later
+	bool temporary; /* create a temporary slot on this connection */
+	lsn_t start;    /* where to resume; the server takes the later
 				  * of this and the slot's confirmed_flush_lsn */
 	int64_t status_interval_ms;
 };

@@ -100,8 +100,8 @@ static void check_sources(struct consumer *c, PGresult *res)
 
 	for (int i = 0; i < PQntuples(res) && i < SOURCE_TABLES; i++)
 		if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
-			snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%spublic.%s",
-				 *missing ? ", " : "", PQgetvalue(res, i, 0));
+			snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%spublic.%s", *missing ? ", " : "",
+				 PQgetvalue(res, i, 0));
 	if (*missing != '\0' && !c->sources_missing) {
 		log_error("source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
 			  "so its changes are not counted until it is back; a reconcile sweep then recounts them",
@@ -177,8 +177,7 @@ static void check_plugin(struct consumer *c)
  * clear them runs or is already asked for. */
 static void sweep_if_stale(struct consumer *c)
 {
-	if (!c->watch.stale || !watch_sweep_may_begin(c) || c->sweep_requested ||
-	    (c->sweep != NULL && c->watch.sweep_clears))
+	if (!c->watch.stale || !watch_sweep_may_begin(c) || c->sweep_requested || (c->sweep != NULL && c->watch.sweep_clears))
 		return;
 	log_debug("reconcile: sweep requested, the counts are stale");
 	c->sweep_requested = true;

@@ -16,13 +16,12 @@
 
 #include "config.h"
 
-#define CHECK(cond)                                                                             \
-	do {                                                                                    \
-		if (!(cond)) {                                                                  \
-			fprintf(stderr, "fuzz_config: contract broken: %s (%s:%d)\n", #cond, __FILE__, \
-				__LINE__);                                                      \
-			abort();                                                                \
-		}                                                                               \
+#define CHECK(cond)                                                                                               \
+	do {                                                                                                      \
+		if (!(cond)) {                                                                                    \
+			fprintf(stderr, "fuzz_config: contract broken: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+			abort();                                                                                  \
+		}                                                                                                 \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,13 +21,12 @@
 
 #define ERRLEN 512 /* consumer.c's sink_record buffer */
 
-#define CHECK(cond)                                                                             \
-	do {                                                                                    \
-		if (!(cond)) {                                                                  \
-			fprintf(stderr, "fuzz_decode: contract broken: %s (%s:%d)\n", #cond, __FILE__, \
-				__LINE__);                                                      \
-			abort();                                                                \
-		}                                                                               \
+#define CHECK(cond)                                                                                               \
+	do {                                                                                                      \
+		if (!(cond)) {                                                                                    \
+			fprintf(stderr, "fuzz_decode: contract broken: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+			abort();                                                                                  \
+		}                                                                                                 \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

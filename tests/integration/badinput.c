@@ -83,8 +83,7 @@ bool progress_lsn(struct ctx *t, lsn_t *out)
 	const char *params[1] = {t->db};
 	char err[IT_ERRLEN], v[LSN_BUFLEN + 8];
 
-	if (!it_value(t->conn, "SELECT lsn FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v, err,
-		      sizeof err))
+	if (!it_value(t->conn, "SELECT lsn FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v, err, sizeof err))
 		return fail_err(t, "reading walcount.progress", err);
 	return lsn_parse(v, out) || fail(t, "walcount.progress.lsn is '%s'", v);
 }
@@ -98,8 +97,9 @@ bool bi_write_config(struct ctx *t, const char *path, const char *dsn, const cha
 
 	if (f == NULL)
 		return fail(t, "%s: %s", path, strerror(errno));
-	fprintf(f, "database:\n  dsn: \"%s\"\nslot:\n  name: %s\nreconcile:\n  enabled: false\nmetrics:\n  listen: \"\"\n"
-		   "stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n%s",
+	fprintf(f,
+		"database:\n  dsn: \"%s\"\nslot:\n  name: %s\nreconcile:\n  enabled: false\nmetrics:\n  listen: \"\"\n"
+		"stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n%s",
 		dsn, slot, extra ? extra : "");
 	if (fclose(f) != 0)
 		return fail(t, "%s: %s", path, strerror(errno));
@@ -132,8 +132,8 @@ bool refused(struct ctx *t, const char *label, const char *const *argv, const ch
 		ok = fail(t, "%s: stdout not empty: %.200s", label, out);
 	size_t n = ok ? strlen(errtext) : 0, k = strlen(want_tail);
 	if (ok && (n < k || strcmp(errtext + n - k, want_tail) != 0))
-		ok = fail(t, "%s: stderr does not end with the exact message \"%.*s\": %.500s", label, (int) strcspn(want_tail, "\n"),
-			  want_tail, errtext);
+		ok = fail(t, "%s: stderr does not end with the exact message \"%.*s\": %.500s", label,
+			  (int) strcspn(want_tail, "\n"), want_tail, errtext);
 	if (ok && lines > 0 && count_in(errtext, "\n") != lines)
 		ok = fail(t, "%s: stderr has %d lines, want %d: %.500s", label, count_in(errtext, "\n"), lines, errtext);
 	free(out);
@@ -162,8 +162,9 @@ void drop_slot(struct ctx *t, const char *slot)
 
 	if (PQstatus(t->conn) != CONNECTION_OK)
 		it_reconnect(&t->conn, t->db, 60, err, sizeof err);
-	it_exec(t->conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
-		1, params, err, sizeof err);
+	it_exec(t->conn,
+		"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", 1,
+		params, err, sizeof err);
 }
 
 /* The drift cells as "tbl[id].col expected/actual" joined by "; ", and

@@ -18,7 +18,8 @@ struct config_case {
 
 static const struct config_case CONFIG_CASES[] = {
 	{"missing", NULL, 0, ": cannot read: No such file or directory"},
-	{"not-yaml-flow", "database: [unclosed\n", 0, ":2:1: did not find expected ',' or ']' (while parsing a flow sequence at 1:11)"},
+	{"not-yaml-flow", "database: [unclosed\n", 0,
+	 ":2:1: did not find expected ',' or ']' (while parsing a flow sequence at 1:11)"},
 	{"not-yaml-binary", "\x89PNG\r\n\x1a\n\0\0", 10, ":1:1: invalid leading UTF-8 octet"},
 	{"not-yaml-scalar", "just a string\n", 0, ":1:1: the top level must be a mapping"},
 	{"wrong-int", "batch:\n  max_changes: lots\n", 0, ":2:16: batch.max_changes: bad integer 'lots'"},

@@ -21,7 +21,7 @@ bool test_bi_column_added(struct ctx *t)
 	    !bi_sql(t, "ALTER TABLE saves ADD COLUMN it_y text NOT NULL DEFAULT 'y'") || !run_changes(t, 1500, false) ||
 	    !bi_sql(t, "UPDATE reposts SET it_x = 1 WHERE ctid IN (SELECT ctid FROM reposts WHERE is_current LIMIT 100)") ||
 	    !bi_sql(t, "INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, txhash, it_x) "
-		    "VALUES (4101, 4101, 'track', true, false, 'added', 7)") ||
+		       "VALUES (4101, 4101, 'track', true, false, 'added', 7)") ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	int after = count_in_log(t, " warn ") + count_in_log(t, " error ");
@@ -49,14 +49,16 @@ bool test_bi_column_dropped(struct ctx *t)
 	lsn_t before, at = 0, applied;
 
 	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 2000, false) ||
-	    !bi_sql(t, "ALTER TABLE reposts DROP COLUMN blockhash") || !bi_sql(t, "ALTER TABLE follows DROP COLUMN blocknumber") ||
-	    !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
+	    !bi_sql(t, "ALTER TABLE reposts DROP COLUMN blockhash") ||
+	    !bi_sql(t, "ALTER TABLE follows DROP COLUMN blocknumber") || !run_changes(t, 2000, false) ||
+	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	if (count_in_log(t, " error ") > 0)
 		return fail(t, "walcount logged an error after dropping columns it does not read");
 	long unneeded = t->wl.committed;
 	if (!current_lsn(t, &before) || !bi_sql(t, "ALTER TABLE saves DROP COLUMN is_current") ||
-	    !bi_sql(t, "INSERT INTO saves (user_id, save_item_id, save_type, is_delete, txhash) VALUES (4201, 4201, 'track', false, 'dropped')"))
+	    !bi_sql(t,
+		    "INSERT INTO saves (user_id, save_item_id, save_type, is_delete, txhash) VALUES (4201, 4201, 'track', false, 'dropped')"))
 		return false;
 	/* It must stop by itself, with a non-zero exit. */
 	for (double end = it_now() + 30; wc_alive(&t->wc) && it_now() < end;)
@@ -68,18 +70,21 @@ bool test_bi_column_dropped(struct ctx *t)
 		return fail(t, "walcount ended with %s after an undecodable record, want a non-zero exit",
 			    it_status_text(t->wc.status, st, sizeof st));
 	text = read_log(t);
-	bool found = lsn_after(text, " error decode: wal2json record at ", ": saves \"columns\" image lacks column is_current", &at);
+	bool found = lsn_after(text, " error decode: wal2json record at ", ": saves \"columns\" image lacks column is_current",
+			       &at);
 	if (found) {
 		char l1[LSN_BUFLEN];
-		snprintf(want, sizeof want,
-			 "decode: wal2json record at %s: saves \"columns\" image lacks column is_current (message at WAL %s); stopping",
-			 lsn_format(at, l1), l1);
+		snprintf(
+			want, sizeof want,
+			"decode: wal2json record at %s: saves \"columns\" image lacks column is_current (message at WAL %s); stopping",
+			lsn_format(at, l1), l1);
 		found = strstr(text, log_line(line, sizeof line, "error", want)) != NULL;
 	}
 	free(text);
 	if (!found)
-		return fail(t, "no exact line \"error decode: wal2json record at L: saves \\\"columns\\\" image lacks column "
-			       "is_current (message at WAL L); stopping\" in %s",
+		return fail(t,
+			    "no exact line \"error decode: wal2json record at L: saves \\\"columns\\\" image lacks column "
+			    "is_current (message at WAL L); stopping\" in %s",
 			    t->wc.log);
 	if (at < before)
 		return fail(t, "the stop names LSN %" PRIX64 ", not one after the DROP COLUMN", at);
@@ -129,7 +134,7 @@ bool test_bi_table_renamed(struct ctx *t)
 	int warnings = count_in_log(t, " warn ") + count_in_log(t, " error ");
 	if (!bi_sql(t, "ALTER TABLE reposts RENAME TO reposts_renamed") ||
 	    !bi_sql(t, "INSERT INTO reposts_renamed (user_id, repost_item_id, repost_type, is_current, is_delete, txhash) "
-		    "VALUES (4301, 4301, 'track', true, false, 'while-renamed')") ||
+		       "VALUES (4301, 4301, 'track', true, false, 'while-renamed')") ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	bool alive = wc_alive(&t->wc);
@@ -154,8 +159,9 @@ bool test_bi_table_renamed(struct ctx *t)
 	if (n < 0)
 		return false;
 	if (n > 0)
-		return fail(t, "a repost written while public.reposts was renamed was never counted (%ld cells: %s); "
-			       "walcount %s and logged %d warnings/errors meanwhile",
+		return fail(t,
+			    "a repost written while public.reposts was renamed was never counted (%ld cells: %s); "
+			    "walcount %s and logged %d warnings/errors meanwhile",
 			    n, examples, alive ? "kept running" : "stopped", said);
 	snprintf(t->details, sizeof t->details,
 		 "renamed reposts: noticed (%d lines while running, one at stop), restart refused with \"source table "

@@ -66,8 +66,9 @@ static bool wait_backoff_max(struct ctx *t, const char *from)
 		if (n >= 5 && delays[n - 1] == 2000)
 			return true;
 		if (it_now() >= end)
-			return fail(t, "within 60 s of the server stopping: %d reconnect attempts logged, the last delay %ld ms, "
-				       "want at least 5 and one of 2000 ms",
+			return fail(t,
+				    "within 60 s of the server stopping: %d reconnect attempts logged, the last delay %ld ms, "
+				    "want at least 5 and one of 2000 ms",
 				    n, n > 0 ? delays[n - 1] : 0);
 	}
 }
@@ -112,8 +113,8 @@ bool test_bi_server_down(struct ctx *t)
 	for (int i = 0; i < n; i++) {
 		long want = i == 0 ? 100 : delays[i - 1] * 2 > 2000 ? 2000 : delays[i - 1] * 2;
 		if (delays[i] != want)
-			return fail(t, "reconnect delay %d is %ld ms, want %ld (doubling from 100 ms to 2000 ms)", i + 1, delays[i],
-				    want);
+			return fail(t, "reconnect delay %d is %ld ms, want %ld (doubling from 100 ms to 2000 ms)", i + 1,
+				    delays[i], want);
 	}
 	if (delays[n - 1] != 2000)
 		return fail(t, "the reconnect delay never reached reconnect_max (last %ld ms)", delays[n - 1]);

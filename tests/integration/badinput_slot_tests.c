@@ -25,16 +25,19 @@ bool test_bi_pgoutput_slot(struct ctx *t)
 	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 1000, false) ||
 	    !bi_write_config(t, cfg, dsn, slot, NULL))
 		return false;
-	const char *q = "SELECT plugin || ' ' || confirmed_flush_lsn || ' ' || restart_lsn FROM pg_replication_slots WHERE slot_name = $1";
+	const char *q =
+		"SELECT plugin || ' ' || confirmed_flush_lsn || ' ' || restart_lsn FROM pg_replication_slots WHERE slot_name = $1";
 	bool ok = it_exec(t->conn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1, params, err, sizeof err) ||
 		  fail_err(t, "creating the pgoutput slot", err);
-	ok = ok && (it_value(t->conn, q, 1, params, before, sizeof before, err, sizeof err) || fail_err(t, "reading the slot", err));
+	ok = ok &&
+	     (it_value(t->conn, q, 1, params, before, sizeof before, err, sizeof err) || fail_err(t, "reading the slot", err));
 	snprintf(want, sizeof want,
 		 " error slot %s uses plugin pgoutput, not wal2json; choose another slot.name, or drop it: "
 		 "SELECT pg_drop_replication_slot('%s');\n",
 		 slot, slot);
 	ok = ok && refused(t, "bi-pgoutput", argv, want, 1);
-	ok = ok && (it_value(t->conn, q, 1, params, after, sizeof after, err, sizeof err) || fail_err(t, "reading the slot", err));
+	ok = ok &&
+	     (it_value(t->conn, q, 1, params, after, sizeof after, err, sizeof err) || fail_err(t, "reading the slot", err));
 	ok = ok && expect_str_eq(t, "the pgoutput slot after the refusal", before, after);
 	char rows[16];
 	ok = ok && (it_value(t->conn, "SELECT count(*) FROM walcount.progress WHERE slot_name = $1", 1, params, rows, sizeof rows,
@@ -68,10 +71,10 @@ bool test_bi_two_consumers(struct ctx *t)
 	struct walcount b = {0};
 
 	if (!configure(t, &(struct wc_opts){.max_delay = "1s", .max_changes = 100000}) || !start_streaming(t) ||
-	    !run_changes(t, 2000, false) ||
-	    !caught_up(t, CAUGHT_UP_TIMEOUT))
+	    !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
-	const char *holder = "SELECT coalesce((SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1 AND active), '')";
+	const char *holder =
+		"SELECT coalesce((SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1 AND active), '')";
 	if (!it_value(t->conn, holder, 1, params, pid, sizeof pid, err, sizeof err))
 		return fail_err(t, "reading the slot's holder", err);
 	snprintf(want, sizeof want, "standby: slot %s is in use by PID %s; standing by", t->db, pid);
@@ -96,9 +99,9 @@ bool test_bi_two_consumers(struct ctx *t)
 	/* Both at once. Every progress write takes 1 s (a slow disk), and each
 	 * walsender is ended while its consumer's apply is in flight. */
 	if (!bi_sql(t, "CREATE FUNCTION it_slow_progress() RETURNS trigger LANGUAGE plpgsql AS "
-		    "$$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$") ||
+		       "$$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$") ||
 	    !bi_sql(t, "CREATE TRIGGER it_slow_progress BEFORE UPDATE ON walcount.progress FOR EACH ROW "
-		    "EXECUTE FUNCTION it_slow_progress()"))
+		       "EXECUTE FUNCTION it_slow_progress()"))
 		return false;
 	bool ok = true;
 	int kills = rounds(16, 6); /* walsender kills */
@@ -142,8 +145,9 @@ bool test_bi_two_consumers(struct ctx *t)
 		return false;
 	}
 	if (drift > 0)
-		return fail(t, "with two consumers on one slot, %ld count cells drifted after %d walsender kills (changes "
-				   "applied twice and lost), e.g. %s; the slot was streamed %d times by the first, %d by the second",
+		return fail(t,
+			    "with two consumers on one slot, %ld count cells drifted after %d walsender kills (changes "
+			    "applied twice and lost), e.g. %s; the slot was streamed %d times by the first, %d by the second",
 			    drift, kills, examples, a_streams, b_streams);
 	/* A rebuild recounts everything, which hides the drift above: with
 	 * nothing lost or advanced behind walcount's back, there must be none. */
@@ -152,9 +156,10 @@ bool test_bi_two_consumers(struct ctx *t)
 		rebuilds += count_in(btext, "rebuild:");
 	free(btext);
 	if (rebuilds > 0 || *back)
-		return fail(t, "with two consumers on one slot, walcount.progress went backwards (%s) and the consumers "
-				   "rebuilt the slot %d times (drop, new slot, full initial load), each hiding what the other "
-				   "applied twice",
+		return fail(t,
+			    "with two consumers on one slot, walcount.progress went backwards (%s) and the consumers "
+			    "rebuilt the slot %d times (drop, new slot, full initial load), each hiding what the other "
+			    "applied twice",
 			    *back ? back : "not seen by the samples", rebuilds);
 	if (!a_alive)
 		return fail(t, "the first consumer exited (%s) while both ran", it_status_text(t->wc.status, st, sizeof st));
@@ -183,7 +188,8 @@ bool test_bi_no_replication(struct ctx *t)
 	    !bi_sql(t, "DROP ROLE IF EXISTS it_norepl") || !bi_sql(t, "CREATE ROLE it_norepl LOGIN NOREPLICATION") ||
 	    !bi_write_config(t, cfg, dsn, slot, NULL))
 		return false;
-	snprintf(want, sizeof want, " error role it_norepl lacks the REPLICATION attribute; fix: ALTER ROLE it_norepl REPLICATION;\n");
+	snprintf(want, sizeof want,
+		 " error role it_norepl lacks the REPLICATION attribute; fix: ALTER ROLE it_norepl REPLICATION;\n");
 	bool ok = refused(t, "bi-norepl", argv, want, 1) && slot_exists(t, slot, &exists) &&
 		  (!exists || fail(t, "a slot was created for the refused role"));
 	ok = ok && run_changes(t, 1000, false) && caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t);

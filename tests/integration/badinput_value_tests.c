@@ -22,16 +22,18 @@ bool test_bi_enum_value(struct ctx *t)
 	lsn_t l0, l1, at = 0;
 
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-	if (port == 0 || !configure(t, &(struct wc_opts){.metrics_listen = listen}) || !start_streaming(t) || !run_changes(t, 1000, false) ||
-	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !bi_sql(t, "ALTER TYPE reposttype ADD VALUE 'remix'") || !current_lsn(t, &l0) ||
+	if (port == 0 || !configure(t, &(struct wc_opts){.metrics_listen = listen}) || !start_streaming(t) ||
+	    !run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
+	    !bi_sql(t, "ALTER TYPE reposttype ADD VALUE 'remix'") || !current_lsn(t, &l0) ||
 	    !bi_sql(t, "INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, txhash) "
-		    "VALUES (4401, 4401, 'remix', true, false, 'remix')") ||
+		       "VALUES (4401, 4401, 'remix', true, false, 'remix')") ||
 	    !current_lsn(t, &l1) || !run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	char *text = read_log(t);
 	bool found = lsn_after(text, " warn  skipped insert change of reposts at ", ": unknown_type", &at);
 	char l[LSN_BUFLEN];
-	snprintf(want, sizeof want, "skipped insert change of reposts at %s: unknown_type (counted in walcount_skipped_changes_total)",
+	snprintf(want, sizeof want,
+		 "skipped insert change of reposts at %s: unknown_type (counted in walcount_skipped_changes_total)",
 		 lsn_format(at, l));
 	found = found && strstr(text, log_line(line, sizeof line, "warn", want)) != NULL;
 	free(text);
@@ -77,7 +79,7 @@ bool test_bi_null_is_delete(struct ctx *t)
 	    !bi_sql(t, "ALTER TABLE reposts ALTER COLUMN is_delete DROP NOT NULL") || !start_streaming(t) ||
 	    !run_changes(t, 1000, false) || !current_lsn(t, &l0) ||
 	    !bi_sql(t, "INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, txhash) "
-		    "VALUES (4501, 4501, 'track', true, NULL, 'null')") ||
+		       "VALUES (4501, 4501, 'track', true, NULL, 'null')") ||
 	    !current_lsn(t, &l1) || !run_changes(t, 500, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	char *text = read_log(t);
@@ -103,8 +105,9 @@ bool test_bi_null_is_delete(struct ctx *t)
 	if (n < 0)
 		return false;
 	if (n > 0)
-		return fail(t, "UPDATE is_delete NULL -> false (the repost became active): its +1 lost: "
-				   "%ld cells drift: %s",
+		return fail(t,
+			    "UPDATE is_delete NULL -> false (the repost became active): its +1 lost: "
+			    "%ld cells drift: %s",
 			    n, examples);
 	/* false -> NULL: no longer active. */
 	if (!bi_sql(t, "UPDATE reposts SET is_delete = NULL WHERE txhash = 'null'") || !run_changes(t, 500, false) ||
@@ -112,8 +115,9 @@ bool test_bi_null_is_delete(struct ctx *t)
 		return false;
 	if ((n = drift_cells(t, examples, sizeof examples)) != 0)
 		return n < 0 ? false
-			     : fail(t, "UPDATE is_delete false -> NULL (no longer active): its -1 lost: "
-					   "%ld cells drift: %s",
+			     : fail(t,
+				    "UPDATE is_delete false -> NULL (no longer active): its -1 lost: "
+				    "%ld cells drift: %s",
 				    n, examples);
 	snprintf(t->details, sizeof t->details, "\"%s\", null_flag counter; NULL <-> false transitions counted; drift 0", want);
 	return true;
@@ -136,14 +140,15 @@ bool test_bi_count_overflow(struct ctx *t)
 
 	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 1000, false) ||
 	    !bi_sql(t, "INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, txhash) "
-		    "VALUES (4601, 4601, 'track', true, false, 'ovf-1')") ||
+		       "VALUES (4601, 4601, 'track', true, false, 'ovf-1')") ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
-	if (!bi_sql(t, "UPDATE aggregate_track SET repost_count = 2147483647 WHERE track_id = 4601") || !current_lsn(t, &before) ||
+	if (!bi_sql(t, "UPDATE aggregate_track SET repost_count = 2147483647 WHERE track_id = 4601") ||
+	    !current_lsn(t, &before) ||
 	    !bi_sql(t, "INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, txhash) "
-		    "VALUES (4602, 4601, 'track', true, false, 'ovf-2')") ||
+		       "VALUES (4602, 4601, 'track', true, false, 'ovf-2')") ||
 	    !bi_sql(t, "INSERT INTO follows (follower_user_id, followee_user_id, is_current, is_delete, txhash) "
-		    "VALUES (4603, 4604, true, false, 'after-ovf')"))
+		       "VALUES (4603, 4604, true, false, 'after-ovf')"))
 		return false;
 	double t0 = it_now();
 	/* Retried, not given up on: the third failure of the same batch. */
@@ -157,8 +162,8 @@ bool test_bi_count_overflow(struct ctx *t)
 		return false;
 	if (applied > before)
 		return fail(t, "walcount.progress moved past the transaction it could not apply");
-	if (!it_value(t->conn, "SELECT coalesce((SELECT follower_count FROM aggregate_user WHERE user_id = 4604), 0)", 0, NULL,
-		      v, sizeof v, err, sizeof err))
+	if (!it_value(t->conn, "SELECT coalesce((SELECT follower_count FROM aggregate_user WHERE user_id = 4604), 0)", 0, NULL, v,
+		      sizeof v, err, sizeof err))
 		return fail_err(t, "reading aggregate_user", err);
 	bool stalled = strcmp(v, "0") == 0;
 	/* The operator's fix: the cell back to its true count. */

@@ -88,8 +88,8 @@ bool wait_slot(struct ctx *t, bool active, double timeout_s)
 {
 	const char *params[1] = {t->db};
 	char err[IT_ERRLEN];
-	int rc = it_poll(t->conn, active ? ACTIVE_SQL : INACTIVE_SQL, 1, params, timeout_s, active ? &t->wc : NULL,
-			 err, sizeof err);
+	int rc = it_poll(t->conn, active ? ACTIVE_SQL : INACTIVE_SQL, 1, params, timeout_s, active ? &t->wc : NULL, err,
+			 sizeof err);
 
 	if (rc < 0)
 		return fail_err(t, active ? "waiting for the slot to become active" : "waiting for the slot to be released", err);

@@ -27,22 +27,22 @@ struct wc_opts {
 	const char *metrics_listen; /* default "" (off) */
 	const char *user;           /* default postgres */
 	const char *password_file;
-	const char *log_level;      /* default info */
-	const char *dsn_extra;      /* appended to the DSN */
-	const char *checkpoint_interval; /* checkpoint.interval; default 10m */
-	bool reconcile;             /* reconcile.enabled; default false */
-	const char *refresh;        /* slot.refresh_interval; default 5s */
-	const char *release_wait;   /* slot.release_wait; default 15s */
-	const char *create_report_after; /* slot.create_report_after; default 5s */
+	const char *log_level;            /* default info */
+	const char *dsn_extra;            /* appended to the DSN */
+	const char *checkpoint_interval;  /* checkpoint.interval; default 10m */
+	bool reconcile;                   /* reconcile.enabled; default false */
+	const char *refresh;              /* slot.refresh_interval; default 5s */
+	const char *release_wait;         /* slot.release_wait; default 15s */
+	const char *create_report_after;  /* slot.create_report_after; default 5s */
 	const char *metrics_idle_timeout; /* metrics.idle_timeout; default 10s */
 };
 
 struct ctx {
-	char db[64];          /* database and slot name (it_...) */
+	char db[64]; /* database and slot name (it_...) */
 	PGconn *conn;
 	struct walcount wc;
 	struct workload wl;
-	uint64_t rng;         /* the test's own choices: chunk sizes, sleeps */
+	uint64_t rng; /* the test's own choices: chunk sizes, sleeps */
 	int markers;
 	char details[1024];
 	char reason[IT_ERRLEN];

@@ -77,15 +77,14 @@ static bool column_grants_hold(struct ctx *t)
 {
 	char dsn[256], err[IT_ERRLEN];
 
-	snprintf(dsn, sizeof dsn, "host=%s port=%s dbname=%s user=walcount password=" ROLE_PASSWORD, IT.host, IT.port,
-		 t->db);
+	snprintf(dsn, sizeof dsn, "host=%s port=%s dbname=%s user=walcount password=" ROLE_PASSWORD, IT.host, IT.port, t->db);
 	PGconn *conn = PQconnectdb(dsn);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		PQfinish(conn);
 		return fail(t, "connecting as walcount failed");
 	}
-	bool count_ok = it_exec(conn, "UPDATE aggregate_user SET repost_count = repost_count WHERE user_id = -1", 0, NULL,
-				err, sizeof err);
+	bool count_ok = it_exec(conn, "UPDATE aggregate_user SET repost_count = repost_count WHERE user_id = -1", 0, NULL, err,
+				sizeof err);
 	bool score_ok = it_exec(conn, "UPDATE aggregate_user SET score = 1", 0, NULL, err, sizeof err);
 	PQfinish(conn);
 	if (!count_ok)
@@ -104,8 +103,8 @@ static bool run_expect(struct ctx *t, const char *label, const char *const *argv
 	bool ok = run_program(t, label, argv, &status, &out, &errtext);
 
 	if (ok && (!WIFEXITED(status) || WEXITSTATUS(status) != want))
-		ok = fail(t, "%s ended with %s, want exit %d: %s%s", label, it_status_text(status, st, sizeof st), want,
-			  out, errtext);
+		ok = fail(t, "%s ended with %s, want exit %d: %s%s", label, it_status_text(status, st, sizeof st), want, out,
+			  errtext);
 	if (ok && needle && !strstr(out, needle) && !strstr(errtext, needle))
 		ok = fail(t, "%s: output lacks \"%s\": %s%s", label, needle, out, errtext);
 	if (ok && (strstr(out, ROLE_PASSWORD) || strstr(errtext, ROLE_PASSWORD)))
@@ -119,8 +118,8 @@ bool test_least_privilege(struct ctx *t)
 {
 	const char *run[] = {IT.bin, "run", "--config", t->wc.config, NULL};
 	const char *reconcile[] = {IT.bin, "reconcile", "--config", t->wc.config, NULL};
-	const char *status_env[] = {"/usr/bin/env", "PGPASSWORD=" ROLE_PASSWORD, IT.bin, "status", "--config",
-			      t->wc.config, NULL};
+	const char *status_env[] = {
+		"/usr/bin/env", "PGPASSWORD=" ROLE_PASSWORD, IT.bin, "status", "--config", t->wc.config, NULL};
 	struct wc_opts no_file = {.user = "walcount"};
 
 	if (!setup_role(t) || !configure_role(t, "wrong-password") ||
@@ -131,8 +130,7 @@ bool test_least_privilege(struct ctx *t)
 	    !exec_sql(t, t->conn, "GRANT SELECT ON comments TO walcount"))
 		return false;
 	if (!start_streaming(t) || !run_changes(t, 5000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) ||
-	    !stop_clean(t) || !run_expect(t, "role-reconcile", reconcile, 0, "reconcile: checked") ||
-	    !column_grants_hold(t))
+	    !stop_clean(t) || !run_expect(t, "role-reconcile", reconcile, 0, "reconcile: checked") || !column_grants_hold(t))
 		return false;
 	/* PGPASSWORD, libpq's own source, works without password_file. */
 	if (!configure(t, &no_file) || !run_expect(t, "role-pgpassword", status_env, 0, "state: ok"))
@@ -163,12 +161,10 @@ bool test_reload(struct ctx *t)
 	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 1000, false) || !configure(t, &changed))
 		return false;
 	kill(t->wc.pid, SIGHUP);
-	if (!log_shows(t, "reload: applied batch.max_delay, log.level") ||
-	    !log_shows(t, "only applied at restart: database.dsn"))
+	if (!log_shows(t, "reload: applied batch.max_delay, log.level") || !log_shows(t, "only applied at restart: database.dsn"))
 		return false;
 	/* Still streaming, now with debug lines for every batch. */
-	if (!run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) ||
-	    !log_shows(t, "debug apply:"))
+	if (!run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !log_shows(t, "debug apply:"))
 		return false;
 	snprintf(t->details, sizeof t->details,
 		 "SIGHUP applied batch.max_delay and log.level, named database.dsn as needing a restart; drift 0");

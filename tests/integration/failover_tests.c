@@ -29,10 +29,10 @@ struct failover {
 	struct server old, next; /* the primary, and the standby promoted */
 	PGconn *main_conn;       /* t->conn of the test cluster, restored at the end */
 	double killed_at, promoted_at;
-	double reconnect_s;      /* promotion to the slot streaming on the new primary */
-	long lag_bytes;          /* how far the standby was behind */
-	bool inactive_seen;      /* walcount_slot_active 0 while disconnected */
-	int metrics_port;        /* walcount's, found free at set-up */
+	double reconnect_s; /* promotion to the slot streaming on the new primary */
+	long lag_bytes;     /* how far the standby was behind */
+	bool inactive_seen; /* walcount_slot_active 0 while disconnected */
+	int metrics_port;   /* walcount's, found free at set-up */
 };
 
 /* sh SCRIPT ARGS...: a cluster operation. */
@@ -147,15 +147,15 @@ static bool standby_caught_up(struct ctx *t, struct failover *f)
 	if (!value(t, f->old.conn, "SELECT pg_current_wal_lsn()", lsn, sizeof lsn))
 		return false;
 	int rc = it_poll(f->next.conn, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", 1, params, 60, NULL, err, sizeof err);
-	return rc == 1 || fail(t, "the standby did not replay through %s within 60 s%s%s", lsn, rc < 0 ? ": " : "",
-			       rc < 0 ? err : "");
+	return rc == 1 ||
+	       fail(t, "the standby did not replay through %s within 60 s%s%s", lsn, rc < 0 ? ": " : "", rc < 0 ? err : "");
 }
 
 /* walcount streams from the primary; the standby has all of it. */
 static bool stream_and_replicate(struct ctx *t, struct failover *f)
 {
-	return configure_failover(t, f) && start_streaming(t) && run_changes(t, 3000, false) &&
-	       caught_up(t, CAUGHT_UP_TIMEOUT) && standby_caught_up(t, f);
+	return configure_failover(t, f) && start_streaming(t) && run_changes(t, 3000, false) && caught_up(t, CAUGHT_UP_TIMEOUT) &&
+	       standby_caught_up(t, f);
 }
 
 static bool metric_shows(const struct failover *f, const char *line)
@@ -200,25 +200,26 @@ static bool refused_at_start(struct ctx *t, const char *tamper, const char *want
 
 /* A progress row on the old timeline past the point where the new one
  * branched (the trigger that stamps the server's identity is off for it). */
-#define BRANCHED_ROW                                                                                            \
-	"ALTER TABLE walcount.progress DISABLE TRIGGER progress_identity; "                                     \
-	"UPDATE walcount.progress SET timeline = 1, lsn = pg_current_wal_lsn(); "                                \
+#define BRANCHED_ROW                                                              \
+	"ALTER TABLE walcount.progress DISABLE TRIGGER progress_identity; "       \
+	"UPDATE walcount.progress SET timeline = 1, lsn = pg_current_wal_lsn(); " \
 	"ALTER TABLE walcount.progress ENABLE TRIGGER progress_identity"
 
 /* (a) Planned: walcount stopped, the primary stopped cleanly (the standby
  * receives all of its WAL), the standby promoted, walcount started. */
 static bool switchover(struct ctx *t, struct failover *f)
 {
-	if (!stream_and_replicate(t, f) || !stop_clean(t) ||
-	    !cluster(t, "tests/pg-standby.sh", "stop", f->old.dir, NULL, NULL) || !promote(t, f) ||
-	    !start(t) || !exact_on_new_primary(t, f))
+	if (!stream_and_replicate(t, f) || !stop_clean(t) || !cluster(t, "tests/pg-standby.sh", "stop", f->old.dir, NULL, NULL) ||
+	    !promote(t, f) || !start(t) || !exact_on_new_primary(t, f))
 		return false;
 	if (!metric_shows(f, "walcount_rebuilds_total{reason=\"slot_missing\"} 1\n"))
 		return fail(t, "/metrics does not show walcount_rebuilds_total{reason=\"slot_missing\"} 1");
 	if (!stop_clean(t) || !refused_at_start(t, BRANCHED_ROW, "leaves before that point (diverged)"))
 		return false;
-	snprintf(t->details, sizeof t->details, "switchover: rebuilt on the promoted standby, streaming %.1f s after "
-		 "the promotion; drift 0; a progress row past the branch point refused at start", f->reconnect_s);
+	snprintf(t->details, sizeof t->details,
+		 "switchover: rebuilt on the promoted standby, streaming %.1f s after "
+		 "the promotion; drift 0; a progress row past the branch point refused at start",
+		 f->reconnect_s);
 	return true;
 }
 
@@ -237,11 +238,9 @@ static bool fail_over(struct ctx *t, struct failover *f)
 	char end[32], lag[32], err[IT_ERRLEN];
 	const char *params[2] = {end, t->db};
 
-	if (!stream_and_replicate(t, f) ||
-	    !cluster(t, "tests/pg-standby.sh", "detach", f->next.dir, f->next.port, NULL))
+	if (!stream_and_replicate(t, f) || !cluster(t, "tests/pg-standby.sh", "detach", f->next.dir, f->next.port, NULL))
 		return false;
-	if (it_poll(f->next.conn, "SELECT NOT EXISTS (SELECT FROM pg_stat_wal_receiver)", 0, NULL, 30, NULL, err,
-		    sizeof err) != 1)
+	if (it_poll(f->next.conn, "SELECT NOT EXISTS (SELECT FROM pg_stat_wal_receiver)", 0, NULL, 30, NULL, err, sizeof err) != 1)
 		return fail(t, "the standby still receives WAL 30 s after detach");
 	if (!run_changes(t, 4000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
 	    !it_exec(t->conn, PAD_SQL, 0, NULL, err, sizeof err) ||
@@ -249,8 +248,8 @@ static bool fail_over(struct ctx *t, struct failover *f)
 		return t->reason[0] ? false : fail_err(t, "padding", err);
 	/* The heartbeat persists the idle position: walcount is as far ahead
 	 * as it gets. */
-	if (it_poll(t->conn, "SELECT lsn >= $1::pg_lsn FROM walcount.progress WHERE slot_name = $2", 2, params, 60, &t->wc,
-		    err, sizeof err) != 1)
+	if (it_poll(t->conn, "SELECT lsn >= $1::pg_lsn FROM walcount.progress WHERE slot_name = $2", 2, params, 60, &t->wc, err,
+		    sizeof err) != 1)
 		return fail(t, "walcount's progress did not reach the primary's WAL end %s within 60 s", end);
 	const char *lp[1] = {end};
 	if (!it_value(f->next.conn, "SELECT $1::pg_lsn - pg_last_wal_replay_lsn()", 1, lp, lag, sizeof lag, err, sizeof err))
@@ -289,13 +288,14 @@ bool test_failover_lagging(struct ctx *t)
  * and its counts. */
 static bool fingerprint(struct ctx *t, PGconn *conn, char *out, size_t outlen)
 {
-	return value(t, conn,
-		     "SELECT (SELECT lsn || '/' || coalesce(partial_xid, 0) || '/' || partial_changes FROM walcount.progress) "
-		     "|| ' ' || (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = current_database()) || ' ' || "
-		     "(SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a) || "
-		     "(SELECT md5(string_agg(a::text, ',' ORDER BY track_id)) FROM aggregate_track a) || "
-		     "(SELECT md5(string_agg(a::text, ',' ORDER BY playlist_id)) FROM aggregate_playlist a)",
-		     out, outlen);
+	return value(
+		t, conn,
+		"SELECT (SELECT lsn || '/' || coalesce(partial_xid, 0) || '/' || partial_changes FROM walcount.progress) "
+		"|| ' ' || (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = current_database()) || ' ' || "
+		"(SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a) || "
+		"(SELECT md5(string_agg(a::text, ',' ORDER BY track_id)) FROM aggregate_track a) || "
+		"(SELECT md5(string_agg(a::text, ',' ORDER BY playlist_id)) FROM aggregate_playlist a)",
+		out, outlen);
 }
 
 /* (c) After (b): the old primary is started again as a primary on its old
@@ -336,8 +336,9 @@ bool test_failover_diverged(struct ctx *t)
 
 	return tear_down(t, &f,
 			 set_up(t, &f) && fail_over(t, &f) &&
-				 report_failover(t, &f, "; the old primary back, diverged, first in the list: refused, "
-							"nothing written") &&
+				 report_failover(t, &f,
+						 "; the old primary back, diverged, first in the list: refused, "
+						 "nothing written") &&
 				 diverged(t, &f));
 }
 
@@ -352,8 +353,7 @@ static bool refused_at_start(struct ctx *t, const char *tamper, const char *want
 	snprintf(label, sizeof label, "%s-refused", t->db);
 	if (!it_exec(t->conn, tamper, 0, NULL, err, sizeof err))
 		return fail_err(t, tamper, err);
-	bool ok = fingerprint(t, t->conn, before, sizeof before) &&
-		  run_walcount(t, label, run, &status, &out, &errtext) &&
+	bool ok = fingerprint(t, t->conn, before, sizeof before) && run_walcount(t, label, run, &status, &out, &errtext) &&
 		  fingerprint(t, t->conn, after, sizeof after);
 	if (ok && !expect_exit_code(t, label, 1, status, errtext))
 		ok = false;
@@ -387,9 +387,10 @@ bool test_failover_identity(struct ctx *t)
 			      "ALTER TABLE walcount.progress ENABLE TRIGGER progress_identity",
 			      "this server is on older timeline 1"))
 		return false;
-	if (!it_exec(t->conn, "UPDATE walcount.progress p SET lsn = s.confirmed_flush_lsn FROM pg_replication_slots s "
-		     "WHERE s.slot_name = p.slot_name", 0, NULL,
-		     err, sizeof err))
+	if (!it_exec(t->conn,
+		     "UPDATE walcount.progress p SET lsn = s.confirmed_flush_lsn FROM pg_replication_slots s "
+		     "WHERE s.slot_name = p.slot_name",
+		     0, NULL, err, sizeof err))
 		return fail_err(t, "restoring the progress row", err);
 	if (!start_streaming(t) || !run_changes(t, 1000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;

@@ -44,11 +44,11 @@
 #define FAULT_SECONDS 110 /* CI: about 2.5 minutes with the final checks */
 #define PG_CTL "/usr/lib/postgresql/15/bin/pg_ctl"
 #define RUNUSER "/usr/sbin/runuser"
-#define STALL_TIMEOUT "2s"     /* wal_sender_timeout during a stall */
-#define STALL_MIN_MS 2500      /* a stall always outlasts it */
+#define STALL_TIMEOUT "2s" /* wal_sender_timeout during a stall */
+#define STALL_MIN_MS 2500  /* a stall always outlasts it */
 #define SENTINEL_FOLLOWER 888888
-#define SENTINEL_BASE 1000000  /* followee of sentinel n: SENTINEL_BASE + n */
-#define WRITER_CHUNK 40        /* changes between two sentinels */
+#define SENTINEL_BASE 1000000 /* followee of sentinel n: SENTINEL_BASE + n */
+#define WRITER_CHUNK 40       /* changes between two sentinels */
 
 enum fault { F_SIGKILL, F_WALSENDER, F_APPLY_CONN, F_RESTART_FAST, F_RESTART_IMMEDIATE, F_STALL, F_DISK_FULL, F__COUNT };
 
@@ -77,8 +77,8 @@ struct writer {
 	const char *db;
 	PGconn *conn;
 	long next_sentinel;
-	long sentinels;      /* sentinel inserts that returned success */
-	long lost_conns;     /* connections the faults broke */
+	long sentinels;  /* sentinel inserts that returned success */
+	long lost_conns; /* connections the faults broke */
 	char err[IT_ERRLEN];
 };
 
@@ -95,8 +95,7 @@ static bool connection_gone(PGconn *conn, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-	return PQstatus(conn) != CONNECTION_OK ||
-	       (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0));
+	return PQstatus(conn) != CONNECTION_OK || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0));
 }
 
 #define STR_(x) #x
@@ -119,7 +118,9 @@ static enum sent insert_sentinel(struct writer *w)
 				     "INSERT INTO follows (follower_user_id, followee_user_id, is_current, is_delete, txhash) "
 				     "VALUES (" STR(SENTINEL_FOLLOWER) ", $1, true, false, $2)",
 				     2, NULL, params, NULL, NULL, 0);
-	enum sent rc = PQresultStatus(res) == PGRES_COMMAND_OK ? SENT_OK : connection_gone(w->conn, res) ? SENT_LOST : SENT_FAILED;
+	enum sent rc = PQresultStatus(res) == PGRES_COMMAND_OK ? SENT_OK
+		       : connection_gone(w->conn, res)         ? SENT_LOST
+							       : SENT_FAILED;
 
 	if (rc == SENT_FAILED)
 		snprintf(w->err, sizeof w->err, "writer: sentinel insert: %.*s", (int) strcspn(PQerrorMessage(w->conn), "\n"),
@@ -249,15 +250,15 @@ static void writer_stop(struct writer *w)
 
 struct fault_run {
 	struct writer writer;
-	bool stopped;                 /* walcount is SIGSTOPped */
-	bool trigger;                 /* the disk-full trigger exists */
-	bool short_timeout;           /* wal_sender_timeout is lowered */
+	bool stopped;       /* walcount is SIGSTOPped */
+	bool trigger;       /* the disk-full trigger exists */
+	bool short_timeout; /* wal_sender_timeout is lowered */
 	int count[F__COUNT];
 	int faults, kills;
-	double max_recovery_s;        /* fault end to everything applied */
+	double max_recovery_s; /* fault end to everything applied */
 	double max_stall_s;
-	int disk_full_errors;         /* failed progress writes seen in the log */
-	char progress[LSN_BUFLEN];    /* last walcount.progress.lsn seen */
+	int disk_full_errors;      /* failed progress writes seen in the log */
+	char progress[LSN_BUFLEN]; /* last walcount.progress.lsn seen */
 };
 
 static bool sql(struct ctx *t, const char *what, const char *text)
@@ -275,15 +276,17 @@ static bool check_progress(struct ctx *t, struct fault_run *r, const char *when)
 	const char *params[3] = {t->db, NULL, NULL};
 	char err[IT_ERRLEN], cf[LSN_BUFLEN + 8], v[64];
 
-	if (!it_value(t->conn, "SELECT coalesce((SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), '')",
-		      1, params, cf, sizeof cf, err, sizeof err))
+	if (!it_value(t->conn,
+		      "SELECT coalesce((SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), '')", 1,
+		      params, cf, sizeof cf, err, sizeof err))
 		return fail_err(t, "reading the slot", err);
 	params[1] = *cf ? cf : NULL;
 	params[2] = *r->progress ? r->progress : NULL;
-	if (!it_value(t->conn,
-		      "SELECT coalesce((SELECT lsn::text || ' ' || coalesce($2::pg_lsn <= lsn, true) || ' ' || coalesce($3::pg_lsn <= lsn, true) "
-		      "FROM walcount.progress WHERE slot_name = $1), '')",
-		      3, params, v, sizeof v, err, sizeof err))
+	if (!it_value(
+		    t->conn,
+		    "SELECT coalesce((SELECT lsn::text || ' ' || coalesce($2::pg_lsn <= lsn, true) || ' ' || coalesce($3::pg_lsn <= lsn, true) "
+		    "FROM walcount.progress WHERE slot_name = $1), '')",
+		    3, params, v, sizeof v, err, sizeof err))
 		return fail_err(t, "reading walcount.progress", err);
 	char lsn[LSN_BUFLEN] = "", ok_cf[8] = "", ok_mono[8] = "";
 	if (*v == '\0')
@@ -305,12 +308,13 @@ static bool check_sentinels(struct ctx *t, long *doubled, long *lost, long *rows
 	char err[IT_ERRLEN];
 	PGresult *res = it_query(
 		t->conn,
-		"WITH s AS (SELECT followee_user_id AS id FROM follows WHERE follower_user_id = " STR(SENTINEL_FOLLOWER)
-		" AND is_current AND NOT is_delete), "
-		"a AS (SELECT user_id AS id, coalesce(follower_count, 0) AS n FROM aggregate_user WHERE user_id >= " STR(SENTINEL_BASE) ") "
-		"SELECT count(*) FILTER (WHERE coalesce(a.n, 0) > CASE WHEN s.id IS NULL THEN 0 ELSE 1 END), "
-		"count(*) FILTER (WHERE s.id IS NOT NULL AND coalesce(a.n, 0) < 1), count(s.id) "
-		"FROM s FULL JOIN a USING (id)",
+		"WITH s AS (SELECT followee_user_id AS id FROM follows WHERE follower_user_id = " STR(
+			SENTINEL_FOLLOWER) " AND is_current AND NOT is_delete), "
+					   "a AS (SELECT user_id AS id, coalesce(follower_count, 0) AS n FROM aggregate_user WHERE user_id >= " STR(
+						   SENTINEL_BASE) ") "
+								  "SELECT count(*) FILTER (WHERE coalesce(a.n, 0) > CASE WHEN s.id IS NULL THEN 0 ELSE 1 END), "
+								  "count(*) FILTER (WHERE s.id IS NOT NULL AND coalesce(a.n, 0) < 1), count(s.id) "
+								  "FROM s FULL JOIN a USING (id)",
 		0, NULL, err, sizeof err);
 
 	if (res == NULL)
@@ -352,7 +356,8 @@ static bool check_exact(struct ctx *t, struct fault_run *r, const char *after)
 		return false;
 	int rebuilds = count_in_file(t->wc.log, "rebuild:");
 	if (rebuilds > 0)
-		return fail(t, "after fault %d (%s): walcount rebuilt its slot (%d \"rebuild:\" lines): a fault must never need one",
+		return fail(t,
+			    "after fault %d (%s): walcount rebuilt its slot (%d \"rebuild:\" lines): a fault must never need one",
 			    r->faults, after, rebuilds);
 	return true;
 }
@@ -404,8 +409,8 @@ static bool restart_server(struct ctx *t, const char *mode)
 
 	snprintf(data, sizeof data, "%s/data", IT.pgdir);
 	snprintf(log, sizeof log, "%s/server.log", IT.pgdir);
-	const char *as_root[] = {RUNUSER, "-u", "postgres", "--", PG_CTL, "-D", data, "-l", log, "-m", mode, "-w",
-			   "-t", "25", "restart", NULL};
+	const char *as_root[] = {RUNUSER, "-u", "postgres", "--", PG_CTL, "-D", data,      "-l",
+				 log,     "-m", mode,       "-w", "-t",   "25", "restart", NULL};
 	const char **argv = geteuid() == 0 ? as_root : as_root + 4;
 	bool ok = run_program(t, "fault-pg-restart", argv, &status, &out, &errtext);
 	if (ok && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
@@ -467,8 +472,8 @@ static bool fault_stall(struct ctx *t, struct fault_run *r)
 	if (!reload_conf(t, "ALTER SYSTEM RESET wal_sender_timeout"))
 		return false;
 	r->short_timeout = false;
-	return ended || fail(t, "the walsender (pid %s) outlived a %.1f s stall with wal_sender_timeout = " STALL_TIMEOUT, pid,
-			     stalled);
+	return ended ||
+	       fail(t, "the walsender (pid %s) outlived a %.1f s stall with wal_sender_timeout = " STALL_TIMEOUT, pid, stalled);
 }
 
 /* Every write of walcount.progress fails as on a full disk, for 1..3 s,
@@ -634,10 +639,11 @@ static bool heartbeat_since(struct ctx *t, const char *since, double timeout_s)
 {
 	const char *params[2] = {t->db, since};
 	char err[IT_ERRLEN];
-	int rc = it_poll(t->conn,
-			 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'idle' "
-			 "AND query LIKE '%pg_logical_emit_message%heartbeat%' AND query_start > $2::timestamptz)",
-			 2, params, timeout_s, &t->wc, err, sizeof err);
+	int rc = it_poll(
+		t->conn,
+		"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'idle' "
+		"AND query LIKE '%pg_logical_emit_message%heartbeat%' AND query_start > $2::timestamptz)",
+		2, params, timeout_s, &t->wc, err, sizeof err);
 
 	if (rc < 0)
 		return fail_err(t, "waiting for a heartbeat", err);
@@ -688,7 +694,8 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	const char *params[2] = {t->db, NULL};
 	char err[IT_ERRLEN], v[32], before[64], pid[16], pid2[16] = "";
 	const char *updated = "SELECT coalesce((SELECT updated_at::text FROM walcount.progress WHERE slot_name = $1), '')";
-	const char *holder = "SELECT coalesce((SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1 AND active), '')";
+	const char *holder =
+		"SELECT coalesce((SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1 AND active), '')";
 
 	if (!configure(t, &(struct wc_opts){.max_keys = 64, .heartbeat = "3s"}) || !start_streaming(t) ||
 	    !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
@@ -699,8 +706,9 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	if (!it_value(t->conn, updated, 1, params, before, sizeof before, err, sizeof err))
 		return fail_err(t, "reading walcount.progress", err);
 	params[1] = before;
-	int rc = it_poll(t->conn, "SELECT coalesce((SELECT updated_at::text <> $2 FROM walcount.progress WHERE slot_name = $1), false)",
-			 2, params, 10, &t->wc, err, sizeof err);
+	int rc = it_poll(t->conn,
+			 "SELECT coalesce((SELECT updated_at::text <> $2 FROM walcount.progress WHERE slot_name = $1), false)", 2,
+			 params, 10, &t->wc, err, sizeof err);
 	if (rc <= 0)
 		return rc < 0 ? fail_err(t, "waiting for a heartbeat", err) : fail(t, "no heartbeat write within 10 s");
 	if (!heartbeat_came_back(t))
@@ -712,18 +720,22 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	if (res == NULL)
 		return fail_err(t, "the 100,000-row insert", err);
 	PQclear(res);
-	rc = it_poll(t->conn, "SELECT coalesce((SELECT partial_xid IS NOT NULL FROM walcount.progress WHERE slot_name = $1), false)",
-		     1, params, 60, &t->wc, err, sizeof err);
+	rc = it_poll(t->conn,
+		     "SELECT coalesce((SELECT partial_xid IS NOT NULL FROM walcount.progress WHERE slot_name = $1), false)", 1,
+		     params, 60, &t->wc, err, sizeof err);
 	if (rc <= 0)
 		return rc < 0 ? fail_err(t, "waiting for a partly applied transaction", err)
 			      : fail(t, "walcount.progress.partial_xid stayed NULL for 60 s");
 	if (!it_value(t->conn, holder, 1, params, pid, sizeof pid, err, sizeof err) || !terminate_walsender(t, false))
 		return *t->reason ? false : fail_err(t, "reading the walsender", err);
-	if (!it_value(t->conn, "SELECT coalesce(partial_changes::text, '') || ' ' || coalesce(partial_xid::text, 'none') FROM walcount.progress WHERE slot_name = $1",
-		      1, params, v, sizeof v, err, sizeof err))
+	if (!it_value(
+		    t->conn,
+		    "SELECT coalesce(partial_changes::text, '') || ' ' || coalesce(partial_xid::text, 'none') FROM walcount.progress WHERE slot_name = $1",
+		    1, params, v, sizeof v, err, sizeof err))
 		return fail_err(t, "reading walcount.progress", err);
 	if (strstr(v, "none") != NULL)
-		return fail(t, "the transaction was applied completely before the walsender ended (%s): no partial state to test", v);
+		return fail(t, "the transaction was applied completely before the walsender ended (%s): no partial state to test",
+			    v);
 	/* Hold the new walsender: walcount ticks on, its heartbeat fires. */
 	for (double end = it_now() + 20; it_now() < end && (*pid2 == '\0' || strcmp(pid, pid2) == 0); it_sleep_ms(5))
 		if (!it_value(t->conn, holder, 1, params, pid2, sizeof pid2, err, sizeof err))
@@ -747,8 +759,9 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	if (n < 0)
 		return fail_err(t, "drift check", err);
 	if (n > 0)
-		return fail(t, "walcount bug: the walsender ended at partial_changes/xid %s of a 100,000-row transaction; "
-			       "a heartbeat before it was re-sent erased the partial marker: %ld count cells drift, e.g. %s",
+		return fail(t,
+			    "walcount bug: the walsender ended at partial_changes/xid %s of a 100,000-row transaction; "
+			    "a heartbeat before it was re-sent erased the partial marker: %ld count cells drift, e.g. %s",
 			    v, n, examples);
 	snprintf(t->details, sizeof t->details,
 		 "walsender ended at partial_changes/xid %s of a 100,000-row transaction, heartbeat before the re-send: drift 0",

@@ -34,10 +34,8 @@ static const char *need_env(const char *name, char *err, size_t errlen)
 
 bool it_env_load(char *err, size_t errlen)
 {
-	if ((IT.host = need_env("IT_PGHOST", err, errlen)) == NULL ||
-	    (IT.port = need_env("IT_PGPORT", err, errlen)) == NULL ||
-	    (IT.tmp = need_env("IT_TMP", err, errlen)) == NULL ||
-	    (IT.pgdir = need_env("IT_PGDIR", err, errlen)) == NULL ||
+	if ((IT.host = need_env("IT_PGHOST", err, errlen)) == NULL || (IT.port = need_env("IT_PGPORT", err, errlen)) == NULL ||
+	    (IT.tmp = need_env("IT_TMP", err, errlen)) == NULL || (IT.pgdir = need_env("IT_PGDIR", err, errlen)) == NULL ||
 	    (IT.bin = need_env("WALCOUNT_BIN", err, errlen)) == NULL)
 		return false;
 	if (access(IT.bin, X_OK) != 0) {
@@ -142,8 +140,7 @@ static void sql_excerpt(const char *sql, char *out, size_t len)
 	snprintf(out + n, len - n, "%s", strlen(sql) > n ? "..." : "");
 }
 
-PGresult *it_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
-		   size_t errlen)
+PGresult *it_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err, size_t errlen)
 {
 	/* PQexec without parameters, so a whole file (sql/schema.sql) can run. */
 	PGresult *res = nparams == 0 ? PQexec(conn, sql) : PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
@@ -167,8 +164,8 @@ bool it_exec(PGconn *conn, const char *sql, int nparams, const char *const *para
 	return res != NULL;
 }
 
-bool it_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char *out, size_t outlen,
-	      char *err, size_t errlen)
+bool it_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char *out, size_t outlen, char *err,
+	      size_t errlen)
 {
 	PGresult *res = it_query(conn, sql, nparams, params, err, errlen);
 	bool ok = res != NULL && PQntuples(res) == 1 && PQnfields(res) == 1;
@@ -391,8 +388,8 @@ void it_print_tail(const char *path, int lines)
 	free(text);
 }
 
-int it_poll(PGconn *conn, const char *sql, int nparams, const char *const *params, double timeout_s,
-	    struct walcount *wc, char *err, size_t errlen)
+int it_poll(PGconn *conn, const char *sql, int nparams, const char *const *params, double timeout_s, struct walcount *wc,
+	    char *err, size_t errlen)
 {
 	double end = it_now() + timeout_s;
 	char v[16], st[32];
@@ -445,30 +442,30 @@ static void describe_lag(PGconn *conn, const char *slot, const char m[LSN_BUFLEN
 {
 	const char *params[1] = {slot};
 	char qerr[256];
-	PGresult *res = it_query(conn, "SELECT lsn, coalesce(partial_xid::text, '-'), partial_changes "
+	PGresult *res = it_query(conn,
+				 "SELECT lsn, coalesce(partial_xid::text, '-'), partial_changes "
 				 "FROM walcount.progress WHERE slot_name = $1",
 				 1, params, qerr, sizeof qerr);
 	lsn_t at, want;
 
 	if (res == NULL || PQntuples(res) != 1)
-		snprintf(err, errlen, "marker %s not applied in time; no progress row%s%s", m, res ? "" : ": ",
-			 res ? "" : qerr);
+		snprintf(err, errlen, "marker %s not applied in time; no progress row%s%s", m, res ? "" : ": ", res ? "" : qerr);
 	else if (lsn_parse(PQgetvalue(res, 0, 0), &at) && lsn_parse(m, &want) && at <= want)
 		snprintf(err, errlen,
-			 "marker %s not applied in time: progress at %s (%" PRIu64 " bytes behind), partial_xid %s, partial_changes %s",
+			 "marker %s not applied in time: progress at %s (%" PRIu64
+			 " bytes behind), partial_xid %s, partial_changes %s",
 			 m, PQgetvalue(res, 0, 0), want - at, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 	else
 		snprintf(err, errlen, "marker %s not applied in time: progress at %s", m, PQgetvalue(res, 0, 0));
 	PQclear(res);
 }
 
-bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], double timeout_s,
-		     struct walcount *wc, char *err, size_t errlen)
+bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], double timeout_s, struct walcount *wc, char *err,
+		     size_t errlen)
 {
 	const char *params[2] = {slot, m};
-	int rc = it_poll(conn,
-			 "SELECT coalesce((SELECT lsn > $2::pg_lsn FROM walcount.progress WHERE slot_name = $1), false)",
-			 2, params, timeout_s, wc, err, errlen);
+	int rc = it_poll(conn, "SELECT coalesce((SELECT lsn > $2::pg_lsn FROM walcount.progress WHERE slot_name = $1), false)", 2,
+			 params, timeout_s, wc, err, errlen);
 
 	if (rc == 0)
 		describe_lag(conn, slot, m, err, errlen);

@@ -48,15 +48,14 @@ bool it_reconnect(PGconn **conn, const char *db, double timeout_s, char *err, si
 /* Runs sql with text parameters (none: PQexec, so sql may hold several
  * statements); returns the result when it succeeded (command or tuples),
  * else NULL with "sql: server message" in err. */
-PGresult *it_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
-		   size_t errlen);
+PGresult *it_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err, size_t errlen);
 
 /* it_query for statements whose result is not needed. */
 bool it_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err, size_t errlen);
 
 /* it_query of a one-row, one-column query; the value goes to out. */
-bool it_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char *out, size_t outlen,
-	      char *err, size_t errlen);
+bool it_value(PGconn *conn, const char *sql, int nparams, const char *const *params, char *out, size_t outlen, char *err,
+	      size_t errlen);
 
 /* Starts argv[0] (a path) with stdout and stderr on the given descriptors
  * and every WALCOUNT_* variable removed from its environment. Returns the
@@ -79,10 +78,10 @@ bool it_restart_server(char *err, size_t errlen);
 struct walcount {
 	char config[PATH_MAX];
 	char log[PATH_MAX];
-	pid_t pid;              /* 0 when not running */
+	pid_t pid; /* 0 when not running */
 	int runs;
-	int status;             /* wait status of the last reaped run */
-	struct rusage ru;       /* resource usage of the last reaped run */
+	int status;       /* wait status of the last reaped run */
+	struct rusage ru; /* resource usage of the last reaped run */
 	/* Peak RSS in KiB of the last run signalled by wc_signal, from VmHWM
 	 * just before the signal. ru.ru_maxrss is an upper bound only: Linux
 	 * carries the forked test process's peak across exec into it. */
@@ -108,8 +107,8 @@ void it_print_tail(const char *path, int lines);
 /* Polls sql (one boolean) every 20 ms until it returns true. Returns 1 when
  * it did, 0 on timeout, -1 on a query error or, when wc is not NULL, when
  * walcount exited meanwhile (err says which). */
-int it_poll(PGconn *conn, const char *sql, int nparams, const char *const *params, double timeout_s,
-	    struct walcount *wc, char *err, size_t errlen);
+int it_poll(PGconn *conn, const char *sql, int nparams, const char *const *params, double timeout_s, struct walcount *wc,
+	    char *err, size_t errlen);
 
 /* The marker transaction: BEGIN; m := pg_current_wal_lsn(); INSERT an active
  * follows row (999999 -> 900000 + k, txhash 'marker-k'); COMMIT. Every
@@ -119,8 +118,8 @@ bool it_marker(PGconn *conn, int k, char m[LSN_BUFLEN], char *err, size_t errlen
 
 /* Waits until walcount.progress of slot is beyond m. On timeout err tells
  * how far behind it was. */
-bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], double timeout_s,
-		     struct walcount *wc, char *err, size_t errlen);
+bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], double timeout_s, struct walcount *wc, char *err,
+		     size_t errlen);
 
 /* Runs IT.drift_sql and returns the number of mismatching count cells (-1
  * on error, err set); up to 5 of them are described in examples. */

@@ -40,17 +40,17 @@
 
 struct flood {
 	int port;
-	int floor;            /* FD_FLOOR, or 0 when the limit allows no fd >= 1024 */
+	int floor; /* FD_FLOOR, or 0 when the limit allows no fd >= 1024 */
 	int *fds;
 	int n;                /* connections opened */
 	int refused;          /* closed by the server (census) */
 	int open;             /* still open: held by the server or queued */
 	double healthz_max_s; /* slowest /healthz answer */
 	int healthz_count;
-	int wc_sockets;       /* walcount's sockets at the last census */
-	int wc_min_socket;    /* the lowest-numbered of them */
-	int garbage[3];       /* garbage_answer of each garbage connection */
-	double drained_s;     /* flood start to the last idle one closed */
+	int wc_sockets;    /* walcount's sockets at the last census */
+	int wc_min_socket; /* the lowest-numbered of them */
+	int garbage[3];    /* garbage_answer of each garbage connection */
+	double drained_s;  /* flood start to the last idle one closed */
 };
 
 /* Soft RLIMIT_NOFILE raised to the hard limit; returns the new soft limit. */
@@ -342,8 +342,7 @@ static bool flood_drained(struct ctx *t, struct flood *f, double t0)
 			return true;
 		}
 	}
-	return fail(t, "%d idle connections still open %.0f s after the flood: no connection timeout", f->open,
-		    it_now() - t0);
+	return fail(t, "%d idle connections still open %.0f s after the flood: no connection timeout", f->open, it_now() - t0);
 }
 
 static int count_lines(const char *path)
@@ -362,8 +361,8 @@ static bool flood_checks(struct ctx *t, struct flood *f)
 	snprintf(t->details, sizeof t->details,
 		 "%d idle connections + 3 garbage: %d closed by walcount, %d open; walcount held %d sockets, lowest fd %d; "
 		 "%d /healthz requests, slowest %.3f s; %ld changes, %d walsender kills, drift 0, %d log lines",
-		 f->n, f->refused, f->open, f->wc_sockets, f->wc_min_socket, f->healthz_count, f->healthz_max_s,
-		 t->wl.committed, FLOOD_KILLS, lines);
+		 f->n, f->refused, f->open, f->wc_sockets, f->wc_min_socket, f->healthz_count, f->healthz_max_s, t->wl.committed,
+		 FLOOD_KILLS, lines);
 	if (!wc_alive(&t->wc))
 		return fail(t, "walcount ended during the flood: %s", wc_state(t, st_text, sizeof st_text));
 	if (f->floor > 0 && f->wc_min_socket < 1024)
@@ -407,12 +406,14 @@ bool test_hostile_metrics_flood(struct ctx *t)
 	struct flood f = {.port = free_port(t), .floor = nofile >= FD_FLOOR + 400 ? FD_FLOOR : 0};
 
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", f.port);
-	if (f.port == 0 || !configure(t, &(struct wc_opts){.metrics_listen = listen, .metrics_idle_timeout = IDLE_TIMEOUT_STR}) || !(f.floor ? start_high_fds(t) : start_streaming(t)) ||
-	    !run_changes(t, FLOOD_CHANGES, false) || !flood_run(t, &f, nofile))
+	if (f.port == 0 || !configure(t, &(struct wc_opts){.metrics_listen = listen, .metrics_idle_timeout = IDLE_TIMEOUT_STR}) ||
+	    !(f.floor ? start_high_fds(t) : start_streaming(t)) || !run_changes(t, FLOOD_CHANGES, false) ||
+	    !flood_run(t, &f, nofile))
 		return false;
 	snprintf(t->details + strlen(t->details), sizeof t->details - strlen(t->details),
 		 "; garbage got %d (random bytes), %d (oversized header), %d (unfinished request); "
-		 "all idle ones closed after %.1f s", f.garbage[0], f.garbage[1], f.garbage[2], f.drained_s);
+		 "all idle ones closed after %.1f s",
+		 f.garbage[0], f.garbage[1], f.garbage[2], f.drained_s);
 	if (f.n < FLOOD_CONNS || f.floor == 0)
 		snprintf(t->details + strlen(t->details), sizeof t->details - strlen(t->details),
 			 " (RLIMIT_NOFILE %ld allowed only %d connections%s)", nofile, f.n,

@@ -88,8 +88,8 @@ static bool wait_swept(struct ctx *t, long more_than, double timeout_s)
 }
 
 /* Follows made inactive, so their counts surely move. */
-#define DEMOTE_FOLLOWS                                                                                                 \
-	"UPDATE follows SET is_delete = true WHERE ctid IN (SELECT ctid FROM follows WHERE is_current AND NOT "        \
+#define DEMOTE_FOLLOWS                                                                                          \
+	"UPDATE follows SET is_delete = true WHERE ctid IN (SELECT ctid FROM follows WHERE is_current AND NOT " \
 	"is_delete LIMIT 20)"
 #define DELETE_FOLLOWS "DELETE FROM follows WHERE ctid IN (SELECT ctid FROM follows WHERE is_current AND NOT is_delete LIMIT 20)"
 
@@ -98,8 +98,9 @@ static bool start_identity_test(struct ctx *t, int port)
 	char listen[32];
 
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-	return configure(t, &(struct wc_opts){.metrics_listen = listen, .checkpoint_interval = "1h", .reconcile = true,
-					   .refresh = "500ms"}) &&
+	return configure(t,
+			 &(struct wc_opts){
+				 .metrics_listen = listen, .checkpoint_interval = "1h", .reconcile = true, .refresh = "500ms"}) &&
 	       start_streaming(t) && run_changes(t, 2000, false) && caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t);
 }
 
@@ -174,8 +175,9 @@ bool test_identity_default(struct ctx *t)
 	    !id_wait_log(t, skip_tail, 1, 1))
 		return false;
 	double seen = it_now() - at;
-	if (!id_wait_log(t, noticed, 1, 10) || !id_metric(t, port, SKIPPED, 20, 1e9, 10) || !id_metric(t, port, STALE, 1, 1, 10) ||
-	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !alive(t, "on a record written under REPLICA IDENTITY DEFAULT"))
+	if (!id_wait_log(t, noticed, 1, 10) || !id_metric(t, port, SKIPPED, 20, 1e9, 10) ||
+	    !id_metric(t, port, STALE, 1, 1, 10) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
+	    !alive(t, "on a record written under REPLICA IDENTITY DEFAULT"))
 		return false;
 	int skipped = count_in_file(t->wc.log, skip);
 	/* Killed, records under DEFAULT pile up in the slot; the table is
@@ -226,13 +228,12 @@ bool test_identity_sweep_new_keys(struct ctx *t)
 	    !id_sql(t, "UPDATE follows SET is_delete = false WHERE txhash = 'pair'") || !id_wait_log(t, skip, 2, 15) ||
 	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !kill_hard(t))
 		return false;
-	if (!id_sql(t, "ALTER TABLE follows REPLICA IDENTITY FULL") ||
-	    !id_sql(t, "CREATE TABLE backlog (i int)") ||
+	if (!id_sql(t, "ALTER TABLE follows REPLICA IDENTITY FULL") || !id_sql(t, "CREATE TABLE backlog (i int)") ||
 	    !id_sql(t, "DO $$ BEGIN FOR i IN 1..150000 LOOP INSERT INTO backlog VALUES (i); COMMIT; END LOOP; END $$") ||
 	    !id_sql(t, "UPDATE follows SET is_delete = true WHERE txhash = 'pair'") ||
 	    !it_value(t->conn, "SELECT pg_current_wal_insert_lsn()::text", 0, NULL, lsn, sizeof lsn, err, sizeof err) ||
-	    !start_streaming(t) ||
-	    !wait_swept(t, sweeps, 60) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !alive(t, "after the restart"))
+	    !start_streaming(t) || !wait_swept(t, sweeps, 60) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
+	    !alive(t, "after the restart"))
 		return false;
 	/* The sweep's checkpoint row holds the progress it began at, after
 	 * applying everything held: before the deactivation's end, the stream

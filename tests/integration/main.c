@@ -50,8 +50,8 @@ static bool create_database(struct ctx *t)
 	bool ok = admin != NULL;
 
 	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->db);
-	ok = ok && it_exec(admin, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1",
-			   1, params, err, sizeof err);
+	ok = ok && it_exec(admin, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", 1,
+			   params, err, sizeof err);
 	ok = ok && it_exec(admin, sql, 0, NULL, err, sizeof err);
 	snprintf(sql, sizeof sql, "CREATE DATABASE %s", t->db);
 	ok = ok && it_exec(admin, sql, 0, NULL, err, sizeof err);
@@ -74,8 +74,8 @@ static bool teardown(struct ctx *t)
 			return fail_err(t, "reconnecting for cleanup", err);
 	if (!wait_slot(t, false, 30))
 		return false;
-	return (it_exec(t->conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-			1, params, err, sizeof err) ||
+	return (it_exec(t->conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", 1,
+			params, err, sizeof err) ||
 		fail_err(t, "dropping the slot", err)) &&
 	       ok;
 }

@@ -65,8 +65,7 @@ static bool check_exposition(struct ctx *t, int port)
 	ok = ok && (sample(text, "walcount_changes_total{table=\"reposts\",action=\"insert\"}") > 0 ||
 		    fail(t, "no reposts inserts counted in /metrics"));
 	ok = ok && (sample(text, "walcount_batches_total") > 0 || fail(t, "walcount_batches_total not > 0"));
-	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 ||
-		    fail(t, "commit_to_apply histogram empty"));
+	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 || fail(t, "commit_to_apply histogram empty"));
 	free(text);
 	free(health);
 	return ok;
@@ -78,8 +77,10 @@ static bool write_prometheus_config(struct ctx *t, const char *path, int port)
 
 	if (f == NULL)
 		return fail(t, "%s: %s", path, strerror(errno));
-	fprintf(f, "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: walcount\n"
-		   "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", port);
+	fprintf(f,
+		"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: walcount\n"
+		"    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+		port);
 	return fclose(f) == 0 || fail(t, "%s: %s", path, strerror(errno));
 }
 

@@ -22,8 +22,7 @@
 
 /* Runs a walcount command and wants exit code `want`; its stderr in *errtext
  * and stdout in *out (either may be NULL: freed here). */
-static bool expect_exit(struct ctx *t, const char *label, const char *const *args, int want, char **out,
-			char **errtext)
+static bool expect_exit(struct ctx *t, const char *label, const char *const *args, int want, char **out, char **errtext)
 {
 	char *o = NULL, *e = NULL, st[32];
 	int status;
@@ -76,8 +75,7 @@ static bool wait_log(struct ctx *t, const char *path, const char *needle, int n,
 	for (double end = it_now() + timeout_s; it_now() < end; it_sleep_ms(20))
 		if (count_in_file(path, needle) >= n)
 			return true;
-	return fail(t, "%s: \"%s\" seen %d times within %.0f s, want %d", path, needle, count_in_file(path, needle),
-		    timeout_s, n);
+	return fail(t, "%s: \"%s\" seen %d times within %.0f s, want %d", path, needle, count_in_file(path, needle), timeout_s, n);
 }
 
 static int standbys(const char *log_a, const char *log_b)
@@ -92,8 +90,7 @@ static bool wait_standbys(struct ctx *t, const char *log_a, const char *log_b, i
 	for (double end = it_now() + 20; it_now() < end; it_sleep_ms(20))
 		if (standbys(log_a, log_b) >= n)
 			return true;
-	return fail(t, "%d \"standing by\" lines in the two logs within 20 s, want %d (one per round)",
-		    standbys(log_a, log_b), n);
+	return fail(t, "%d \"standing by\" lines in the two logs within 20 s, want %d (one per round)", standbys(log_a, log_b), n);
 }
 
 static bool stop_instance(struct ctx *t, struct walcount *w)
@@ -128,8 +125,8 @@ static bool drop_slot_named(struct ctx *t, const char *slot)
 	const char *params[1] = {slot};
 	char err[IT_ERRLEN];
 
-	return it_exec(t->conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-		       1, params, err, sizeof err) ||
+	return it_exec(t->conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", 1,
+		       params, err, sizeof err) ||
 	       fail_err(t, "dropping a slot", err);
 }
 
@@ -176,7 +173,8 @@ static bool two_instances_fresh(struct ctx *t)
 	}
 	snprintf(t->details, sizeof t->details,
 		 "%ld preloaded rows, %d rounds of two instances started together under writes: one streamed, one stood by, "
-		 "no rebuilds, no raw errors, drift 0", rows, n);
+		 "no rebuilds, no raw errors, drift 0",
+		 rows, n);
 	return true;
 }
 
@@ -235,8 +233,8 @@ static bool second_slot_name(struct ctx *t)
 		     strstr(errtext, "--take-ownership")) ||
 		    fail(t, "refusal does not name the owner, its state and the command: %s", errtext));
 	free(errtext);
-	ok = ok && (it_value(t->conn, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", 1, params, v,
-			     sizeof v, err, sizeof err) ||
+	ok = ok && (it_value(t->conn, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", 1, params, v, sizeof v,
+			     err, sizeof err) ||
 		    fail_err(t, "looking for the second slot", err));
 	if (!ok || (strcmp(v, "0") != 0 && !fail(t, "the refused start left slot %s behind", slot_b)))
 		return false;
@@ -413,8 +411,8 @@ static bool standby_takeover(struct ctx *t)
 		return false;
 	snprintf(t->details, sizeof t->details,
 		 "standby said once, /healthz 200 standby, listed by status; %d SIGKILLs and %d SIGSTOPs under writers, "
-		 "drift 0 after each: takeover after SIGKILL median %.2f s max %.2f s, after SIGSTOP (wal_sender_timeout "
-		 STALL_TIMEOUT ") median %.2f s max %.2f s",
+		 "drift 0 after each: takeover after SIGKILL median %.2f s max %.2f s, after SIGSTOP (wal_sender_timeout " STALL_TIMEOUT
+		 ") median %.2f s max %.2f s",
 		 nk, ns, median(kill_s, nk), max_of(kill_s, nk), median(stall_s, ns), max_of(stall_s, ns));
 	return true;
 }

@@ -26,14 +26,14 @@
  * applies, and a sweep, which must wait for the stream, would never end. */
 #define BULK_ROWS 5000
 #define BULK_PAUSE_MS 400
-#define PROCS (WRITERS + 1)   /* the workload writers, then the bulk writer */
-#define WRITER_CHUNK 50       /* changes per workload_run call: how soon a writer stops */
+#define PROCS (WRITERS + 1) /* the workload writers, then the bulk writer */
+#define WRITER_CHUNK 50     /* changes per workload_run call: how soon a writer stops */
 #define FULL_RECOUNT "tests/integration/full_recount.sql"
 
 /* The columns the stream maintains; a baseline sweep must leave them alone. */
-#define STREAM_CELLS                                                                                         \
+#define STREAM_CELLS                                                                                           \
 	"('aggregate_user.repost_count', 'aggregate_user.track_save_count', 'aggregate_user.follower_count', " \
-	"'aggregate_user.following_count', 'aggregate_track.repost_count', 'aggregate_track.save_count', "    \
+	"'aggregate_user.following_count', 'aggregate_track.repost_count', 'aggregate_track.save_count', "     \
 	"'aggregate_playlist.repost_count', 'aggregate_playlist.save_count')"
 
 /* Source rows only a sweep counts (tracks, playlists, comments), owned by
@@ -53,9 +53,9 @@ struct sweep_row {
 struct writers {
 	struct workload wl[WRITERS]; /* as each started: its hot keys */
 	pid_t pid[PROCS];
-	int fd[PROCS];       /* read end: "committed conflicts" at the writer's exit */
-	long committed, conflicts, bulk;  /* changes, rolled back conflicts, bulk changes */
-	double started, secs;  /* when they started, how long they ran */
+	int fd[PROCS];                   /* read end: "committed conflicts" at the writer's exit */
+	long committed, conflicts, bulk; /* changes, rolled back conflicts, bulk changes */
+	double started, secs;            /* when they started, how long they ran */
 };
 
 /* full_recount.sql, read once (the binary runs from the repository root). */

@@ -214,7 +214,6 @@ bool sweep_now(struct ctx *t, long *id)
 	return wait_sweep(t, after, id);
 }
 
-
 /* The sweep of checkpoint id corrected exactly expected_cells. */
 bool check_sweep(struct ctx *t, long id, const char *which, struct sweep_row *r)
 {

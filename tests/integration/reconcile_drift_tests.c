@@ -5,7 +5,7 @@
 #include "reconcile.h"
 
 #define INJECTED_CELLS 40
-#define HOT_CELLS 12          /* of them on the writers' hot keys, stream columns */
+#define HOT_CELLS 12 /* of them on the writers' hot keys, stream columns */
 /* How much WAL the writers write before and after each sweep, so every
  * sweep recounts and corrects in the middle of their traffic (a couple of
  * bulk transactions and the workload around them). */
@@ -14,27 +14,36 @@
 /* An aggregate column a test may damage. */
 struct column {
 	const char *name;
-	bool stream;   /* maintained by the stream (additive deltas) */
+	bool stream; /* maintained by the stream (additive deltas) */
 	bool nullable;
-	bool text;     /* dominant_genre */
+	bool text; /* dominant_genre */
 };
 
 static const struct table {
 	const char *name, *key;
-	long keys;     /* ids 1..keys have rows (WORLD_SQL) */
+	long keys; /* ids 1..keys have rows (WORLD_SQL) */
 	int ncols;
 	struct column cols[9];
 } TABLES[] = {
-	{"aggregate_user", "user_id", 2000, 9,
-	 {{"repost_count", true, true, false}, {"track_save_count", true, true, false},
-	  {"follower_count", true, true, false}, {"following_count", true, true, false},
-	  {"track_count", false, true, false}, {"playlist_count", false, true, false},
-	  {"album_count", false, true, false}, {"dominant_genre", false, true, true},
+	{"aggregate_user",
+	 "user_id",
+	 2000,
+	 9,
+	 {{"repost_count", true, true, false},
+	  {"track_save_count", true, true, false},
+	  {"follower_count", true, true, false},
+	  {"following_count", true, true, false},
+	  {"track_count", false, true, false},
+	  {"playlist_count", false, true, false},
+	  {"album_count", false, true, false},
+	  {"dominant_genre", false, true, true},
 	  {"dominant_genre_count", false, true, false}}},
-	{"aggregate_track", "track_id", 500, 3,
+	{"aggregate_track",
+	 "track_id",
+	 500,
+	 3,
 	 {{"repost_count", true, false, false}, {"save_count", true, false, false}, {"comment_count", false, true, false}}},
-	{"aggregate_playlist", "playlist_id", 300, 2,
-	 {{"repost_count", true, true, false}, {"save_count", true, true, false}}},
+	{"aggregate_playlist", "playlist_id", 300, 2, {{"repost_count", true, true, false}, {"save_count", true, true, false}}},
 };
 
 struct cell {
@@ -158,13 +167,12 @@ bool test_reconcile_drift(struct ctx *t)
 
 	if (!it_exec(t->conn, WORLD_SQL, 0, NULL, err, sizeof err))
 		return fail_err(t, "creating the world", err);
-	if (!expect_baseline(t) || !configure(t, &o) || !start_streaming(t) || !wait_stream_started(t) ||
-	    !start_writers(t, &w)) {
+	if (!expect_baseline(t) || !configure(t, &o) || !start_streaming(t) || !wait_stream_started(t) || !start_writers(t, &w)) {
 		stop_writers(t, &w); /* those that did start */
 		return false;
 	}
-	bool ok = traffic(t, WARMUP_WAL) && sweep_now(t, &id) && check_sweep(t, id, "baseline", &base) &&
-		  inject_drift(t, &w) && traffic(t, WARMUP_WAL);
+	bool ok = traffic(t, WARMUP_WAL) && sweep_now(t, &id) && check_sweep(t, id, "baseline", &base) && inject_drift(t, &w) &&
+		  traffic(t, WARMUP_WAL);
 	ok = ok && sweep_now(t, &id) && check_sweep(t, id, "drift", &fix) && traffic(t, WARMUP_WAL);
 	if (!settle(t, &w, ok))
 		return false;
@@ -173,7 +181,7 @@ bool test_reconcile_drift(struct ctx *t)
 		 "%ld ms; injected %d cells (%d on hot stream keys) under %d writers: sweep corrected %ld in %ld ms; "
 		 "writers committed %ld changes and %ld in %d-row transactions in %.1f s (%ld conflicts); "
 		 "full recount and drift 0",
-		 base.checked, base.corrected, base.ms, INJECTED_CELLS, HOT_CELLS, WRITERS, fix.corrected, fix.ms,
-		 w.committed, w.bulk, BULK_ROWS, w.secs, w.conflicts);
+		 base.checked, base.corrected, base.ms, INJECTED_CELLS, HOT_CELLS, WRITERS, fix.corrected, fix.ms, w.committed,
+		 w.bulk, BULK_ROWS, w.secs, w.conflicts);
 	return true;
 }

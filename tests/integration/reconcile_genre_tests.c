@@ -47,9 +47,8 @@ static const char GENRE_SQL[] =
 
 /* Flips: user 18's rock tracks lose their genre (NULL group wins, count 2);
  * one of user 19's NULL tracks becomes edm (edm 2 beats NULL 1). */
-static const char GENRE_FLIP_SQL[] =
-	"UPDATE tracks SET genre = NULL WHERE owner_id = 18 AND genre = 'rock';"
-	"UPDATE tracks SET genre = 'edm' WHERE owner_id = 19 AND created_at = timestamp '2024-01-02';";
+static const char GENRE_FLIP_SQL[] = "UPDATE tracks SET genre = NULL WHERE owner_id = 18 AND genre = 'rock';"
+				     "UPDATE tracks SET genre = 'edm' WHERE owner_id = 19 AND created_at = timestamp '2024-01-02';";
 
 struct genre_want {
 	int user;
@@ -59,29 +58,27 @@ struct genre_want {
 };
 
 static const struct genre_want GENRE_WANT[] = {
-	{1, 5, 2, 1, "rock", 3},   /* count beats a newer genre */
-	{2, 4, 0, 0, "pop", 2},    /* count tie: newest latest track */
-	{3, 2, 0, 0, "a", 1},      /* full tie: genre ascending */
-	{4, 2, 0, 0, "z", 1},      /* full tie: NULL last */
-	{5, 4, 0, 0, NULL, 3},     /* NULL is a group: NULL with a count */
-	{6, 3, 0, 0, "", 2},       /* '' is an ordinary genre */
-	{7, 2, 0, 0, "", 1},       /* ... and sorts first on a full tie */
-	{8, 5, 0, 0, "jazz", 2},   /* Rock, rock, ROCK are three genres */
-	{9, 3, 0, 0, "Rock", 2},   /* exact comparison */
-	{10, 1, 0, 0, "folk", 1},  /* one track suffices; already right */
-	{11, 0, 0, 0, NULL, -1},   /* unlisted */
-	{12, 0, 0, 0, NULL, -1},   /* deleted */
-	{13, 0, 0, 0, NULL, -1},   /* stem */
-	{14, 0, 0, 0, NULL, -1},   /* unavailable */
-	{15, 0, 0, 0, NULL, -1},   /* not current */
-	{16, 1, 0, 0, "pop", 1},   /* disqualified tracks do not count */
-	{17, 4, 0, 0, "pop", 2},   /* ... nor decide the latest upload */
-	{18, 3, 0, 0, "rock", 2},
-	{19, 3, 0, 0, NULL, 2},
-	{20, 0, 0, 0, NULL, -1},   /* no tracks at all */
-	{21, 2, 0, 0, NULL, 1},    /* count tie: the NULL group is newer */
-	{22, 0, 0, 0, NULL, -1},   /* default 0 count becomes NULL */
-	{23, 4, 0, 0, "a", 2},     /* tie on count and latest: earliest does not matter */
+	{1, 5, 2, 1, "rock", 3},                                                   /* count beats a newer genre */
+	{2, 4, 0, 0, "pop", 2},                                                    /* count tie: newest latest track */
+	{3, 2, 0, 0, "a", 1},                                                      /* full tie: genre ascending */
+	{4, 2, 0, 0, "z", 1},                                                      /* full tie: NULL last */
+	{5, 4, 0, 0, NULL, 3},                                                     /* NULL is a group: NULL with a count */
+	{6, 3, 0, 0, "", 2},                                                       /* '' is an ordinary genre */
+	{7, 2, 0, 0, "", 1},                                                       /* ... and sorts first on a full tie */
+	{8, 5, 0, 0, "jazz", 2},                                                   /* Rock, rock, ROCK are three genres */
+	{9, 3, 0, 0, "Rock", 2},                                                   /* exact comparison */
+	{10, 1, 0, 0, "folk", 1},                                                  /* one track suffices; already right */
+	{11, 0, 0, 0, NULL, -1},                                                   /* unlisted */
+	{12, 0, 0, 0, NULL, -1},                                                   /* deleted */
+	{13, 0, 0, 0, NULL, -1},                                                   /* stem */
+	{14, 0, 0, 0, NULL, -1},                                                   /* unavailable */
+	{15, 0, 0, 0, NULL, -1},                                                   /* not current */
+	{16, 1, 0, 0, "pop", 1},                                                   /* disqualified tracks do not count */
+	{17, 4, 0, 0, "pop", 2},                                                   /* ... nor decide the latest upload */
+	{18, 3, 0, 0, "rock", 2}, {19, 3, 0, 0, NULL, 2}, {20, 0, 0, 0, NULL, -1}, /* no tracks at all */
+	{21, 2, 0, 0, NULL, 1},                                                    /* count tie: the NULL group is newer */
+	{22, 0, 0, 0, NULL, -1},                                                   /* default 0 count becomes NULL */
+	{23, 4, 0, 0, "a", 2}, /* tie on count and latest: earliest does not matter */
 };
 
 #define GENRE_USERS ((int) (sizeof GENRE_WANT / sizeof GENRE_WANT[0]))
@@ -118,8 +115,8 @@ static bool genre_row_ok(struct ctx *t, PGresult *res, int i, bool flipped)
 	    atol(PQgetvalue(res, i, 2)) == w.playlists && atol(PQgetvalue(res, i, 3)) == w.albums &&
 	    (g == NULL) == (w.genre == NULL) && (g == NULL || strcmp(g, w.genre) == 0) && n == w.count)
 		return true;
-	return fail(t, "user %d: tracks %s playlists %s albums %s genre %s count %s; want %ld %ld %ld %s %d (-1: NULL)",
-		    w.user, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), show(g, b1, sizeof b1),
+	return fail(t, "user %d: tracks %s playlists %s albums %s genre %s count %s; want %ld %ld %ld %s %d (-1: NULL)", w.user,
+		    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), show(g, b1, sizeof b1),
 		    PQgetisnull(res, i, 5) ? "NULL" : PQgetvalue(res, i, 5), w.tracks, w.playlists, w.albums,
 		    show(w.genre, b2, sizeof b2), w.count);
 }
@@ -230,8 +227,7 @@ static bool reconcile_once(struct ctx *t, const char *label, long *rows)
 {
 	long id;
 
-	if (!expect_recount(t, NULL) || !rows_to_fix(t, rows) || !cli_sweep(t, label, false, *rows) ||
-	    !last_checkpoint(t, &id))
+	if (!expect_recount(t, NULL) || !rows_to_fix(t, rows) || !cli_sweep(t, label, false, *rows) || !last_checkpoint(t, &id))
 		return false;
 	return sweep_matches(t, id, label) && recount_zero(t);
 }
@@ -260,8 +256,7 @@ bool test_dominant_genre(struct ctx *t)
 
 	if (!it_exec(t->conn, GENRE_SQL, 0, NULL, err, sizeof err))
 		return fail_err(t, "creating the genre cases", err);
-	if (!configure(t, &o) || !dry_run(t, &dry) || !reconcile_once(t, "dominant_genre-1", &first) ||
-	    !genres_ok(t, false))
+	if (!configure(t, &o) || !dry_run(t, &dry) || !reconcile_once(t, "dominant_genre-1", &first) || !genres_ok(t, false))
 		return false;
 	if (first != dry)
 		return fail(t, "the dry run would correct %ld rows, the real run %ld", dry, first);

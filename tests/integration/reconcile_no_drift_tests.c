@@ -4,7 +4,7 @@
 
 #include "reconcile.h"
 
-#define NO_DRIFT_SWEEPS 20   /* IT_QUICK: 5 */
+#define NO_DRIFT_SWEEPS 20 /* IT_QUICK: 5 */
 
 /* Waits until `want` sweeps have finished. */
 static bool wait_sweeps(struct ctx *t, long want)
@@ -21,7 +21,7 @@ static bool wait_sweeps(struct ctx *t, long want)
 }
 
 struct sweep_stats {
-	long first;                  /* checkpoint id of the baseline sweep */
+	long first; /* checkpoint id of the baseline sweep */
 	long sweeps, dirty, unfinished, min_ms, max_ms, avg_ms;
 	char dirty_ids[256];
 };
@@ -98,13 +98,14 @@ bool test_reconcile_no_drift(struct ctx *t)
 	 * it leaves behind only its consequence. */
 	bool ok = wait_sweeps(t, 1 + rounds(NO_DRIFT_SWEEPS, 5));
 	ok = stop_writers(t, &w) && ok;
-	if (!ok || !sweep_stats(t, &s) || !no_corrections(t, &s) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
-	    !recount_zero(t) || !drift_zero(t))
+	if (!ok || !sweep_stats(t, &s) || !no_corrections(t, &s) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !recount_zero(t) ||
+	    !drift_zero(t))
 		return false;
 	snprintf(t->details, sizeof t->details,
 		 "%ld sweeps after the baseline with %d writers on hot keys (%ld changes and %ld in %d-row transactions "
 		 "in %.1f s, %ld conflicts): 0 corrections; "
 		 "%ld sweep rows retried or unfinished; duration min/avg/max %ld/%ld/%ld ms; full recount and drift 0",
-		 s.sweeps, WRITERS, w.committed, w.bulk, BULK_ROWS, w.secs, w.conflicts, s.unfinished, s.min_ms, s.avg_ms, s.max_ms);
+		 s.sweeps, WRITERS, w.committed, w.bulk, BULK_ROWS, w.secs, w.conflicts, s.unfinished, s.min_ms, s.avg_ms,
+		 s.max_ms);
 	return true;
 }

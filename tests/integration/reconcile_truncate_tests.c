@@ -6,11 +6,10 @@
  * after TRUNCATE follows each is wrong, and nothing else is. */
 static bool expect_truncate(struct ctx *t)
 {
-	return expect_cells(t,
-			    "SELECT 'aggregate_user.follower_count' AS cell, count(*) AS n FROM aggregate_user "
-			    "WHERE follower_count IS DISTINCT FROM 0 "
-			    "UNION ALL SELECT 'aggregate_user.following_count', count(*) FROM aggregate_user "
-			    "WHERE following_count IS DISTINCT FROM 0");
+	return expect_cells(t, "SELECT 'aggregate_user.follower_count' AS cell, count(*) AS n FROM aggregate_user "
+			       "WHERE follower_count IS DISTINCT FROM 0 "
+			       "UNION ALL SELECT 'aggregate_user.following_count', count(*) FROM aggregate_user "
+			       "WHERE following_count IS DISTINCT FROM 0");
 }
 
 bool test_truncate_follows(struct ctx *t)

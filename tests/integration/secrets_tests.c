@@ -27,13 +27,16 @@ struct form {
 };
 
 static const struct form forms[] = {
-	{"kw-ssl-first", "host={H} port={P} dbname={D} user={U} sslpassword=it" SECRET_MARK "1 password=it" SECRET_MARK "2", NULL, false},
-	{"kw-pw-first", "password=it" SECRET_MARK "3 sslpassword=it" SECRET_MARK "4 host={H} port={P} dbname={D} user={U}", NULL, false},
+	{"kw-ssl-first", "host={H} port={P} dbname={D} user={U} sslpassword=it" SECRET_MARK "1 password=it" SECRET_MARK "2", NULL,
+	 false},
+	{"kw-pw-first", "password=it" SECRET_MARK "3 sslpassword=it" SECRET_MARK "4 host={H} port={P} dbname={D} user={U}", NULL,
+	 false},
 	{"kw-user-named-password", "user=password_rotator password=it" SECRET_MARK "5 host={H} port={P} dbname={D}", NULL, false},
 	{"kw-quoted", "host={H} port={P} dbname={D} user={U} password='it " SECRET_MARK "\\'6'", NULL, false},
 	{"uri-query", "postgresql://{U}@{H}:{P}/{D}?password=it" SECRET_MARK "7", NULL, false},
 	{"uri-userinfo", "postgresql://{U}:it" SECRET_MARK "8@{H}:{P}/{D}", NULL, false},
-	{"uri-both", "postgres://{U}:it" SECRET_MARK "9@{H}:{P}/{D}?sslpassword=it" SECRET_MARK "10&connect_timeout=5", NULL, false},
+	{"uri-both", "postgres://{U}:it" SECRET_MARK "9@{H}:{P}/{D}?sslpassword=it" SECRET_MARK "10&connect_timeout=5", NULL,
+	 false},
 	{"env-pgpassword", "host={H} port={P} dbname={D} user={U}", "PGPASSWORD=it" SECRET_MARK "11", false},
 	{"env-dsn", "host={H} port={P} dbname={D} user={U}",
 	 "WALCOUNT_DATABASE_DSN=host={H} port={P} dbname={D} user={U} password=it" SECRET_MARK "12", false},
@@ -99,8 +102,9 @@ static bool write_config(struct ctx *t, const char *path, const char *dsn)
 	if (f == NULL)
 		return fail(t, "cannot write %s", path);
 	yaml_quote(dsn, quoted, sizeof quoted);
-	fprintf(f, "database:\n  dsn: %s\nslot:\n  name: %s\nreconcile:\n  enabled: false\nmetrics:\n  listen: \"\"\n"
-		   "log:\n  level: debug\nstream:\n  connect_attempts: 2\n  reconnect_min: 100ms\n  reconnect_max: 200ms\n",
+	fprintf(f,
+		"database:\n  dsn: %s\nslot:\n  name: %s\nreconcile:\n  enabled: false\nmetrics:\n  listen: \"\"\n"
+		"log:\n  level: debug\nstream:\n  connect_attempts: 2\n  reconnect_min: 100ms\n  reconnect_max: 200ms\n",
 		quoted, t->db);
 	return fclose(f) == 0 || fail(t, "cannot write %s", path);
 }
@@ -151,7 +155,8 @@ static bool form_outputs(struct ctx *t, const struct form *fm, const struct targ
 		argv[n++] = "--config";
 		argv[n++] = cfg;
 		argv[n] = NULL;
-		snprintf(label, sizeof label, "secrets-%s-%s-%s%s", fm->name, tg->name, commands[i][0], commands[i][1] ? "-json" : "");
+		snprintf(label, sizeof label, "secrets-%s-%s-%s%s", fm->name, tg->name, commands[i][0],
+			 commands[i][1] ? "-json" : "");
 		if (!run_program(t, label, argv, &status, &out, &errtext))
 			return false;
 		y->runs++;
@@ -175,12 +180,14 @@ static bool streaming_outputs(struct ctx *t, struct tally *y)
 {
 	char listen_addr[32], *body = NULL;
 	int port = free_port(t);
-	struct wc_opts o = {.metrics_listen = listen_addr, .log_level = "debug",
+	struct wc_opts o = {.metrics_listen = listen_addr,
+			    .log_level = "debug",
 			    .dsn_extra = " sslpassword=it" SECRET_MARK "30 password=it" SECRET_MARK "31"};
 
 	snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", port);
-	if (port == 0 || !configure(t, &o) || !start_streaming(t) || !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
-	    !terminate_walsender(t, true) || !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
+	if (port == 0 || !configure(t, &o) || !start_streaming(t) || !run_changes(t, 300, false) ||
+	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !terminate_walsender(t, true) || !run_changes(t, 300, false) ||
+	    !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	const char *paths[] = {"/metrics", "/healthz"};
 	for (int i = 0; i < 2; i++, y->runs++) {
@@ -199,8 +206,7 @@ static bool streaming_outputs(struct ctx *t, struct tally *y)
 		const char *args[5] = {status_args[i][0], status_args[i][1], status_args[i][2], status_args[i][3], NULL};
 		char *out = NULL, *errtext = NULL;
 		int status;
-		if (!run_walcount(t, i == 0 ? "secrets-live-status" : "secrets-live-status-json", args, &status, &out,
-				  &errtext))
+		if (!run_walcount(t, i == 0 ? "secrets-live-status" : "secrets-live-status-json", args, &status, &out, &errtext))
 			return false;
 		bool clean = expect_str_lacks(t, "stdout of status of a running consumer", out, SECRET_MARK) &&
 			     expect_str_lacks(t, "stderr of status of a running consumer", errtext, SECRET_MARK);
@@ -212,8 +218,7 @@ static bool streaming_outputs(struct ctx *t, struct tally *y)
 	if (!stop_clean(t))
 		return false;
 	y->runs++;
-	return count_in_file(t->wc.log, SECRET_MARK) == 0 ||
-	       fail(t, "walcount's log (%s) holds a password", t->wc.log);
+	return count_in_file(t->wc.log, SECRET_MARK) == 0 || fail(t, "walcount's log (%s) holds a password", t->wc.log);
 }
 
 bool test_secrets_redacted(struct ctx *t)

@@ -59,13 +59,12 @@ static bool end_forgotten(struct ctx *t, bool commit)
 {
 	char err[IT_ERRLEN], left[8];
 
-	if (!it_value(t->conn, "SELECT count(*) FROM pg_prepared_xacts WHERE gid = '" GID "'", 0, NULL, left, sizeof left,
-		      err, sizeof err))
+	if (!it_value(t->conn, "SELECT count(*) FROM pg_prepared_xacts WHERE gid = '" GID "'", 0, NULL, left, sizeof left, err,
+		      sizeof err))
 		return fail_err(t, "looking for the prepared transaction", err);
 	if (strcmp(left, "0") == 0)
 		return !commit || fail(t, "the prepared transaction " GID " disappeared");
-	return it_exec(t->conn, commit ? "COMMIT PREPARED '" GID "'" : "ROLLBACK PREPARED '" GID "'", 0, NULL, err,
-		       sizeof err) ||
+	return it_exec(t->conn, commit ? "COMMIT PREPARED '" GID "'" : "ROLLBACK PREPARED '" GID "'", 0, NULL, err, sizeof err) ||
 	       fail_err(t, "ending the prepared transaction", err);
 }
 
@@ -97,8 +96,8 @@ static bool stops_while_waiting(struct ctx *t)
 		return fail_err(t, "stopping walcount while it waits for the slot", err);
 	if (!WIFEXITED(t->wc.status))
 		return fail(t, "walcount stopped by SIGTERM while waiting ended by signal %d", WTERMSIG(t->wc.status));
-	int rc = it_poll(t->conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", 1, params,
-			 10, NULL, err, sizeof err);
+	int rc = it_poll(t->conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", 1, params, 10,
+			 NULL, err, sizeof err);
 	return rc > 0 || fail(t, "the half-made slot %s is still there 10 s after walcount stopped%s%s", t->db,
 			      rc < 0 ? ": " : "", rc < 0 ? err : "");
 }
@@ -177,9 +176,9 @@ static const char RECORD_SETTINGS_SQL[] =
 	"'work_mem=' || current_setting('work_mem')); RETURN NULL; END $$;"
 	"CREATE TRIGGER it_record_settings AFTER INSERT OR UPDATE ON aggregate_user "
 	"FOR EACH STATEMENT EXECUTE FUNCTION public.it_record_settings()";
-#define WANT_SETTINGS                                                                                   \
-	"statement_timeout=0 lock_timeout=0 idle_in_transaction_session_timeout=0 idle_session_timeout=0 " \
-	"synchronous_commit=on default_transaction_isolation=read committed search_path=public TimeZone=UTC "       \
+#define WANT_SETTINGS                                                                                         \
+	"statement_timeout=0 lock_timeout=0 idle_in_transaction_session_timeout=0 idle_session_timeout=0 "    \
+	"synchronous_commit=on default_transaction_isolation=read committed search_path=public TimeZone=UTC " \
 	"work_mem=7MB"
 
 /* Settings a DBA may put on the database (or role) for the application's
@@ -238,8 +237,8 @@ static bool settings_seen(struct ctx *t, long *sessions)
 {
 	char err[IT_ERRLEN], n[16], bad[512];
 
-	if (!it_value(t->conn, "SELECT count(DISTINCT pid) FROM public.it_settings WHERE app = 'walcount'", 0, NULL, n,
-		      sizeof n, err, sizeof err) ||
+	if (!it_value(t->conn, "SELECT count(DISTINCT pid) FROM public.it_settings WHERE app = 'walcount'", 0, NULL, n, sizeof n,
+		      err, sizeof err) ||
 	    !it_value(t->conn,
 		      "SELECT coalesce(string_agg(DISTINCT settings, ' | '), '') FROM public.it_settings "
 		      "WHERE app = 'walcount' AND settings <> '" WANT_SETTINGS "'",

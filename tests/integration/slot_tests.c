@@ -41,8 +41,9 @@ bool preload(struct ctx *t, long *rows)
 	for (char *p; (p = strstr(sql, "$1::int")) != NULL;)
 		memmove(p + strlen(n), p + 7, strlen(p + 7) + 1), memcpy(p, n, strlen(n));
 	if (!it_exec(t->conn, sql, 0, NULL, err, sizeof err) ||
-	    !it_value(t->conn, "SELECT (SELECT count(*) FROM reposts) + (SELECT count(*) FROM saves) + (SELECT count(*) FROM follows)",
-		      0, NULL, total, sizeof total, err, sizeof err))
+	    !it_value(t->conn,
+		      "SELECT (SELECT count(*) FROM reposts) + (SELECT count(*) FROM saves) + (SELECT count(*) FROM follows)", 0,
+		      NULL, total, sizeof total, err, sizeof err))
 		return fail_err(t, "preloading source rows", err);
 	*rows = atol(total);
 	return *rows >= PRELOAD_ROWS || fail(t, "preload made only %ld rows", *rows);
@@ -110,11 +111,12 @@ bool test_initial_load(struct ctx *t)
 		return fail(t, "fork: %s", strerror(errno));
 	/* init starts once the writer writes: another backend of the database
 	 * has run a statement. */
-	if (!poll_until(t, "the writer starting to write",
-			"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
-			"AND backend_type = 'client backend' AND query <> '')",
-			"SELECT count(*) || ' other backends' FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-			30)) {
+	if (!poll_until(
+		    t, "the writer starting to write",
+		    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
+		    "AND backend_type = 'client backend' AND query <> '')",
+		    "SELECT count(*) || ' other backends' FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+		    30)) {
 		writer_done(t, writer);
 		return false;
 	}
@@ -132,7 +134,8 @@ bool test_initial_load(struct ctx *t)
 		return fail(t, "the writer finished before walcount init did; nothing raced the load");
 	if (!start_streaming(t) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
-	snprintf(t->details, sizeof t->details, "%ld preloaded rows, %d changes written by a writer racing init; drift 0", rows, WRITER_CHANGES);
+	snprintf(t->details, sizeof t->details, "%ld preloaded rows, %d changes written by a writer racing init; drift 0", rows,
+		 WRITER_CHANGES);
 	return true;
 }
 
@@ -141,8 +144,8 @@ static bool retained_bytes(struct ctx *t, long *bytes)
 	const char *params[1] = {t->db};
 	char v[32], err[IT_ERRLEN];
 
-	if (!it_value(t->conn, "SELECT pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots WHERE slot_name = $1",
-		      1, params, v, sizeof v, err, sizeof err))
+	if (!it_value(t->conn, "SELECT pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots WHERE slot_name = $1", 1,
+		      params, v, sizeof v, err, sizeof err))
 		return fail_err(t, "reading retained WAL", err);
 	*bytes = atol(v);
 	return true;
@@ -193,16 +196,17 @@ bool test_idle_wal_retention(struct ctx *t)
 		return fail_err(t, "measuring WAL written", err);
 	/* restart_lsn moves at the server's next running-xacts record (every
 	 * 15 s with activity), so allow a few of them. */
-	int rc = it_poll(t->conn,
-			 "SELECT pg_current_wal_lsn() - restart_lsn < 16 * 1024 * 1024 FROM pg_replication_slots WHERE slot_name = $1",
-			 1, params, 60, &t->wc, err, sizeof err);
+	int rc = it_poll(
+		t->conn,
+		"SELECT pg_current_wal_lsn() - restart_lsn < 16 * 1024 * 1024 FROM pg_replication_slots WHERE slot_name = $1", 1,
+		params, 60, &t->wc, err, sizeof err);
 	if (rc < 0 || !retained_bytes(t, &final))
 		return rc < 0 ? fail_err(t, "polling retained WAL", err) : false;
 	if (rc == 0)
 		return fail(t, "retained WAL still %ld bytes 60 s after %s bytes of unrelated writes", final, written);
 	snprintf(t->details, sizeof t->details,
-		 "%s bytes of unrelated WAL (two databases): retained at most %ld bytes while writing, %ld after",
-		 written, max_retained, final);
+		 "%s bytes of unrelated WAL (two databases): retained at most %ld bytes while writing, %ld after", written,
+		 max_retained, final);
 	return true;
 }
 
@@ -218,8 +222,8 @@ bool test_takeover(struct ctx *t)
 
 	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
-	if (!it_value(t->conn, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", 1, params, pid,
-		      sizeof pid, err, sizeof err))
+	if (!it_value(t->conn, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", 1, params, pid, sizeof pid,
+		      err, sizeof err))
 		return fail_err(t, "reading the slot's holder", err);
 	pid_t stale = t->wc.pid;
 	kill(stale, SIGSTOP);
@@ -232,8 +236,7 @@ bool test_takeover(struct ctx *t)
 	kill(stale, SIGCONT);
 	int status;
 	it_reap(stale, 10, &status, NULL);
-	if (!ok || !wait_slot(t, true, 60) || !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
-	    !drift_zero(t))
+	if (!ok || !wait_slot(t, true, 60) || !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	snprintf(t->details, sizeof t->details, "held slot: the second consumer stood by naming the PID, took over; drift 0");
 	return true;
@@ -295,8 +298,7 @@ bool test_rebuild(struct ctx *t)
 	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	if (!rebuild_case(t, "SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())", &rebuilds) ||
-	    !rebuild_case(t, "SELECT pg_drop_replication_slot($1), pg_create_logical_replication_slot($1, 'wal2json')",
-			  &rebuilds))
+	    !rebuild_case(t, "SELECT pg_drop_replication_slot($1), pg_create_logical_replication_slot($1, 'wal2json')", &rebuilds))
 		return false;
 	snprintf(t->details, sizeof t->details, "advanced slot and replaced slot each rebuilt exactly; drift 0");
 	return true;

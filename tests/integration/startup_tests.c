@@ -67,9 +67,10 @@ static bool health_before_streaming(struct ctx *t)
 			fclose(f);
 		return fail(t, "cannot write %s or find a closed and a free port", t->wc.config);
 	}
-	fprintf(f, "database:\n  dsn: \"host=127.0.0.1 port=%d dbname=%s user=postgres\"\nslot:\n  name: %s\n"
-		   "metrics:\n  listen: \"127.0.0.1:%d\"\nstream:\n  connect_attempts: 1000\n  reconnect_min: 100ms\n"
-		   "  reconnect_max: 200ms\n",
+	fprintf(f,
+		"database:\n  dsn: \"host=127.0.0.1 port=%d dbname=%s user=postgres\"\nslot:\n  name: %s\n"
+		"metrics:\n  listen: \"127.0.0.1:%d\"\nstream:\n  connect_attempts: 1000\n  reconnect_min: 100ms\n"
+		"  reconnect_max: 200ms\n",
 		closed, t->db, t->db, port);
 	if (fclose(f) != 0 || !start(t))
 		return fail(t, "cannot write %s or start walcount", t->wc.config);

@@ -29,12 +29,12 @@
 
 /* One run of `walcount status`: WALCOUNT_* settings, and what came out. */
 struct run {
-	const char *name;       /* names the output files IT_TMP/status-NAME.{out,err} */
+	const char *name; /* names the output files IT_TMP/status-NAME.{out,err} */
 	const char *env[MAX_ENV + 1];
 	bool json;
-	int code;               /* exit code */
+	int code; /* exit code */
 	char *out, *err;
-	json_t *report;         /* with json: stdout parsed */
+	json_t *report; /* with json: stdout parsed */
 };
 
 /* env NAME=VALUE... walcount status [--json] --config PATH */
@@ -135,7 +135,7 @@ static bool has_reason(const json_t *report, const char *word)
 	size_t i;
 	json_t *reason;
 
-	json_array_foreach(json_object_get(report, "reasons"), i, reason)
+	json_array_foreach (json_object_get(report, "reasons"), i, reason)
 		if (strstr(json_string_value(reason) ? json_string_value(reason) : "", word) != NULL)
 			return true;
 	return false;
@@ -169,11 +169,10 @@ static bool check_ok(struct ctx *t, const char m[LSN_BUFLEN], long *lag)
 
 	if (ok && !json_is_true(json_object_get(slot, "active")))
 		ok = fail(t, "status ok: slot.active is not true: %.400s", r.out);
-	else if (ok && (applied_text == NULL || !lsn_parse(applied_text, &applied) || !lsn_parse(m, &want) ||
-			applied <= want))
+	else if (ok && (applied_text == NULL || !lsn_parse(applied_text, &applied) || !lsn_parse(m, &want) || applied <= want))
 		ok = fail(t, "status ok: applied_lsn not past the marker %s: %.400s", m, r.out);
-	else if (ok && (!json_is_integer(lag_bytes) || json_integer_value(lag_bytes) < 0 ||
-			json_integer_value(lag_bytes) >= SMALL_LAG))
+	else if (ok &&
+		 (!json_is_integer(lag_bytes) || json_integer_value(lag_bytes) < 0 || json_integer_value(lag_bytes) >= SMALL_LAG))
 		ok = fail(t, "status ok: lag_bytes not in [0, %ld): %.400s", SMALL_LAG, r.out);
 	else if (ok && json_array_size(json_object_get(r.report, "reasons")) != 0)
 		ok = fail(t, "status ok: reasons not empty: %.400s", r.out);

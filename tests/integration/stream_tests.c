@@ -50,9 +50,9 @@ static bool sample_state(struct ctx *t, const char m[LSN_BUFLEN], int *partial, 
 {
 	const char *params[2] = {t->db, m};
 	char err[IT_ERRLEN];
-	PGresult *res = it_query(t->conn,
-				 "SELECT partial_xid IS NOT NULL, NOT (lsn > $2::pg_lsn) FROM walcount.progress WHERE slot_name = $1",
-				 2, params, err, sizeof err);
+	PGresult *res = it_query(
+		t->conn, "SELECT partial_xid IS NOT NULL, NOT (lsn > $2::pg_lsn) FROM walcount.progress WHERE slot_name = $1", 2,
+		params, err, sizeof err);
 
 	if (res == NULL)
 		return fail_err(t, "reading walcount.progress", err);
@@ -72,12 +72,12 @@ bool test_sigkill_restarts(struct ctx *t)
 	int partial = 0, lagging = 0;
 	char m[LSN_BUFLEN], st[32];
 
-	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 16, .max_delay = "50ms"}) ||
-	    !start_streaming(t))
+	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 16, .max_delay = "50ms"}) || !start_streaming(t))
 		return false;
 	for (int i = 0; i < KILLS; i++) {
 		if (!wc_alive(&t->wc))
-			return fail(t, "walcount ended by itself (%s) before kill %d", it_status_text(t->wc.status, st, sizeof st), i + 1);
+			return fail(t, "walcount ended by itself (%s) before kill %d",
+				    it_status_text(t->wc.status, st, sizeof st), i + 1);
 		if (!run_changes(t, rng_between(&t->rng, 300, 2500), false) || !marker(t, m))
 			return false;
 		it_sleep_ms(rng_between(&t->rng, 0, 400)); /* load pattern: a random moment to kill */
@@ -170,13 +170,13 @@ bool test_huge_transaction(struct ctx *t)
 	PQclear(res);
 	double committed = it_now();
 	int rc = it_poll(t->conn,
-			 "SELECT coalesce((SELECT partial_xid IS NOT NULL FROM walcount.progress WHERE slot_name = $1), false)", 1,
-			 params, 300, &t->wc, err, sizeof err);
+			 "SELECT coalesce((SELECT partial_xid IS NOT NULL FROM walcount.progress WHERE slot_name = $1), false)",
+			 1, params, 300, &t->wc, err, sizeof err);
 	if (rc <= 0)
 		return rc < 0 ? fail_err(t, "waiting for a partly applied transaction", err)
 			      : fail(t, "walcount.progress.partial_xid stayed NULL for 300 s");
-	if (!it_value(t->conn, "SELECT partial_changes FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v,
-		      err, sizeof err))
+	if (!it_value(t->conn, "SELECT partial_changes FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v, err,
+		      sizeof err))
 		return fail_err(t, "reading partial_changes", err);
 	if (!kill_hard(t))
 		return false;
@@ -246,7 +246,8 @@ static bool prereq_case(struct ctx *t, const char *name, const char *config, con
 	else if (ok && !one_line(errtext))
 		ok = fail(t, "case %s: stderr is not exactly one line: %.400s", name, errtext);
 	else if (ok)
-		ok = expect_str_contains(t, name, errtext, want1) && (want2 == NULL || expect_str_contains(t, name, errtext, want2));
+		ok = expect_str_contains(t, name, errtext, want1) &&
+		     (want2 == NULL || expect_str_contains(t, name, errtext, want2));
 	free(out);
 	free(errtext);
 	return ok && no_trace(t, name);
@@ -313,8 +314,9 @@ static bool prereq_wal_level(struct ctx *t)
 {
 	char err[IT_ERRLEN], v[512];
 
-	if (!it_value(t->conn, "SELECT coalesce(string_agg(slot_name, ', '), '') FROM pg_replication_slots WHERE slot_type = 'logical'",
-		      0, NULL, v, sizeof v, err, sizeof err))
+	if (!it_value(t->conn,
+		      "SELECT coalesce(string_agg(slot_name, ', '), '') FROM pg_replication_slots WHERE slot_type = 'logical'", 0,
+		      NULL, v, sizeof v, err, sizeof err))
 		return fail_err(t, "listing slots", err);
 	if (*v != '\0')
 		return fail(t, "logical slots left by earlier tests (%s): the server would not start with wal_level = replica", v);
@@ -350,8 +352,8 @@ bool test_prerequisites(struct ctx *t)
 	ok = prereq_wal_level(t) && ok;
 	if (!server_restored(t) || !ok)
 		return false;
-	snprintf(t->details, sizeof t->details,
-		 "config, replica identity, output_plugin_libraries, wal_level: each refused with one line, no state left; server restored");
+	snprintf(
+		t->details, sizeof t->details,
+		"config, replica identity, output_plugin_libraries, wal_level: each refused with one line, no state left; server restored");
 	return true;
 }
-

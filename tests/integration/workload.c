@@ -128,16 +128,16 @@ static void ident_where(const struct ident *id, char *buf, size_t len)
 }
 
 /* INSERT of a new row of id with a fresh txhash, plus an optional suffix. */
-static void insert_sql(struct workload *w, const struct ident *id, bool current, bool deleted, const char *suffix,
-		       char *buf, size_t len)
+static void insert_sql(struct workload *w, const struct ident *id, bool current, bool deleted, const char *suffix, char *buf,
+		       size_t len)
 {
 	char cols[128], vals[64];
 
 	ident_cols(id, cols, sizeof cols);
 	ident_vals(id, vals, sizeof vals);
-	snprintf(buf, len, "INSERT INTO %s (%s, is_current, is_delete, txhash) VALUES (%s, %s, %s, '%016" PRIx64 "-%" PRIu64 "')%s",
-		 id->src->table, cols, vals, current ? "true" : "false", deleted ? "true" : "false", w->tag, ++w->seq,
-		 suffix);
+	snprintf(buf, len,
+		 "INSERT INTO %s (%s, is_current, is_delete, txhash) VALUES (%s, %s, %s, '%016" PRIx64 "-%" PRIu64 "')%s",
+		 id->src->table, cols, vals, current ? "true" : "false", deleted ? "true" : "false", w->tag, ++w->seq, suffix);
 }
 
 /* Runs one statement and adds its row count to the transaction's changes.
@@ -219,8 +219,7 @@ static int op_move(struct workload *w, struct run *r, const struct ident *id)
 		snprintf(set, sizeof set, "%s = %ld, %s = '%s'", s->item_col, item, s->type_col, type);
 	else
 		snprintf(set, sizeof set, "%s = %ld", s->item_col, item);
-	snprintf(sql, sizeof sql,
-		 "UPDATE %s SET %s WHERE ctid = (SELECT ctid FROM %s WHERE %s = %ld AND is_current LIMIT 1)",
+	snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE ctid = (SELECT ctid FROM %s WHERE %s = %ld AND is_current LIMIT 1)",
 		 s->table, set, s->table, s->user_col, id->user);
 	int rc = exec_sql(r, "SAVEPOINT move", false);
 	if (rc == WL_OK)
@@ -239,8 +238,8 @@ static int op_bulk_demote(struct workload *w, struct run *r, const struct ident 
 	(void) w;
 	if (id->type != NULL)
 		snprintf(type, sizeof type, " AND %s = '%s'", s->type_col, id->type);
-	snprintf(sql, sizeof sql, "UPDATE %s SET is_current = false WHERE %s = %ld%s AND is_current", s->table,
-		 s->item_col, id->item, type);
+	snprintf(sql, sizeof sql, "UPDATE %s SET is_current = false WHERE %s = %ld%s AND is_current", s->table, s->item_col,
+		 id->item, type);
 	return exec_sql(r, sql, false);
 }
 

@@ -15,7 +15,8 @@
 
 /* workload_run results besides a change count. */
 #define WL_FAILED (-1) /* unexpected error: err says what */
-#define WL_LOST (-2)   /* the connection broke (server restart, terminated):
+#define WL_LOST \
+	(-2) /* the connection broke (server restart, terminated):
 			* reconnect and call again; committed work is kept */
 
 #define WL_HOT 5
@@ -28,13 +29,13 @@ bool rng_chance(uint64_t *state, int percent);
 
 struct workload {
 	uint64_t rng;
-	uint64_t tag;  /* with seq, makes every txhash unique */
+	uint64_t tag; /* with seq, makes every txhash unique */
 	uint64_t seq;
 	long hot_users[WL_HOT], hot_tracks[WL_HOT], hot_playlists[WL_HOT];
 	long committed;    /* changes (PQcmdTuples) in committed transactions, all calls */
 	long transactions; /* committed */
 	long rollbacks;
-	long big;          /* committed transactions of 50..300 operations */
+	long big; /* committed transactions of 50..300 operations */
 };
 
 void workload_init(struct workload *w, uint64_t seed);

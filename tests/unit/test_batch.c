@@ -87,8 +87,10 @@ static void test_user_columns_sum_on_one_key(void **state)
 {
 	struct batch *b = new_batch(state);
 	const struct delta d[] = {
-		{COL_USER_REPOST, 5, 1},   {COL_USER_TRACK_SAVE, 5, 2},
-		{COL_USER_FOLLOWER, 5, 3}, {COL_USER_FOLLOWING, 5, -4},
+		{COL_USER_REPOST, 5, 1},
+		{COL_USER_TRACK_SAVE, 5, 2},
+		{COL_USER_FOLLOWER, 5, 3},
+		{COL_USER_FOLLOWING, 5, -4},
 	};
 	size_t n;
 
@@ -161,7 +163,7 @@ static void test_reset_then_reuse(void **state)
 	struct batch_row *rows = batch_rows(b, AGG_TRACK, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(rows[0].key, 17);
-	assert_int_equal(col_sum(&rows[0], COL_TRACK_REPOST), 1);  /* not 3 + 1 */
+	assert_int_equal(col_sum(&rows[0], COL_TRACK_REPOST), 1); /* not 3 + 1 */
 	assert_int_equal(batch_keys(b), 1);
 	assert_int_equal(batch_changes(b), 1);
 	free(rows);
@@ -190,7 +192,7 @@ static uint64_t next_rand(uint64_t *s)
 struct ref {
 	int64_t keys[POOL];
 	int64_t sum[POOL][COL__COUNT];
-	unsigned touched[POOL];      /* bit per agg_table that saw the key */
+	unsigned touched[POOL]; /* bit per agg_table that saw the key */
 };
 
 struct keyed {
@@ -219,10 +221,10 @@ static void feed(struct batch *b, struct ref *r)
 
 		for (size_t j = 0; j < n; j++) {
 			size_t idx = next_rand(&seed) % POOL;
-			enum agg_column c = (enum agg_column) (next_rand(&seed) % COL__COUNT);
+			enum agg_column c = (enum agg_column)(next_rand(&seed) % COL__COUNT);
 			int64_t amount = next_rand(&seed) % 2 ? 1 : -1;
 
-			d[j] = (struct delta) {c, r->keys[idx], amount};
+			d[j] = (struct delta){c, r->keys[idx], amount};
 			r->sum[idx][c] += amount;
 			r->touched[idx] |= 1u << agg_column_table(c);
 		}
@@ -238,10 +240,9 @@ static bool ref_nonzero(const struct ref *r, size_t idx, enum agg_table t)
 	return false;
 }
 
-static void check_row(const struct ref *r, const struct keyed *want, const struct batch_row *got,
-		      enum agg_table t)
+static void check_row(const struct ref *r, const struct keyed *want, const struct batch_row *got, enum agg_table t)
 {
-	bool used[AGG_MAX_COLUMNS] = {false};  /* columns t lacks must stay 0 */
+	bool used[AGG_MAX_COLUMNS] = {false}; /* columns t lacks must stay 0 */
 
 	assert_int_equal(got->key, want->key);
 	for (int c = 0; c < COL__COUNT; c++) {
@@ -255,14 +256,13 @@ static void check_row(const struct ref *r, const struct keyed *want, const struc
 			assert_int_equal(got->d[i], 0);
 }
 
-static void check_table(const struct batch *b, const struct ref *r, enum agg_table t,
-			struct keyed *scratch)
+static void check_table(const struct batch *b, const struct ref *r, enum agg_table t, struct keyed *scratch)
 {
 	size_t want = 0, n;
 
 	for (size_t i = 0; i < POOL; i++)
 		if (ref_nonzero(r, i, t))
-			scratch[want++] = (struct keyed) {r->keys[i], i};
+			scratch[want++] = (struct keyed){r->keys[i], i};
 	qsort(scratch, want, sizeof *scratch, cmp_keyed);
 	struct batch_row *rows = batch_rows(b, t, &n);
 	assert_int_equal(n, want);

@@ -134,32 +134,31 @@ static void test_empty_input_means_defaults(void **state)
 
 static void test_full_file(void **state)
 {
-	static const char yaml[] =
-		"database:\n"
-		"  dsn: \"host=db port=5433 dbname=x user=y\"\n"
-		"  password_file: /run/secrets/pg\n"
-		"slot:\n"
-		"  name: walcount_2\n"
-		"  temporary: yes\n"
-		"batch:\n"
-		"  max_changes: 500\n"
-		"  max_delay: 1s\n"
-		"  max_keys: 8\n"
-		"checkpoint:\n"
-		"  interval: 1h\n"
-		"reconcile:\n"
-		"  enabled: off\n"
-		"  chunk_rows: 1000\n"
-		"metrics:\n"
-		"  listen: \"\"\n"
-		"log:\n"
-		"  level: debug\n"
-		"  format: json\n"
-		"stream:\n"
-		"  status_interval: 5s\n"
-		"  reconnect_min: 1s\n"
-		"  reconnect_max: 2m\n"
-		"  connect_attempts: 3\n";
+	static const char yaml[] = "database:\n"
+				   "  dsn: \"host=db port=5433 dbname=x user=y\"\n"
+				   "  password_file: /run/secrets/pg\n"
+				   "slot:\n"
+				   "  name: walcount_2\n"
+				   "  temporary: yes\n"
+				   "batch:\n"
+				   "  max_changes: 500\n"
+				   "  max_delay: 1s\n"
+				   "  max_keys: 8\n"
+				   "checkpoint:\n"
+				   "  interval: 1h\n"
+				   "reconcile:\n"
+				   "  enabled: off\n"
+				   "  chunk_rows: 1000\n"
+				   "metrics:\n"
+				   "  listen: \"\"\n"
+				   "log:\n"
+				   "  level: debug\n"
+				   "  format: json\n"
+				   "stream:\n"
+				   "  status_interval: 5s\n"
+				   "  reconnect_min: 1s\n"
+				   "  reconnect_max: 2m\n"
+				   "  connect_attempts: 3\n";
 	struct config cfg;
 
 	(void) state;
@@ -211,9 +210,9 @@ static void test_bool_spellings(void **state)
 		const char *yaml;
 		bool value;
 	} cases[] = {
-		{"slot:\n  temporary: true\n", true},  {"slot:\n  temporary: True\n", true},
-		{"slot:\n  temporary: on\n", true},    {"slot:\n  temporary: FALSE\n", false},
-		{"slot:\n  temporary: no\n", false},   {"slot:\n  temporary: off\n", false},
+		{"slot:\n  temporary: true\n", true}, {"slot:\n  temporary: True\n", true},
+		{"slot:\n  temporary: on\n", true},   {"slot:\n  temporary: FALSE\n", false},
+		{"slot:\n  temporary: no\n", false},  {"slot:\n  temporary: off\n", false},
 	};
 	struct config cfg;
 
@@ -325,8 +324,7 @@ static void test_error_unknown_key(void **state)
 	(void) state;
 	expect_error("slot:\n  nmae: x\n", NULL, "config.yaml:2:3: unknown key 'slot.nmae'");
 	expect_error("log:\n  level: info\nslots:\n  name: x\n", NULL, "config.yaml:3:1: unknown key 'slots'");
-	expect_error("batch.max_changes: 5\n", NULL,
-		     "config.yaml:1:1: key 'batch.max_changes' must be nested, not dotted");
+	expect_error("batch.max_changes: 5\n", NULL, "config.yaml:1:1: key 'batch.max_changes' must be nested, not dotted");
 }
 
 static void test_error_mapping_where_scalar_expected(void **state)
@@ -334,15 +332,13 @@ static void test_error_mapping_where_scalar_expected(void **state)
 	(void) state;
 	expect_error("batch:\n  max_delay:\n    ms: 5\n", NULL,
 		     "config.yaml:3:5: batch.max_delay must be a duration, not a mapping");
-	expect_error("database:\n  dsn: {host: x}\n", NULL,
-		     "config.yaml:2:8: database.dsn must be a string, not a mapping");
+	expect_error("database:\n  dsn: {host: x}\n", NULL, "config.yaml:2:8: database.dsn must be a string, not a mapping");
 }
 
 static void test_error_sequence_where_scalar_expected(void **state)
 {
 	(void) state;
-	expect_error("log:\n  level: [info]\n", NULL,
-		     "config.yaml:2:10: log.level must be a string, not a sequence");
+	expect_error("log:\n  level: [info]\n", NULL, "config.yaml:2:10: log.level must be a string, not a sequence");
 	expect_error("batch:\n  max_changes:\n    - 1\n", NULL,
 		     "config.yaml:3:5: batch.max_changes must be an integer, not a sequence");
 }
@@ -359,8 +355,7 @@ static void test_error_null_where_value_required(void **state)
 {
 	(void) state;
 	expect_error("database:\n  dsn: ~\n", NULL, "config.yaml:2:8: database.dsn must be a string, not null");
-	expect_error("batch:\n  max_keys: null\n", NULL,
-		     "config.yaml:2:13: batch.max_keys must be an integer, not null");
+	expect_error("batch:\n  max_keys: null\n", NULL, "config.yaml:2:13: batch.max_keys must be an integer, not null");
 }
 
 static void test_error_out_of_range(void **state)
@@ -426,7 +421,8 @@ static void test_reload(void **state)
 	(void) state;
 	parse_ok("", NULL, &live);
 	parse_ok("database:\n  dsn: \"host=elsewhere\"\nbatch:\n  max_delay: 50ms\nlog:\n  level: debug\n"
-		 "metrics:\n  listen: \"\"\n", NULL, &fresh);
+		 "metrics:\n  listen: \"\"\n",
+		 NULL, &fresh);
 	config_reload(&live, &fresh, applied, sizeof applied, ignored, sizeof ignored);
 	assert_string_equal(applied, "batch.max_delay, log.level");
 	assert_string_equal(ignored, "database.dsn, metrics.listen");
@@ -455,8 +451,7 @@ static void test_error_bad_duration(void **state)
 static void test_error_bare_integer_duration(void **state)
 {
 	(void) state;
-	expect_error("batch:\n  max_delay: 5\n", NULL,
-		     "config.yaml:2:14: batch.max_delay: bad duration '5' (use ms, s, m or h)");
+	expect_error("batch:\n  max_delay: 5\n", NULL, "config.yaml:2:14: batch.max_delay: bad duration '5' (use ms, s, m or h)");
 }
 
 static void test_error_bad_bool(void **state)
@@ -522,8 +517,7 @@ static void test_error_nul_byte(void **state)
 static void test_error_duplicate_key(void **state)
 {
 	(void) state;
-	expect_error("batch:\n  max_changes: 1\n  max_changes: 2\n", NULL,
-		     "config.yaml:3:3: duplicate key 'batch.max_changes'");
+	expect_error("batch:\n  max_changes: 1\n  max_changes: 2\n", NULL, "config.yaml:3:3: duplicate key 'batch.max_changes'");
 	expect_error("batch:\n  max_changes: 1\nbatch:\n  max_keys: 9\n", NULL, "config.yaml:3:1: duplicate key 'batch'");
 }
 
@@ -554,8 +548,7 @@ static void test_error_bad_env_value(void **state)
 	expect_error("batch:\n  max_delay: 1s\n", delay,
 		     "WALCOUNT_BATCH_MAX_DELAY: batch.max_delay: bad duration '5' (use ms, s, m or h)");
 	expect_error("", level, "WALCOUNT_LOG_LEVEL: log.level: bad value 'loud' (use error, warn, info or debug)");
-	expect_error("", slot,
-		     "WALCOUNT_SLOT_NAME: slot.name: bad value 'a.b' (use 1 to 63 characters of a-z, 0-9 and _)");
+	expect_error("", slot, "WALCOUNT_SLOT_NAME: slot.name: bad value 'a.b' (use 1 to 63 characters of a-z, 0-9 and _)");
 }
 
 /* ---- config_load ---- */

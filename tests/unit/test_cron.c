@@ -74,7 +74,7 @@ static void test_period_change(void **state)
 	(void) state;
 	cron_tick(tasks, 1, &calls, 0, &next);
 	cron_tick(tasks, 1, &calls, 100, &next);
-	period = 1000;  /* a reload: applies from the next run */
+	period = 1000; /* a reload: applies from the next run */
 	cron_tick(tasks, 1, &calls, 200, &next);
 	assert_int_equal(calls.a, 2);
 	assert_int_equal(next, 1200);

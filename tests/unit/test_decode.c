@@ -57,8 +57,7 @@ static int load_sample(void **state)
 	while ((len = getline(&line, &cap, f)) > 0 && sample.n < SAMPLE_MAX) {
 		if (line[len - 1] == '\n')
 			len--;
-		sample.ok[sample.n] = decode_record(line, (size_t) len, &sample.ch[sample.n],
-						    sample.err[sample.n], ERRLEN);
+		sample.ok[sample.n] = decode_record(line, (size_t) len, &sample.ch[sample.n], sample.err[sample.n], ERRLEN);
 		sample.n++;
 	}
 	free(line);
@@ -73,8 +72,7 @@ static const struct change *sample_ok(const struct sample *s, size_t line)
 	return &s->ch[line];
 }
 
-static void assert_image(const struct image *img, int64_t user, int64_t item, enum item_type type,
-			 enum tri cur, enum tri del)
+static void assert_image(const struct image *img, int64_t user, int64_t item, enum item_type type, enum tri cur, enum tri del)
 {
 	assert_true(img->present);
 	assert_false(img->key_null);
@@ -118,7 +116,6 @@ static void test_sample_begin_commit(void **state)
 	assert_int_equal(b->commit_time_us, INT64_C(1795559236654103));
 	assert_int_equal(c->commit_time_us, b->commit_time_us);
 }
-
 
 static void test_sample_insert_track(void **state)
 {
@@ -321,14 +318,18 @@ static void test_timestamp_styles(void **state)
 {
 	(void) state;
 	assert_int_equal(decode_ok("{\"action\":\"C\",\"xid\":9,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\","
-				   "\"timestamp\":\"2026-11-24 23:27:16.5+01\"}").commit_time_us,
+				   "\"timestamp\":\"2026-11-24 23:27:16.5+01\"}")
+				 .commit_time_us,
 			 INT64_C(1795559236500000));
 	assert_int_equal(decode_ok("{\"action\":\"C\",\"xid\":9,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\","
-				   "\"timestamp\":\"2026-11-24 17:57:16-04:30\"}").commit_time_us,
+				   "\"timestamp\":\"2026-11-24 17:57:16-04:30\"}")
+				 .commit_time_us,
 			 INT64_C(1795559236000000));
 	/* Another DateStyle reads as unknown, never as an error. */
 	assert_int_equal(decode_ok("{\"action\":\"C\",\"xid\":9,\"lsn\":\"0/A0\",\"nextlsn\":\"0/B0\","
-				   "\"timestamp\":\"Tue Nov 24 22:27:16 2026 UTC\"}").commit_time_us, 0);
+				   "\"timestamp\":\"Tue Nov 24 22:27:16 2026 UTC\"}")
+				 .commit_time_us,
+			 0);
 }
 
 static void test_null_is_delete(void **state)
@@ -386,8 +387,8 @@ static void test_null_user_id(void **state)
  * values equal the new ones. */
 static void test_update_without_identity(void **state)
 {
-	struct change c = decode_ok(ROW("U", "public", "reposts") ",\"columns\":"
-				    REPOST("3", "11", "\"playlist\"", "true", "true") "}");
+	struct change c = decode_ok(
+		ROW("U", "public", "reposts") ",\"columns\":" REPOST("3", "11", "\"playlist\"", "true", "true") "}");
 
 	(void) state;
 	assert_int_equal(c.action, ACT_UPDATE);
@@ -399,9 +400,8 @@ static void test_update_without_identity(void **state)
  * or an index without it) is no error: the old image is incomplete. */
 static void test_identity_incomplete(void **state)
 {
-	struct change c = decode_ok(ROW("D", "public", "reposts") ",\"identity\":["
-				    COL("user_id", "3") "," COL("repost_item_id", "11") "," COL("repost_type", "\"track\"") ","
-				    COL("is_current", "true") "]}");
+	struct change c = decode_ok(ROW("D", "public", "reposts") ",\"identity\":[" COL("user_id", "3") "," COL(
+		"repost_item_id", "11") "," COL("repost_type", "\"track\"") "," COL("is_current", "true") "]}");
 
 	(void) state;
 	assert_int_equal(c.action, ACT_DELETE);
@@ -412,10 +412,8 @@ static void test_identity_incomplete(void **state)
 
 static void test_saves_record(void **state)
 {
-	struct change c = decode_ok(ROW("D", "public", "saves") ",\"identity\":["
-				    COL("save_type", "\"album\"") "," COL("is_delete", "false") ","
-				    COL("user_id", "5") "," COL("is_current", "false") ","
-				    COL("save_item_id", "42") "]}");
+	struct change c = decode_ok(ROW("D", "public", "saves") ",\"identity\":[" COL("save_type", "\"album\"") "," COL(
+		"is_delete", "false") "," COL("user_id", "5") "," COL("is_current", "false") "," COL("save_item_id", "42") "]}");
 
 	(void) state;
 	assert_int_equal(c.table, SRC_SAVES);

@@ -159,13 +159,12 @@ static void assert_same_deltas(const struct delta *want, const struct delta *got
 	for (size_t i = 0; i < n; i++) {
 		size_t j = 0;
 
-		while (j < n && (used[j] || got[j].column != want[i].column ||
-				 got[j].key != want[i].key || got[j].amount != want[i].amount))
+		while (j < n && (used[j] || got[j].column != want[i].column || got[j].key != want[i].key ||
+				 got[j].amount != want[i].amount))
 			j++;
 		if (j == n)
-			fail_msg("missing delta %s key %lld amount %lld",
-				 agg_column_name(want[i].column), (long long) want[i].key,
-				 (long long) want[i].amount);
+			fail_msg("missing delta %s key %lld amount %lld", agg_column_name(want[i].column),
+				 (long long) want[i].key, (long long) want[i].amount);
 		used[j] = true;
 	}
 }
@@ -194,14 +193,10 @@ static void test_column_layout(void **state)
 		int index;
 		const char *name;
 	} want[] = {
-		{COL_USER_REPOST, AGG_USER, 0, "repost_count"},
-		{COL_USER_TRACK_SAVE, AGG_USER, 1, "track_save_count"},
-		{COL_USER_FOLLOWER, AGG_USER, 2, "follower_count"},
-		{COL_USER_FOLLOWING, AGG_USER, 3, "following_count"},
-		{COL_TRACK_REPOST, AGG_TRACK, 0, "repost_count"},
-		{COL_TRACK_SAVE, AGG_TRACK, 1, "save_count"},
-		{COL_PLAYLIST_REPOST, AGG_PLAYLIST, 0, "repost_count"},
-		{COL_PLAYLIST_SAVE, AGG_PLAYLIST, 1, "save_count"},
+		{COL_USER_REPOST, AGG_USER, 0, "repost_count"},         {COL_USER_TRACK_SAVE, AGG_USER, 1, "track_save_count"},
+		{COL_USER_FOLLOWER, AGG_USER, 2, "follower_count"},     {COL_USER_FOLLOWING, AGG_USER, 3, "following_count"},
+		{COL_TRACK_REPOST, AGG_TRACK, 0, "repost_count"},       {COL_TRACK_SAVE, AGG_TRACK, 1, "save_count"},
+		{COL_PLAYLIST_REPOST, AGG_PLAYLIST, 0, "repost_count"}, {COL_PLAYLIST_SAVE, AGG_PLAYLIST, 1, "save_count"},
 	};
 
 	(void) state;

@@ -37,11 +37,9 @@ static const struct dsn_case cases[] = {
 	{"postgresql://u:SEKRET18@h/db?password=SEKRET19&x",
 	 "(unparseable DSN: missing key/value separator \"=\" in URI query parameter: \"...\")", false},
 	{"postgresql://u:SEKRET20@[::1/db",
-	 "(unparseable DSN: end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"...\")",
-	 false},
+	 "(unparseable DSN: end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"...\")", false},
 	{"postgresql://u:SEKRET%zz21@h/db", "(unparseable DSN: invalid percent-encoded token: \"...\")", false},
-	{"postgresql://u:SEKRET%0022@h/db", "(unparseable DSN: forbidden value %00 in percent-encoded value: \"...\")",
-	 false},
+	{"postgresql://u:SEKRET%0022@h/db", "(unparseable DSN: forbidden value %00 in percent-encoded value: \"...\")", false},
 };
 
 static void test_redact_table(void **state)

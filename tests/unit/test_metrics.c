@@ -107,9 +107,9 @@ static void apply_updates(void)
 	metrics_batch(0.00390625, 100);
 	metrics_batch(0.1875, 200);
 	metrics_batch(3.0, 0x16B374D848);
-	metrics_commit_to_apply(-2.0);           /* clock skew: counts as 0 */
-	metrics_commit_to_apply(0.5);            /* on a bound: le is <= */
-	metrics_commit_to_apply(20.0);           /* past the last bound */
+	metrics_commit_to_apply(-2.0); /* clock skew: counts as 0 */
+	metrics_commit_to_apply(0.5);  /* on a bound: le is <= */
+	metrics_commit_to_apply(20.0); /* past the last bound */
 	metrics_slot(4096, -1, true);
 	metrics_reconnect();
 	metrics_reconnect();
@@ -371,8 +371,7 @@ static int connect_to(int family, const char *addr, int port)
 		v4->sin_port = htons((uint16_t) port);
 	else
 		v6->sin6_port = htons((uint16_t) port);
-	assert_int_equal(inet_pton(family, addr, family == AF_INET ? (void *) &v4->sin_addr : (void *) &v6->sin6_addr),
-			 1);
+	assert_int_equal(inet_pton(family, addr, family == AF_INET ? (void *) &v4->sin_addr : (void *) &v6->sin6_addr), 1);
 	if (connect(fd, (struct sockaddr *) &ss, family == AF_INET ? sizeof *v4 : sizeof *v6) != 0) {
 		close(fd);
 		return -1;
@@ -382,8 +381,7 @@ static int connect_to(int family, const char *addr, int port)
 
 /* One HTTP/1.0 request (the server closes after the reply); returns the
  * status, or -1 when nothing listens. */
-static int request(int family, const char *addr, int port, const char *method, const char *path,
-		   struct reply *r)
+static int request(int family, const char *addr, int port, const char *method, const char *path, struct reply *r)
 {
 	char req[256];
 	size_t len = 0;
