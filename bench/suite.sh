@@ -220,6 +220,12 @@ wc_settle() {
 	q -c "UPDATE walcount.progress SET lsn = s.confirmed_flush_lsn, partial_xid = NULL, partial_changes = 0
 		FROM pg_replication_slots s WHERE s.slot_name = '$slot' AND progress.slot_name = s.slot_name"
 }
+# The extra passes of scenario 1 count the same backlog again from other
+# slots; walcount refuses a slot that does not own the counts (issue 12),
+# so ownership moves to the pass's slot for its run and back after.
+own() { # slot
+	q -c "UPDATE walcount.owner SET slot_name = '$1', since = now()" >/dev/null
+}
 metric_sum() { # name file: sum over all label sets
 	awk -v n="$1" 'index($0, n) == 1 && (substr($0, length(n) + 1, 1) == "{" || substr($0, length(n) + 1, 1) == " ") { s += $NF } END { printf "%.0f", s }' "$2"
 }
@@ -597,6 +603,7 @@ round() { # size label
 		say "  second drain: $d_ms ms; second walcount pass (slot walcount_rep)"
 		m2=$(q -c "SELECT repost_count + CASE WHEN $m = 1 THEN 1 ELSE -1 END FROM aggregate_track WHERE track_id = $mtrack")
 		wc_conf "$tmp/rep.yaml" walcount_rep "$metrics_addr"
+		own walcount_rep
 		t0=$(now_ms)
 		wc_start "$tmp/rep.log" "$tmp/rep.yaml"
 		wait_mark "$m2" 7200
@@ -608,6 +615,7 @@ round() { # size label
 		say "  second walcount pass: $wc2_ms ms"
 		say "  profile: walcount applying the same backlog from slot $prof under perf for $prof_s s"
 		wc_conf "$tmp/prof.yaml" "$prof" ""
+		own "$prof"
 		wc_start "$tmp/prof.log" "$tmp/prof.yaml"
 		wc_pids "$prof"
 		prof_pids="$wc_pid $ws_pid $be_pid"
@@ -620,6 +628,7 @@ round() { # size label
 		wait "$pw" || true
 		wc_stop
 		q -c "SELECT pg_drop_replication_slot('$prof')" -c "DELETE FROM walcount.progress WHERE slot_name = '$prof'" >/dev/null
+		own "$slot"
 		# Those passes counted the backlog again: the checks use deltas,
 		# but the marker and the probe need their exact counts back (the
 		# main slot has applied everything).
