@@ -1,6 +1,7 @@
 /* badinput: the shared steps of the bad-input tests (see badinput.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,25 @@ bool lsn_after(const char *text, const char *prefix, const char *suffix, lsn_t *
 		return lsn_parse(buf, lsn);
 	}
 	return false;
+}
+
+bool logged_at(struct ctx *t, const char *level, const char *before, const char *after, lsn_t l0, lsn_t l1)
+{
+	char prefix[256], line[640], msg[512], l[LSN_BUFLEN];
+	char *text = read_log(t);
+	lsn_t at = 0;
+
+	snprintf(prefix, sizeof prefix, " %-5s %s", level, before);
+	bool found = text != NULL && lsn_after(text, prefix, after, &at);
+	snprintf(msg, sizeof msg, "%s%s%s", before, lsn_format(at, l), after);
+	found = found && strstr(text, log_line(line, sizeof line, level, msg)) != NULL;
+	free(text);
+	if (!found)
+		return fail(t, "no exact line \"%s  %sL%s\" in walcount's log", level, before, after);
+	if (at < l0 || at >= l1)
+		return fail(t, "the line \"%s\" names LSN %s, want one of the change written between %" PRIX64 " and %" PRIX64,
+			    msg, l, l0, l1);
+	return true;
 }
 
 bool current_lsn(struct ctx *t, lsn_t *out)

@@ -25,6 +25,10 @@ bool bi_wait_log(struct ctx *t, const char *needle, int n, double timeout_s);
 const char *log_line(char *buf, size_t len, const char *level, const char *msg);
 /* The LSN of the first log line "…PREFIX<lsn>SUFFIX" into *lsn. */
 bool lsn_after(const char *text, const char *prefix, const char *suffix, lsn_t *lsn);
+/* Whether walcount's log has the exact line "LEVEL BEFORE<lsn>AFTER" for an
+ * LSN in [l0, l1), the change the test wrote there; fails saying what was
+ * missing or which LSN it named. */
+bool logged_at(struct ctx *t, const char *level, const char *before, const char *after, lsn_t l0, lsn_t l1);
 /* pg_current_wal_lsn(), and walcount.progress.lsn of the test's slot. */
 bool current_lsn(struct ctx *t, lsn_t *out);
 bool progress_lsn(struct ctx *t, lsn_t *out);
