@@ -17,7 +17,10 @@ if [ -n "$pgv" ] && dpkg --compare-versions "$pgv" lt 15.19; then
 	echo "deps: postgresql-15 $pgv is older than 15.19, upgrading"
 	missing="$missing postgresql-15 postgresql-client-15 libpq-dev libpq5"
 fi
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	echo "deps: the $(echo "$need" | wc -w) packages needed are installed; nothing to install"
+	exit 0
+fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
