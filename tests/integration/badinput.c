@@ -199,6 +199,16 @@ long drift_cells(struct ctx *t, char *buf, size_t len)
 	return n;
 }
 
+bool no_drift_cells(struct ctx *t, const char *why)
+{
+	char examples[1024];
+	long n = drift_cells(t, examples, sizeof examples);
+
+	if (n > 0)
+		return fail(t, "%s: %ld cells drift: %s", why, n, examples);
+	return n == 0;
+}
+
 /* GET /metrics on 127.0.0.1:port; the value of series, -1 when absent. */
 double metric(int port, const char *series)
 {

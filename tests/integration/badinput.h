@@ -51,6 +51,9 @@ void drop_slot(struct ctx *t, const char *slot);
 /* The drift cells as "tbl[id].col expected/actual" joined by "; ", and
  * their count (-1 on error). */
 long drift_cells(struct ctx *t, char *buf, size_t len);
+/* True when every count cell matches a recount; otherwise fails with
+ * "WHY: N cells drift: EXAMPLES". */
+bool no_drift_cells(struct ctx *t, const char *why);
 /* Polls /metrics on port (10 s at most) until series equals want. */
 bool metric_is(struct ctx *t, int port, const char *series, double want);
 
