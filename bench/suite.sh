@@ -907,6 +907,25 @@ EOT
 	done <"$tmp/hot-wc-runs.txt"
 }
 
+# The "this run" row: what each selected scenario ran.
+this_run() {
+	local t
+	t="scenarios ${BENCH_SCENARIOS:-all}"
+	[ -z "$sizes" ] || t="$t; backlogs $(echo "$sizes" | sed 's/ /, /g') changes$([ -z "${BENCH_SIZES:-}" ] || echo " (BENCH_SIZES set)")"
+	if want 1; then
+		t="$t; scenario 1 at $s1_size; option drains at $opt_size"
+	fi
+	if want 2; then
+		t="$t; scenario 2 setups $hot_setups, $hot_reps x ($hot_warm + $hot_s) s per configuration"
+	fi
+	if want 3; then
+		t="$t; scenario 3 $lag_s s"
+	fi
+	if want 4; then
+		t="$t; scenario 4 $(echo "$mem_sizes" | sed 's/ /, /g') rows"
+	fi
+	echo "$t"
+}
 section="$tmp/section.md"
 {
 	cat <<EOT
@@ -922,7 +941,7 @@ Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`$target\` (bench/suite.sh, BENCH_MODE=
 | server settings | fsync on, synchronous_commit on, shared_buffers 1GB, max_wal_size 32GB, checkpoint_timeout 60min, autovacuum off (VACUUM before each writer run), others default |
 | walcount | defaults (batch.max_changes 10000, batch.max_delay 200ms, batch.max_keys 100000), checkpoint.interval 1h (no sweep mid-scenario) |
 | load average (1/5/15 min) | start $load_start; at scenario 3 $load3, 2 $load2, 4 $load4, 1+5 $load1; end $load_end |
-| this run | scenarios ${BENCH_SCENARIOS:-all}; backlogs $(echo "$sizes" | sed 's/ /, /g') changes$([ -z "${BENCH_SIZES:-}" ] || echo " (BENCH_SIZES set)"); scenario 1 at $s1_size; option drains at $opt_size; scenario 2 setups $hot_setups, $hot_reps x ($hot_warm + $hot_s) s per configuration; scenario 3 $lag_s s; scenario 4 $(echo "$mem_sizes" | sed 's/ /, /g') rows |
+| this run | $(this_run) |
 | data | $users users, $tracks tracks ($hot hot), $playlists playlists, $data_rows seeded source rows, an aggregate row per user/track/playlist; loaded in $((data_ms / 1000)) s; \`walcount init\` $init_ms ms |
 
 The machine is shared: other sessions' tests, fuzzers and soak loops ran during this run (the load averages above, on $(nproc) CPUs), so absolute figures move from run to run and the ratios compare runs made minutes apart; scenario 2 alternates its setups for that reason.
