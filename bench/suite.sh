@@ -41,6 +41,8 @@
 #   BENCH_VIRAL_N, BENCH_VIRAL_CLIENTS, BENCH_VIRAL_JOBS
 #                       the "viral" setup: 10 hot tracks, 64 clients, 8
 #                       threads (BENCH_HOT_JOBS on fewer than 8 CPUs)
+#   BENCH_KEEPUP_SLACK  bytes the lag may rise from the first to the last
+#                       third and still count as kept up (1048576)
 # perf is optional: without it on PATH the profile is skipped.
 # `set -- $(...)` and `read a b c` split result lines into named fields on
 # purpose, not all of them used; dash has `local`.
@@ -103,6 +105,7 @@ viral_n=${BENCH_VIRAL_N:-10}
 viral_clients=${BENCH_VIRAL_CLIENTS:-64}
 viral_jobs=${BENCH_VIRAL_JOBS:-$([ "$ncpu" -ge 8 ] && echo 8 || echo "$hot_jobs")}
 hot_setups=${BENCH_HOT_SETUPS:-hot viral}
+keep_slack=${BENCH_KEEPUP_SLACK:-1048576}
 # The selected scenarios as " 1 2 ... ", numbers only.
 scen=" "
 for x in $(echo "${BENCH_SCENARIOS:-1 2 3 4 5}" | tr ',' ' '); do
@@ -472,12 +475,14 @@ hot_setup() {
 		nc=$(($(metric_sum walcount_changes_total "$tmp/hot-$s2-wc$r-metrics1.txt") - $(metric_sum walcount_changes_total "$tmp/hot-$s2-wc$r-metrics0.txt")))
 		# Keeping up (issue 14): the lag's median over the last third of
 		# the measured run is not above the first third's, and after the
-		# writers stop the end marker is visible in < 1 s. n/a: fewer
-		# than 3 lag samples (a measured part under 3 s).
+		# writers stop the end marker is visible in < 1 s. At a steady
+		# state the samples jitter by about a batch in flight, so a rise
+		# of up to $keep_slack bytes counts as flat. n/a: fewer than 3
+		# lag samples (a measured part under 3 s).
 		keep=no
 		if [ "$lfirst" = n/a ]; then
 			keep=n/a
-		elif awk -v a="$lfirst" -v b="$llast" -v c="$catchup" 'BEGIN { exit !(b + 0 <= a + 0 && c < 1000) }'; then
+		elif awk -v a="$lfirst" -v b="$llast" -v c="$catchup" -v s="$keep_slack" 'BEGIN { exit !(b + 0 <= a + s && c < 1000) }'; then
 			keep=yes
 		fi
 		echo "$s2 $r $(cat "$tmp/hot-$s2-wc$r.tps") $nc $nb $c_wc $c_ws $c_be $lfirst $llast $lmax $catchup $hp50 $hp99 $hle100 $keep" >>"$tmp/hot-wc-runs.txt"
@@ -874,7 +879,7 @@ hot_section() {
 
 ### 2. Hot-key writer throughput
 
-pgbench, bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the setup's hot tracks (ids 1..N), the rest spread over the others, synchronous_commit on. Per setup, $hot_reps repetitions of (no triggers, walcount consuming, seed triggers), each after VACUUM ANALYZE and CHECKPOINT on the same tables, $hot_warm s of warm-up then $hot_s s measured (tx/s and latency: mean of pgbench's per-second progress over the measured part). The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written). Medians of the repetitions. walcount keeps up when, in every run, the median of its lag (WAL end - applied progress, sampled every second over the measured part) in the last third is not above the first third's and the end marker is visible less than 1 s after the writers stop.
+pgbench, bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the setup's hot tracks (ids 1..N), the rest spread over the others, synchronous_commit on. Per setup, $hot_reps repetitions of (no triggers, walcount consuming, seed triggers), each after VACUUM ANALYZE and CHECKPOINT on the same tables, $hot_warm s of warm-up then $hot_s s measured (tx/s and latency: mean of pgbench's per-second progress over the measured part). The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written). Medians of the repetitions. walcount keeps up when, in every run, the median of its lag (WAL end - applied progress, sampled every second over the measured part) in the last third is not above the first third's by more than $keep_slack B (a batch in flight) and the end marker is visible less than 1 s after the writers stop.
 
 | setup | clients (-j) | hot tracks | no triggers tx/s | seed triggers tx/s | walcount tx/s | walcount / no triggers | walcount / triggers | triggers / no triggers | walcount keeps up | counts |
 |---|---|---:|---:|---:|---:|---:|---:|---:|---|---|
