@@ -8,9 +8,11 @@
 #      the same position). Also: what wal2json options and a narrower
 #      replica identity save in the walsender, and a perf profile of
 #      walcount applying the scenario-1 backlog.
-#   2. Hot-key writers: pgbench, 16 clients, upserts in place with 90% of
-#      the writes on 1% of the tracks: no triggers (baseline), the seed's
-#      delta triggers (bench/seed_triggers.sql), walcount consuming.
+#   2. Hot-key writers: pgbench upserts in place, two setups: "hot", 16
+#      clients with 90% of the writes on 1% of the tracks, and "viral", 64
+#      clients with 90% of the writes on 10 tracks; each runs no triggers
+#      (baseline), the seed's delta triggers (bench/seed_triggers.sql) and
+#      walcount consuming, with a keep-up verdict for walcount.
 #   3. Lag: a steady 2,000 changes/s; commit -> aggregate-visible latency
 #      (walcount_commit_to_apply_seconds and a polling probe).
 #   4. Memory: walcount's peak RSS applying single transactions of 10k,
@@ -24,6 +26,24 @@
 # metrics on a free port or BENCH_METRICS), stops it on exit, and writes the
 # "## Suite: ..." section of bench/results.md for its mode; other sections
 # (Reconcile) are kept. Uses a copy of bin/walcount (bench/tmp/suite).
+#
+# Knobs besides the sizes below (BENCH_*, all optional):
+#   BENCH_NO_DEPS=1     do not run scripts/deps.sh (no apt): a bare machine
+#                       with PostgreSQL 15 + wal2json at /usr/lib/postgresql/15
+#   BENCH_SCENARIOS     the scenarios to run, numbers or names separated by
+#                       spaces or commas: 1 backlog, 2 hot, 3 lag, 4 memory,
+#                       5 scaling (default: all); "1" alone runs the backlog
+#                       rounds at BENCH_S1_SIZE (and BENCH_OPT_SIZE) only
+#   BENCH_HOT_SETUPS    scenario 2's setups, "hot viral" (default) or one
+#   BENCH_HOT_N, BENCH_HOT_CLIENTS, BENCH_HOT_JOBS
+#                       the "hot" setup: hot tracks (1% of the tracks),
+#                       pgbench clients (16) and threads (2)
+#   BENCH_VIRAL_N, BENCH_VIRAL_CLIENTS, BENCH_VIRAL_JOBS
+#                       the "viral" setup: 10 hot tracks, 64 clients, 8
+#                       threads (BENCH_HOT_JOBS on fewer than 8 CPUs)
+#   BENCH_KEEPUP_SLACK  bytes the lag may rise from the first to the last
+#                       third and still count as kept up (1048576)
+# perf is optional: without it on PATH the profile is skipped.
 # `set -- $(...)` and `read a b c` split result lines into named fields on
 # purpose, not all of them used; dash has `local`.
 # shellcheck disable=SC2046,SC2086,SC2034,SC3043
@@ -39,7 +59,7 @@ db=walsuite
 users=${BENCH_USERS:-100000}
 tracks=${BENCH_TRACKS:-1000000}
 playlists=${BENCH_PLAYLISTS:-10000}
-hot=$((tracks / 100))
+hot=${BENCH_HOT_N:-$((tracks / 100))}
 results="$bench/results.md"
 slot=walcount_suite
 
@@ -80,16 +100,57 @@ esac
 opt_reps=${BENCH_OPT_REPS:-3}
 lag_rate=${BENCH_LAG_RATE:-2000}  # changes/s, in transactions of 4 (bench/suite_steady.pgbench)
 hot_clients=${BENCH_HOT_CLIENTS:-16}
+hot_jobs=${BENCH_HOT_JOBS:-2}
+viral_n=${BENCH_VIRAL_N:-10}
+viral_clients=${BENCH_VIRAL_CLIENTS:-64}
+viral_jobs=${BENCH_VIRAL_JOBS:-$([ "$ncpu" -ge 8 ] && echo 8 || echo "$hot_jobs")}
+hot_setups=${BENCH_HOT_SETUPS:-hot viral}
+keep_slack=${BENCH_KEEPUP_SLACK:-1048576}
+# The selected scenarios as " 1 2 ... ", numbers only.
+scen=" "
+for x in $(echo "${BENCH_SCENARIOS:-1 2 3 4 5}" | tr ',' ' '); do
+	case $x in
+	1 | backlog) scen="${scen}1 " ;;
+	2 | hot) scen="${scen}2 " ;;
+	3 | lag) scen="${scen}3 " ;;
+	4 | memory) scen="${scen}4 " ;;
+	5 | scaling) scen="${scen}5 " ;;
+	*) echo "bench: BENCH_SCENARIOS: unknown scenario '$x' (1 backlog, 2 hot, 3 lag, 4 memory, 5 scaling)" >&2; exit 2 ;;
+	esac
+done
+want() { case $scen in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+for x in $hot_setups; do
+	case $x in hot | viral) ;; *) echo "bench: BENCH_HOT_SETUPS: unknown setup '$x' (hot, viral)" >&2; exit 2 ;; esac
+done
+# Scenario 5 alone leaves out scenario 1's extra passes, profile, option
+# drains and identity round; scenario 1 alone runs only its own rounds.
+if want 5; then
+	:
+elif want 1; then
+	sizes=$(printf '%s\n%s\n' "$s1_size" "$opt_size" | sort -nu | tr '\n' ' ')
+	sizes=${sizes% }
+else
+	sizes=""
+fi
+want 1 || opt_size=-1
 
 say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 [ -x "$top/bin/walcount" ] || die "$top/bin/walcount is missing: run make first"
-sh "$top/scripts/deps.sh"
+[ -n "${BENCH_NO_DEPS:-}" ] || sh "$top/scripts/deps.sh"
 PATH=/usr/lib/postgresql/15/bin:$PATH
-for t in psql pgbench pg_recvlogical curl awk perf; do
-	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15; perf: apt-get install linux-perf)"
+for t in psql pgbench pg_recvlogical curl awk; do
+	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15)"
 done
+have_perf=""
+if ! want 1; then
+	:
+elif command -v perf >/dev/null; then
+	have_perf=1
+else
+	say "perf not found: scenario 1's profile is skipped (apt-get install linux-perf)"
+fi
 
 # shellcheck source=bench/lib.sh
 . "$bench/lib.sh"
@@ -117,6 +178,8 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 commit=$(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ "$commit" = unknown ] || [ -z "$(cd "$top" && git status --porcelain -- src sql 2>/dev/null)" ] || commit="$commit (src/sql modified)"
 load_start=$(load)
+load1=- load2=- load3=- load4=-
+profiled=""
 
 # --- server, walcount copy, data -------------------------------------------
 mkdir -p "$tmp"
@@ -243,9 +306,11 @@ wc_pids() { # sets ws_pid (walsender) and be_pid (apply backend) of walcount on 
 		AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1")
 }
 
-# Starts sampling walcount's lag (WAL end - applied progress) every second.
-lag_sampler() { # file
-	(while :; do
+# Starts sampling walcount's lag (WAL end - applied progress) every second,
+# after DELAY seconds.
+lag_sampler() { # file [delay]
+	(sleep "${2:-0}"
+	 while :; do
 		q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), lsn)::bigint FROM walcount.progress WHERE slot_name = '$slot'" || true
 		sleep 1
 	done) >"$1" 2>/dev/null &
@@ -266,58 +331,62 @@ lag_stats() {
 }
 
 # --- scenario 3: lag at a steady rate ---------------------------------------
-say "scenario 3: steady $lag_rate changes/s for $lag_s s with walcount running (default config)"
-load3=$(load)
-wc_settle
-wc_start "$tmp/lag.log"
-m=$(mark)
-wait_mark "$m" 600
-pgbench -n -c 16 -j 2 -R "$((lag_rate / 4))" -T "$((lag_s + lag_warm))" -D users="$users" -D tracks="$tracks" \
-	-f "$bench/suite_steady.pgbench" "$db" >"$tmp/lag-pgbench.out" 2>&1 &
-lag_load_pid=$!
-bg_pids="$bg_pids $lag_load_pid"
-sleep "$lag_warm"
-curl -sf "$murl" >"$tmp/lag-metrics-before.txt" || die "no metrics on $murl"
-lag_sampler "$tmp/lag-bytes.txt"
-psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.probe('lag', $lag_s, $((users + 1)), $((tracks + 1)))" >/dev/null &
-lag_probe_pid=$!
-bg_pids="$bg_pids $lag_probe_pid"
-wait "$lag_load_pid" || { cat "$tmp/lag-pgbench.out" >&2; die "pgbench failed"; }
-wait "$lag_probe_pid" || die "probe failed"
-t0=$(now_ms)
-m=$(mark)
-wait_mark "$m" 600
-l_catchup_ms=$(($(now_ms) - t0))
-lag_stop
-curl -sf "$murl" >"$tmp/lag-metrics-after.txt"
-wc_stop
-wc_settle
-set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt")
-l_n=$1 l_p50=$2 l_p99=$3 l_mean=$4 l_le100=$5 l_top=$6
-set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt" walcount_batch_duration_seconds)
-lb_n=$1 lb_p50=$2 lb_p99=$3 lb_mean=$4
-set -- $(q -F ' ' -c "SELECT count(*), round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-	round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1),
-	count(*) FILTER (WHERE NOT seen) FROM bench.probe_samples WHERE phase = 'lag'")
-lp_n=$1 lp_p50=$2 lp_p99=$3 lp_max=$4 lp_unseen=$5
-l_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/lag-pgbench.out")
-l_late=$(awk '/^number of transactions above|skipped/ { print; exit }' "$tmp/lag-pgbench.out")
-l_sched=$(sed -n 's/^rate limit schedule lag: //p' "$tmp/lag-pgbench.out" | head -1)
-set -- $(lag_stats "$tmp/lag-bytes.txt")
-ll_n=$1 ll_first=$2 ll_last=$3 ll_max=$4
-l_goal=missed
-awk -v p="$l_le100" 'BEGIN { exit !(p != "n/a" && p >= 99) }' && l_goal=met
-say "  histogram p50 $l_p50 ms, p99 $l_p99 ms, <=100 ms: $l_le100%; probe p50 $lp_p50 p99 $lp_p99 max $lp_max ms; load $l_tps tx/s"
+if want 3; then
+	say "scenario 3: steady $lag_rate changes/s for $lag_s s with walcount running (default config)"
+	load3=$(load)
+	wc_settle
+	wc_start "$tmp/lag.log"
+	m=$(mark)
+	wait_mark "$m" 600
+	pgbench -n -c 16 -j 2 -R "$((lag_rate / 4))" -T "$((lag_s + lag_warm))" -D users="$users" -D tracks="$tracks" \
+		-f "$bench/suite_steady.pgbench" "$db" >"$tmp/lag-pgbench.out" 2>&1 &
+	lag_load_pid=$!
+	bg_pids="$bg_pids $lag_load_pid"
+	sleep "$lag_warm"
+	curl -sf "$murl" >"$tmp/lag-metrics-before.txt" || die "no metrics on $murl"
+	lag_sampler "$tmp/lag-bytes.txt"
+	psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.probe('lag', $lag_s, $((users + 1)), $((tracks + 1)))" >/dev/null &
+	lag_probe_pid=$!
+	bg_pids="$bg_pids $lag_probe_pid"
+	wait "$lag_load_pid" || { cat "$tmp/lag-pgbench.out" >&2; die "pgbench failed"; }
+	wait "$lag_probe_pid" || die "probe failed"
+	t0=$(now_ms)
+	m=$(mark)
+	wait_mark "$m" 600
+	l_catchup_ms=$(($(now_ms) - t0))
+	lag_stop
+	curl -sf "$murl" >"$tmp/lag-metrics-after.txt"
+	wc_stop
+	wc_settle
+	set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt")
+	l_n=$1 l_p50=$2 l_p99=$3 l_mean=$4 l_le100=$5 l_top=$6
+	set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt" walcount_batch_duration_seconds)
+	lb_n=$1 lb_p50=$2 lb_p99=$3 lb_mean=$4
+	set -- $(q -F ' ' -c "SELECT count(*), round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+		round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1),
+		count(*) FILTER (WHERE NOT seen) FROM bench.probe_samples WHERE phase = 'lag'")
+	lp_n=$1 lp_p50=$2 lp_p99=$3 lp_max=$4 lp_unseen=$5
+	l_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/lag-pgbench.out")
+	l_late=$(awk '/^number of transactions above|skipped/ { print; exit }' "$tmp/lag-pgbench.out")
+	l_sched=$(sed -n 's/^rate limit schedule lag: //p' "$tmp/lag-pgbench.out" | head -1)
+	set -- $(lag_stats "$tmp/lag-bytes.txt")
+	ll_n=$1 ll_first=$2 ll_last=$3 ll_max=$4
+	l_goal=missed
+	awk -v p="$l_le100" 'BEGIN { exit !(p != "n/a" && p >= 99) }' && l_goal=met
+	say "  histogram p50 $l_p50 ms, p99 $l_p99 ms, <=100 ms: $l_le100%; probe p50 $lp_p50 p99 $lp_p99 max $lp_max ms; load $l_tps tx/s"
+fi
 
 # --- scenario 2: hot-key writers --------------------------------------------
 hot_prep() {
 	q -c "VACUUM ANALYZE reposts, saves, follows, aggregate_user, aggregate_track, aggregate_playlist" -c "CHECKPOINT"
 }
 wal_snap() { q -F ' ' -c "SELECT wal_records, wal_fpi, wal_bytes, wal_sync FROM pg_stat_wal"; }
-# One writer run: $hot_warm s of warm-up (right after the CHECKPOINT every
-# first change of a page writes a full-page image; a short run would be
-# mostly that), then $hot_s s measured: tx/s and latency from pgbench's
-# per-second progress lines, WAL and wait events over the same window.
+# One writer run of the current setup ($s2_clients clients, $s2_jobs
+# threads, 90% of the writes on $s2_hot tracks): $hot_warm s of warm-up
+# (right after the CHECKPOINT every first change of a page writes a
+# full-page image; a short run would be mostly that), then $hot_s s
+# measured: tx/s and latency from pgbench's per-second progress lines, WAL
+# and wait events over the same window.
 hot_run() { # name
 	local wp
 	(sleep "$hot_warm"
@@ -325,7 +394,7 @@ hot_run() { # name
 	 psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.waits('$1', $hot_s - 1)") >/dev/null 2>&1 &
 	wp=$!
 	bg_pids="$bg_pids $wp"
-	pgbench -n -P 1 -c "$hot_clients" -j 2 -T "$((hot_warm + hot_s))" -D users="$users" -D tracks="$tracks" -D hot="$hot" \
+	pgbench -n -P 1 -c "$s2_clients" -j "$s2_jobs" -T "$((hot_warm + hot_s))" -D users="$users" -D tracks="$tracks" -D hot="$s2_hot" \
 		-f "$bench/suite_hot.pgbench" "$db" >"$tmp/hot-$1.out" 2>&1 || { cat "$tmp/hot-$1.out" >&2; die "pgbench failed"; }
 	awk -v w="$hot_warm" '/^progress: / && $2 + 0 > w { s += $4; n++ } END { printf "%.0f", n ? s / n : 0 }' "$tmp/hot-$1.out" >"$tmp/hot-$1.tps"
 	awk -v w="$hot_warm" '/^progress: / && $2 + 0 > w { s += $7; n++ } END { printf "%.2f", n ? s / n : 0 }' "$tmp/hot-$1.out" >"$tmp/hot-$1.lat"
@@ -346,134 +415,154 @@ hot_wal() { # name
 		'BEGIN { tx = tps * secs; printf "%s %.0f %.2f %.0f %.0f\n", n, (b1 - b0) / tx, (f1 - f0) / tx, (s1 - s0) / secs, (b1 - b0) / secs }' \
 		>>"$tmp/hot-wal.txt"
 }
-say "scenario 2: hot-key writers, $hot_clients clients, $hot_reps x $hot_s s per setup, alternating"
-load2=$(load)
-: >"$tmp/hot-base.list"
-: >"$tmp/hot-wc.list"
-: >"$tmp/hot-trg.list"
-: >"$tmp/hot-wc-runs.txt"
-: >"$tmp/hot-wal.txt"
-h_wc_exact="" h_trg_exact=""
-r=0
-while [ "$r" -lt "$hot_reps" ]; do
-	r=$((r + 1))
-	say "  repetition $r: no triggers (walcount stopped)"
-	hot_prep
-	hot_run "base$r"
-	hot_wal "base$r"
-	cat "$tmp/hot-base$r.tps" >>"$tmp/hot-base.list"
-	echo >>"$tmp/hot-base.list"
-	# walcount applies what the baseline wrote (nobody counted it).
-	wc_sync
-	wc_settle
-	say "  repetition $r: walcount consuming"
-	wc_start "$tmp/hot-wc$r.log"
-	sums >"$tmp/hot-wc$r-sums0.txt"
-	hot_prep
-	m=$(mark)
-	wait_mark "$m" 600
-	curl -sf "$murl" >"$tmp/hot-wc$r-metrics0.txt"
-	lag_sampler "$tmp/hot-wc$r-lag.txt"
-	wc_pids "$slot"
-	c_wc=$(cpu_s "$wc_pid") c_ws=$(cpu_s "$ws_pid") c_be=$(cpu_s "$be_pid")
-	hot_run "wc$r"
-	c_wc=$(sub_s "$(cpu_s "$wc_pid")" "$c_wc") c_ws=$(sub_s "$(cpu_s "$ws_pid")" "$c_ws") c_be=$(sub_s "$(cpu_s "$be_pid")" "$c_be")
-	t0=$(now_ms)
-	m=$(mark)
-	wait_mark "$m" 3600
-	catchup=$(($(now_ms) - t0))
-	lag_stop
-	curl -sf "$murl" >"$tmp/hot-wc$r-metrics1.txt"
-	wc_stop
-	hot_wal "wc$r"
-	sums >"$tmp/hot-wc$r-sums1.txt"
-	ex=$(sums_check "$tmp/hot-wc$r-sums0.txt" "$tmp/hot-wc$r-sums1.txt")
-	case $ex in exact*) ;; *) h_wc_exact="$h_wc_exact run $r: $ex" ;; esac
-	cat "$tmp/hot-wc$r.tps" >>"$tmp/hot-wc.list"
-	echo >>"$tmp/hot-wc.list"
-	set -- $(hist_stats "$tmp/hot-wc$r-metrics0.txt" "$tmp/hot-wc$r-metrics1.txt")
-	hn=$1 hp50=$2 hp99=$3 hmean=$4 hle100=$5
-	set -- $(lag_stats "$tmp/hot-wc$r-lag.txt")
-	lfirst=$2 llast=$3 lmax=$4
-	nb=$(($(metric_sum walcount_batches_total "$tmp/hot-wc$r-metrics1.txt") - $(metric_sum walcount_batches_total "$tmp/hot-wc$r-metrics0.txt")))
-	nc=$(($(metric_sum walcount_changes_total "$tmp/hot-wc$r-metrics1.txt") - $(metric_sum walcount_changes_total "$tmp/hot-wc$r-metrics0.txt")))
+# hot_setup NAME CLIENTS JOBS HOT: $hot_reps repetitions of (no triggers,
+# walcount consuming, seed triggers), alternating. Appends a line per
+# walcount run to hot-wc-runs.txt and one for the setup to hot-setups.txt:
+# name clients jobs hot base trg wc wc/base wc/trg trg/base keeps-up
+# runs-kept max-catch-up-ms; the counts' exactness in hot-NAME-exact.txt.
+hot_setup() {
+	local r m catchup ex wc_ex trg_ex hn hp50 hp99 hmean hle100 lfirst llast lmax nb nc keep b w t nk
+	s2=$1 s2_clients=$2 s2_jobs=$3 s2_hot=$4
+	say "scenario 2, setup $s2: $s2_clients clients (-j $s2_jobs), 90% of the writes on $s2_hot tracks, $hot_reps x ($hot_warm + $hot_s) s per configuration, alternating"
+	: >"$tmp/hot-$s2-base.list"
+	: >"$tmp/hot-$s2-wc.list"
+	: >"$tmp/hot-$s2-trg.list"
+	wc_ex="" trg_ex=""
+	r=0
+	while [ "$r" -lt "$hot_reps" ]; do
+		r=$((r + 1))
+		say "  $s2 repetition $r: no triggers (walcount stopped)"
+		hot_prep
+		hot_run "$s2-base$r"
+		hot_wal "$s2-base$r"
+		cat "$tmp/hot-$s2-base$r.tps" >>"$tmp/hot-$s2-base.list"
+		echo >>"$tmp/hot-$s2-base.list"
+		# walcount applies what the baseline wrote (nobody counted it).
+		wc_sync
+		wc_settle
+		say "  $s2 repetition $r: walcount consuming"
+		wc_start "$tmp/hot-$s2-wc$r.log"
+		sums >"$tmp/hot-$s2-wc$r-sums0.txt"
+		hot_prep
+		m=$(mark)
+		wait_mark "$m" 600
+		curl -sf "$murl" >"$tmp/hot-$s2-wc$r-metrics0.txt"
+		# Lag over the measured part only: from the end of the warm-up
+		# until the writers stop (the catch-up is timed on its own).
+		lag_sampler "$tmp/hot-$s2-wc$r-lag.txt" "$hot_warm"
+		wc_pids "$slot"
+		c_wc=$(cpu_s "$wc_pid") c_ws=$(cpu_s "$ws_pid") c_be=$(cpu_s "$be_pid")
+		hot_run "$s2-wc$r"
+		lag_stop
+		c_wc=$(sub_s "$(cpu_s "$wc_pid")" "$c_wc") c_ws=$(sub_s "$(cpu_s "$ws_pid")" "$c_ws") c_be=$(sub_s "$(cpu_s "$be_pid")" "$c_be")
+		t0=$(now_ms)
+		m=$(mark)
+		wait_mark "$m" 3600
+		catchup=$(($(now_ms) - t0))
+		curl -sf "$murl" >"$tmp/hot-$s2-wc$r-metrics1.txt"
+		wc_stop
+		hot_wal "$s2-wc$r"
+		sums >"$tmp/hot-$s2-wc$r-sums1.txt"
+		ex=$(sums_check "$tmp/hot-$s2-wc$r-sums0.txt" "$tmp/hot-$s2-wc$r-sums1.txt")
+		case $ex in exact*) ;; *) wc_ex="$wc_ex run $r: $ex" ;; esac
+		cat "$tmp/hot-$s2-wc$r.tps" >>"$tmp/hot-$s2-wc.list"
+		echo >>"$tmp/hot-$s2-wc.list"
+		set -- $(hist_stats "$tmp/hot-$s2-wc$r-metrics0.txt" "$tmp/hot-$s2-wc$r-metrics1.txt")
+		hn=$1 hp50=$2 hp99=$3 hmean=$4 hle100=$5
+		set -- $(lag_stats "$tmp/hot-$s2-wc$r-lag.txt")
+		lfirst=$2 llast=$3 lmax=$4
+		nb=$(($(metric_sum walcount_batches_total "$tmp/hot-$s2-wc$r-metrics1.txt") - $(metric_sum walcount_batches_total "$tmp/hot-$s2-wc$r-metrics0.txt")))
+		nc=$(($(metric_sum walcount_changes_total "$tmp/hot-$s2-wc$r-metrics1.txt") - $(metric_sum walcount_changes_total "$tmp/hot-$s2-wc$r-metrics0.txt")))
+		# Keeping up (issue 14): the lag's median over the last third of
+		# the measured run is not above the first third's, and after the
+		# writers stop the end marker is visible in < 1 s. At a steady
+		# state the samples jitter by about a batch in flight, so a rise
+		# of up to $keep_slack bytes counts as flat. n/a: fewer than 3
+		# lag samples (a measured part under 3 s).
+		keep=no
+		if [ "$lfirst" = n/a ]; then
+			keep=n/a
+		elif awk -v a="$lfirst" -v b="$llast" -v c="$catchup" -v s="$keep_slack" 'BEGIN { exit !(b + 0 <= a + s && c < 1000) }'; then
+			keep=yes
+		fi
+		echo "$s2 $r $(cat "$tmp/hot-$s2-wc$r.tps") $nc $nb $c_wc $c_ws $c_be $lfirst $llast $lmax $catchup $hp50 $hp99 $hle100 $keep" >>"$tmp/hot-wc-runs.txt"
+		say "  $s2 repetition $r: walcount keeps up: $keep (lag first -> last third $lfirst -> $llast B, catch-up $catchup ms)"
+		wc_settle
+		say "  $s2 repetition $r: seed triggers (walcount stopped)"
+		q -f "$bench/seed_triggers.sql" >/dev/null
+		sums >"$tmp/hot-$s2-trg$r-sums0.txt"
+		hot_prep
+		hot_run "$s2-trg$r"
+		hot_wal "$s2-trg$r"
+		sums >"$tmp/hot-$s2-trg$r-sums1.txt"
+		ex=$(sums_check "$tmp/hot-$s2-trg$r-sums0.txt" "$tmp/hot-$s2-trg$r-sums1.txt")
+		case $ex in exact*) ;; *) trg_ex="$trg_ex run $r: $ex" ;; esac
+		q -c "DROP TRIGGER bench_on_repost ON reposts" -c "DROP TRIGGER bench_on_save ON saves" -c "DROP TRIGGER bench_on_follow ON follows"
+		cat "$tmp/hot-$s2-trg$r.tps" >>"$tmp/hot-$s2-trg.list"
+		echo >>"$tmp/hot-$s2-trg.list"
+		# The triggers counted that run: walcount skips it (its slot and
+		# progress move past it), so the aggregates stay exact.
+		wc_settle
+		say "  $s2 repetition $r: tx/s no triggers $(cat "$tmp/hot-$s2-base$r.tps"), walcount $(cat "$tmp/hot-$s2-wc$r.tps"), triggers $(cat "$tmp/hot-$s2-trg$r.tps"); catch-up $catchup ms"
+	done
+	echo "walcount ${wc_ex:-"exact (every run)"}; triggers ${trg_ex:-"exact (every run)"}" >"$tmp/hot-$s2-exact.txt"
+	b=$(median <"$tmp/hot-$s2-base.list") w=$(median <"$tmp/hot-$s2-wc.list") t=$(median <"$tmp/hot-$s2-trg.list")
+	nk=$(awk -v s="$s2" '$1 == s && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
 	keep=no
-	awk -v a="$lfirst" -v b="$llast" -v c="$catchup" 'BEGIN { exit !(a != "n/a" && b <= a + 1048576 && c < 1000) }' && keep=yes
-	echo "$r $(cat "$tmp/hot-wc$r.tps") $nc $nb $c_wc $c_ws $c_be $lfirst $llast $lmax $catchup $hp50 $hp99 $hle100 $keep" >>"$tmp/hot-wc-runs.txt"
-	wc_settle
-	say "  repetition $r: seed triggers (walcount stopped)"
-	q -f "$bench/seed_triggers.sql" >/dev/null
-	sums >"$tmp/hot-trg$r-sums0.txt"
-	hot_prep
-	hot_run "trg$r"
-	hot_wal "trg$r"
-	sums >"$tmp/hot-trg$r-sums1.txt"
-	ex=$(sums_check "$tmp/hot-trg$r-sums0.txt" "$tmp/hot-trg$r-sums1.txt")
-	case $ex in exact*) ;; *) h_trg_exact="$h_trg_exact run $r: $ex" ;; esac
-	q -c "DROP TRIGGER bench_on_repost ON reposts" -c "DROP TRIGGER bench_on_save ON saves" -c "DROP TRIGGER bench_on_follow ON follows"
-	cat "$tmp/hot-trg$r.tps" >>"$tmp/hot-trg.list"
-	echo >>"$tmp/hot-trg.list"
-	# The triggers counted that run: walcount skips it (its slot and
-	# progress move past it), so the aggregates stay exact.
-	wc_settle
-	say "  repetition $r: tx/s no triggers $(cat "$tmp/hot-base$r.tps"), walcount $(cat "$tmp/hot-wc$r.tps"), triggers $(cat "$tmp/hot-trg$r.tps"); catch-up $catchup ms"
-done
-h_wc_exact=${h_wc_exact:-"exact (every run)"}
-h_trg_exact=${h_trg_exact:-"exact (every run)"}
-# wait events per setup: "ev 45%, ev 20%, ..."
-waits_line() {
-	q -F ' ' -c "SELECT ev, round(100.0 * count(*) / sum(count(*)) OVER (), 1) FROM bench.wait_samples
-		WHERE setup ~ '^$1[0-9]+\$' GROUP BY ev ORDER BY count(*) DESC LIMIT 5" | awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), $1, $2 }'
+	if [ "$nk" -eq "$hot_reps" ]; then
+		keep=yes
+	elif ! awk -v s="$s2" '$1 == s && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
+		keep=n/a
+	fi
+	echo "$s2 $s2_clients $s2_jobs $s2_hot $b $t $w $(ratio "$w" "$b") $(ratio "$w" "$t") $(ratio "$t" "$b") $keep $nk \
+$(awk -v s="$s2" '$1 == s && $12 > m { m = $12 } END { print m + 0 }' "$tmp/hot-wc-runs.txt")" >>"$tmp/hot-setups.txt"
+	say "  $s2 median tx/s: no triggers $b, walcount $w ($(ratio "$w" "$b") x), triggers $t (walcount/triggers $(ratio "$w" "$t") x); walcount keeps up: $keep ($nk of $hot_reps runs)"
 }
-walavg() { # setup column: mean over its runs
-	awk -v p="^$1[0-9]+\$" -v c="$2" '$1 ~ p { s += $c; n++ } END { printf "%.2f", n ? s / n : 0 }' "$tmp/hot-wal.txt"
-}
-h_base=$(median <"$tmp/hot-base.list") h_wc=$(median <"$tmp/hot-wc.list") h_trg=$(median <"$tmp/hot-trg.list")
-h_base_l=$(grep . "$tmp/hot-base.list" | paste -sd, | sed 's/,/, /g')
-h_wc_l=$(grep . "$tmp/hot-wc.list" | paste -sd, | sed 's/,/, /g')
-h_trg_l=$(grep . "$tmp/hot-trg.list" | paste -sd, | sed 's/,/, /g')
-h_r_base=$(ratio "$h_wc" "$h_base") h_r_trg=$(ratio "$h_wc" "$h_trg") h_r_trgbase=$(ratio "$h_trg" "$h_base")
-h_goal_a=missed h_goal_b=missed h_goal_c=missed
-awk -v r="$h_r_base" 'BEGIN { exit !(r >= 0.85) }' && h_goal_a=met
-awk -v r="$h_r_trg" 'BEGIN { exit !(r >= 1.4) }' && h_goal_b=met
-# Keeping up, every walcount run: the lag's median over the last third of
-# the run is not above the first third's by more than 1 MB of WAL (a batch
-# or two), and after the writers stop the end marker is visible in < 1 s.
-grep -q ' no$' "$tmp/hot-wc-runs.txt" || h_goal_c=met
-h_catchup_max=$(awk '$11 > m { m = $11 } END { print m + 0 }' "$tmp/hot-wc-runs.txt")
-h_lag_pair=$(awk '{ printf "%s%s -> %s", (NR > 1 ? ", " : ""), $8, $9 }' "$tmp/hot-wc-runs.txt")
-say "  median tx/s: no triggers $h_base, walcount $h_wc ($h_r_base x), triggers $h_trg (walcount/triggers $h_r_trg x)"
+if want 2; then
+	load2=$(load)
+	: >"$tmp/hot-wc-runs.txt"
+	: >"$tmp/hot-wal.txt"
+	: >"$tmp/hot-setups.txt"
+	for x in $hot_setups; do
+		case $x in
+		hot) hot_setup hot "$hot_clients" "$hot_jobs" "$hot" ;;
+		viral) hot_setup viral "$viral_clients" "$viral_jobs" "$viral_n" ;;
+		esac
+	done
+fi
 
 # --- scenario 4: memory ----------------------------------------------------
-say "scenario 4: peak RSS applying single transactions of $mem_sizes rows"
-load4=$(load)
-: >"$tmp/mem.txt"
-salt=1
-for n in $mem_sizes; do
-	wc_settle
-	wc_start "$tmp/mem-$n.log"
-	sleep 0.5
-	idle_kb=$(hwm_kb "$wc_pid")
-	t0=$(now_ms)
-	q -c "CALL bench.big_txn($n, $users, $tracks, $salt)"
-	salt=$((salt + 1))
-	gen_ms=$(($(now_ms) - t0))
-	m=$(mark)
-	t0=$(now_ms)
-	wait_mark "$m" 3600
-	apply_ms=$(($(now_ms) - t0))
-	peak_kb=$(hwm_kb "$wc_pid")
-	rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$wc_pid/status")
-	curl -sf "$murl" >"$tmp/mem-$n-metrics.txt"
-	wc_stop
-	batches=$(metric_sum walcount_batches_total "$tmp/mem-$n-metrics.txt")
-	echo "$n $idle_kb $peak_kb $rss_kb $gen_ms $apply_ms $batches" >>"$tmp/mem.txt"
-	say "  $n rows: peak RSS $(mb "$peak_kb") MB (idle $(mb "$idle_kb") MB), applied in $apply_ms ms, $batches batches"
-done
-mem_first=$(awk 'NR == 1 { print $3 }' "$tmp/mem.txt")
-mem_max=$(awk '$3 > m { m = $3 } END { print m }' "$tmp/mem.txt")
-mem_goal=missed
-awk -v m="$mem_max" -v f="$mem_first" 'BEGIN { exit !(m < 65536 && m <= f * 1.5) }' && mem_goal=met
+if want 4; then
+	say "scenario 4: peak RSS applying single transactions of $mem_sizes rows"
+	load4=$(load)
+	: >"$tmp/mem.txt"
+	salt=1
+	for n in $mem_sizes; do
+		wc_settle
+		wc_start "$tmp/mem-$n.log"
+		sleep 0.5
+		idle_kb=$(hwm_kb "$wc_pid")
+		t0=$(now_ms)
+		q -c "CALL bench.big_txn($n, $users, $tracks, $salt)"
+		salt=$((salt + 1))
+		gen_ms=$(($(now_ms) - t0))
+		m=$(mark)
+		t0=$(now_ms)
+		wait_mark "$m" 3600
+		apply_ms=$(($(now_ms) - t0))
+		peak_kb=$(hwm_kb "$wc_pid")
+		rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$wc_pid/status")
+		curl -sf "$murl" >"$tmp/mem-$n-metrics.txt"
+		wc_stop
+		batches=$(metric_sum walcount_batches_total "$tmp/mem-$n-metrics.txt")
+		echo "$n $idle_kb $peak_kb $rss_kb $gen_ms $apply_ms $batches" >>"$tmp/mem.txt"
+		say "  $n rows: peak RSS $(mb "$peak_kb") MB (idle $(mb "$idle_kb") MB), applied in $apply_ms ms, $batches batches"
+	done
+	mem_first=$(awk 'NR == 1 { print $3 }' "$tmp/mem.txt")
+	mem_max=$(awk '$3 > m { m = $3 } END { print m }' "$tmp/mem.txt")
+	mem_goal=missed
+	awk -v m="$mem_max" -v f="$mem_first" 'BEGIN { exit !(m < 65536 && m <= f * 1.5) }' && mem_goal=met
+fi
 
 # --- scenarios 1 and 5: backlog rounds ---------------------------------------
 # gen N: about N changes from two sessions, synchronous_commit off.
@@ -515,7 +604,7 @@ drain() {
 : >"$tmp/rounds.txt"
 : >"$tmp/options.txt"
 round() { # size label
-	local n label extra prof s c0 l0 t0 m m2 changes lw0 k kind wc2_ms is_opt
+	local n label extra prof s1x s c0 l0 t0 m m2 changes lw0 k kind wc2_ms is_opt
 	n=$1 label=$2
 	say "round $label: $n changes"
 	wc_settle
@@ -531,17 +620,18 @@ round() { # size label
 			k=$((k + 1))
 		done
 	fi
-	prof=""
-	[ "$n" = "$s1_size" ] && [ "$label" = "$n" ] && prof=walcount_prof
+	prof="" s1x=""
+	want 1 && [ "$n" = "$s1_size" ] && [ "$label" = "$n" ] && s1x=1
+	[ -z "$s1x" ] || [ -z "$have_perf" ] || prof=walcount_prof
 	for s in drain $extra; do
 		q -c "SELECT pg_create_logical_replication_slot('$s', 'wal2json')" >/dev/null
 	done
-	if [ -n "$prof" ]; then
+	if [ -n "$s1x" ]; then
 		# Scenario 1 also times a second drain and a second walcount pass
 		# (slot walcount_rep), then profiles a third (walcount_prof).
 		extra="$extra ob_x"
 		q -c "SELECT pg_create_logical_replication_slot('ob_x', 'wal2json')" >/dev/null
-		for s in walcount_rep "$prof"; do
+		for s in walcount_rep $prof; do
 			q -c "SELECT pg_create_logical_replication_slot('$s', 'wal2json')" >/dev/null
 			q -c "INSERT INTO walcount.progress (slot_name, lsn) SELECT slot_name, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$s'"
 		done
@@ -591,7 +681,7 @@ round() { # size label
 	bsum=$(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/round-$label-metrics.txt")
 	echo "$label $n $changes $mchanges $wal_bytes $gen_ms $dr_ms $dr_ws $dr_cl $wc_ms $start_ms $wc_cpu $ws_cpu $be_cpu $batches $bsum $peak_kb $slot_gap $wc_wal $exact" >>"$tmp/rounds.txt"
 	say "  walcount: $wc_ms ms ($(rate "$changes" "$wc_ms") changes/s, $(ratio "$dr_ms" "$wc_ms") x drain), $batches batches, apply $bsum ms; $exact"
-	if [ -n "$prof" ]; then
+	if [ -n "$s1x" ]; then
 		# Second drain and second walcount pass, alternating with the
 		# first ones. The second pass counts the backlog a second time:
 		# its end is the marker's count moved once more by the toggle.
@@ -613,6 +703,8 @@ round() { # size label
 		echo "walcount $wc2_ms $(metric_sum walcount_batches_total "$tmp/rep-metrics.txt") $(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/rep-metrics.txt")" >>"$tmp/s1-passes.txt"
 		q -c "SELECT pg_drop_replication_slot('walcount_rep')" -c "DELETE FROM walcount.progress WHERE slot_name = 'walcount_rep'" >/dev/null
 		say "  second walcount pass: $wc2_ms ms"
+	fi
+	if [ -n "$prof" ]; then
 		say "  profile: walcount applying the same backlog from slot $prof under perf for $prof_s s"
 		wc_conf "$tmp/prof.yaml" "$prof" ""
 		own "$prof"
@@ -628,13 +720,16 @@ round() { # size label
 		wait "$pw" || true
 		wc_stop
 		q -c "SELECT pg_drop_replication_slot('$prof')" -c "DELETE FROM walcount.progress WHERE slot_name = '$prof'" >/dev/null
+		echo "$prof_pids" >"$tmp/perf-pids.txt"
+		profiled=1
+	fi
+	if [ -n "$s1x" ]; then
 		own "$slot"
-		# Those passes counted the backlog again: the checks use deltas,
-		# but the marker and the probe need their exact counts back (the
-		# main slot has applied everything).
+		# The extra passes counted the backlog again: the checks use
+		# deltas, but the marker and the probe need their exact counts
+		# back (the main slot has applied everything).
 		q -c "UPDATE aggregate_track a SET repost_count = (SELECT count(*) FROM reposts r WHERE r.repost_item_id = a.track_id
 			AND r.repost_type = 'track' AND r.is_current AND NOT r.is_delete) WHERE track_id IN ($((tracks + 1)), $mtrack)"
-		echo "$prof_pids" >"$tmp/perf-pids.txt"
 	fi
 	for s in drain $extra; do
 		q -c "SELECT pg_drop_replication_slot('$s')" >/dev/null
@@ -645,50 +740,54 @@ load1=$(load)
 for n in $sizes; do
 	round "$n" "$n"
 done
-# Replica identity: the old image of an UPDATE carries only the identity
-# index's columns instead of all 11 (wal2json 2.5 has no column filter).
-say "round identity: REPLICA IDENTITY USING INDEX (key columns, txhash, is_current, is_delete)"
-q -c "CREATE UNIQUE INDEX bench_reposts_ri ON reposts (user_id, repost_item_id, repost_type, txhash, is_current, is_delete)" \
-	-c "CREATE UNIQUE INDEX bench_saves_ri ON saves (user_id, save_item_id, save_type, txhash, is_current, is_delete)" \
-	-c "CREATE UNIQUE INDEX bench_follows_ri ON follows (follower_user_id, followee_user_id, txhash, is_current, is_delete)" \
-	-c "ALTER TABLE reposts REPLICA IDENTITY USING INDEX bench_reposts_ri" \
-	-c "ALTER TABLE saves REPLICA IDENTITY USING INDEX bench_saves_ri" \
-	-c "ALTER TABLE follows REPLICA IDENTITY USING INDEX bench_follows_ri"
-round "$ri_size" identity
-q -c "ALTER TABLE reposts REPLICA IDENTITY FULL" -c "ALTER TABLE saves REPLICA IDENTITY FULL" -c "ALTER TABLE follows REPLICA IDENTITY FULL" \
-	-c "DROP INDEX bench_reposts_ri, bench_saves_ri, bench_follows_ri"
+if want 1; then
+	# Replica identity: the old image of an UPDATE carries only the identity
+	# index's columns instead of all 11 (wal2json 2.5 has no column filter).
+	say "round identity: REPLICA IDENTITY USING INDEX (key columns, txhash, is_current, is_delete)"
+	q -c "CREATE UNIQUE INDEX bench_reposts_ri ON reposts (user_id, repost_item_id, repost_type, txhash, is_current, is_delete)" \
+		-c "CREATE UNIQUE INDEX bench_saves_ri ON saves (user_id, save_item_id, save_type, txhash, is_current, is_delete)" \
+		-c "CREATE UNIQUE INDEX bench_follows_ri ON follows (follower_user_id, followee_user_id, txhash, is_current, is_delete)" \
+		-c "ALTER TABLE reposts REPLICA IDENTITY USING INDEX bench_reposts_ri" \
+		-c "ALTER TABLE saves REPLICA IDENTITY USING INDEX bench_saves_ri" \
+		-c "ALTER TABLE follows REPLICA IDENTITY USING INDEX bench_follows_ri"
+	round "$ri_size" identity
+	q -c "ALTER TABLE reposts REPLICA IDENTITY FULL" -c "ALTER TABLE saves REPLICA IDENTITY FULL" -c "ALTER TABLE follows REPLICA IDENTITY FULL" \
+		-c "DROP INDEX bench_reposts_ri, bench_saves_ri, bench_follows_ri"
+fi
 load_end=$(load)
 
 # --- profile reports --------------------------------------------------------
-say "profile reports"
-set -- $(cat "$tmp/perf-pids.txt")
-p_wc=$1 p_ws=$2 p_be=$3
-# One line per sample: pid, library, symbol. Kernel samples are one bucket
-# (in this VM most of them land on pvm_irq_enable, where sampling resumes
-# after a syscall or interrupt, so their symbols say little).
-perf script -i "$tmp/perf-all.data" -F comm,pid,ip,sym,dso 2>/dev/null | awk '{
-	dso = $NF; gsub(/[()]/, "", dso); n = split(dso, parts, "/"); dso = parts[n]
-	sym = ""; for (i = 4; i < NF; i++) sym = sym (i > 4 ? " " : "") $i
-	if (dso ~ /kernel/) { dso = "kernel"; sym = "(kernel: syscalls, interrupts, page faults)" }
-	if (sym == "" || sym == "[unknown]") sym = "(unresolved: stripped library)"
-	printf "%s\t%s\t%s\t%s\n", $2, $1, dso, sym }' >"$tmp/perf-samples.tsv"
-pshare() { awk -F'\t' -v p="$1" '{ n++ } $1 == p { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv"; }
-idle_share=$(awk -F'\t' '{ n++ } $1 == 0 { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv")
-ps_wc=$(pshare "$p_wc") ps_ws=$(pshare "$p_ws") ps_be=$(pshare "$p_be")
-ps_other=$(awk -v a="$ps_wc" -v b="$ps_ws" -v c="$ps_be" -v d="$idle_share" 'BEGIN { printf "%.1f", 100 - a - b - c - d }')
-# "lib 45.0%; lib 20.0%" for one pid
-dso_line() {
-	awk -F'\t' -v p="$1" '$1 == p { n++; c[$3]++ } END { for (d in c) printf "%.1f\t%s\n", c[d] * 100 / n, d }' "$tmp/perf-samples.tsv" |
-		sort -rn | head -6 | awk -F'\t' '{ printf "%s%s %s%%", (NR > 1 ? "; " : ""), $2, $1 }'
-}
-# markdown rows: share of the pid's samples, library, symbol
-sym_rows() {
-	awk -F'\t' -v p="$1" '$1 == p { n++; c[$3 "\t" $4]++ } END { for (k in c) printf "%.1f\t%s\n", c[k] * 100 / n, k }' "$tmp/perf-samples.tsv" |
-		sort -rn | head -"$2" | awk -F'\t' '{ s = $3; gsub(/\|/, "\\|", s); printf "| %s%% | %s | `%s` |\n", $1, $2, s }'
-}
-# walcount with its callees (DWARF call graphs): named functions
-perf report -i "$tmp/perf-walcount.data" --stdio --children --sort sym --percent-limit 2 -g none 2>/dev/null |
-	grep -v '^#' | grep -v '^$' | head -80 >"$tmp/perf-walcount-children.txt" || true
+if [ -n "$profiled" ]; then
+	say "profile reports"
+	set -- $(cat "$tmp/perf-pids.txt")
+	p_wc=$1 p_ws=$2 p_be=$3
+	# One line per sample: pid, library, symbol. Kernel samples are one bucket
+	# (in this VM most of them land on pvm_irq_enable, where sampling resumes
+	# after a syscall or interrupt, so their symbols say little).
+	perf script -i "$tmp/perf-all.data" -F comm,pid,ip,sym,dso 2>/dev/null | awk '{
+		dso = $NF; gsub(/[()]/, "", dso); n = split(dso, parts, "/"); dso = parts[n]
+		sym = ""; for (i = 4; i < NF; i++) sym = sym (i > 4 ? " " : "") $i
+		if (dso ~ /kernel/) { dso = "kernel"; sym = "(kernel: syscalls, interrupts, page faults)" }
+		if (sym == "" || sym == "[unknown]") sym = "(unresolved: stripped library)"
+		printf "%s\t%s\t%s\t%s\n", $2, $1, dso, sym }' >"$tmp/perf-samples.tsv"
+	pshare() { awk -F'\t' -v p="$1" '{ n++ } $1 == p { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv"; }
+	idle_share=$(awk -F'\t' '{ n++ } $1 == 0 { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv")
+	ps_wc=$(pshare "$p_wc") ps_ws=$(pshare "$p_ws") ps_be=$(pshare "$p_be")
+	ps_other=$(awk -v a="$ps_wc" -v b="$ps_ws" -v c="$ps_be" -v d="$idle_share" 'BEGIN { printf "%.1f", 100 - a - b - c - d }')
+	# "lib 45.0%; lib 20.0%" for one pid
+	dso_line() {
+		awk -F'\t' -v p="$1" '$1 == p { n++; c[$3]++ } END { for (d in c) printf "%.1f\t%s\n", c[d] * 100 / n, d }' "$tmp/perf-samples.tsv" |
+			sort -rn | head -6 | awk -F'\t' '{ printf "%s%s %s%%", (NR > 1 ? "; " : ""), $2, $1 }'
+	}
+	# markdown rows: share of the pid's samples, library, symbol
+	sym_rows() {
+		awk -F'\t' -v p="$1" '$1 == p { n++; c[$3 "\t" $4]++ } END { for (k in c) printf "%.1f\t%s\n", c[k] * 100 / n, k }' "$tmp/perf-samples.tsv" |
+			sort -rn | head -"$2" | awk -F'\t' '{ s = $3; gsub(/\|/, "\\|", s); printf "| %s%% | %s | `%s` |\n", $1, $2, s }'
+	}
+	# walcount with its callees (DWARF call graphs): named functions
+	perf report -i "$tmp/perf-walcount.data" --stdio --children --sort sym --percent-limit 2 -g none 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -80 >"$tmp/perf-walcount-children.txt" || true
+fi
 children_rows() { # file count: named functions below the 99% call-chain roots
 	awk -v max="$2" '$1 ~ /%$/ && $2 ~ /%$/ && $4 !~ /^0x/ && $1 + 0 < 99 && n < max {
 		sym = ""; for (i = 4; i <= NF; i++) sym = sym (i > 4 ? " " : "") $i
@@ -704,50 +803,134 @@ row() { awk -v l="$1" '$1 == l' "$tmp/rounds.txt"; }
 # 8 drain walsender CPU 9 pg_recvlogical CPU 10 walcount ms 11 start-up ms 12 walcount CPU
 # 13 its walsender CPU 14 apply backend CPU 15 batches 16 apply statements ms 17 peak RSS kB
 # 18 slot gap B 19 walcount's own WAL B 20.. exactness
-set -- $(row "$s1_size")
-s1_changes=$3 s1_mch=$4 s1_wal=$5 s1_dr_ms=$7 s1_dr_ws=$8 s1_dr_cl=$9 s1_wc_ms=${10} s1_start=${11} s1_wc_cpu=${12} s1_ws_cpu=${13}
-s1_be_cpu=${14} s1_batches=${15} s1_bsum=${16} s1_gap=${18} s1_own=${19}
-# medians over the passes (two drains, two walcount passes, alternating)
-s1_dr_ms=$(awk '$1 == "drain" { print $2 }' "$tmp/s1-passes.txt" | median)
-s1_wc_ms=$(awk '$1 == "walcount" { print $2 }' "$tmp/s1-passes.txt" | median)
-s1_dr_list=$(awk '$1 == "drain" { printf "%s%.2f", (n++ ? ", " : ""), $2 / 1000 }' "$tmp/s1-passes.txt")
-s1_wc_list=$(awk '$1 == "walcount" { printf "%s%.2f", (n++ ? ", " : ""), $2 / 1000 }' "$tmp/s1-passes.txt")
-s1_bsum_list=$(awk '$1 == "walcount" { printf "%s%.2f", (n++ ? ", " : ""), $4 / 1000 }' "$tmp/s1-passes.txt")
-s1_dr_rate=$(rate "$s1_changes" "$s1_dr_ms") s1_wc_rate=$(rate "$s1_changes" "$s1_wc_ms")
-s1_ratio=$(ratio "$s1_wc_rate" "$s1_dr_rate")
-s1_goal=missed
-awk -v r="$s1_ratio" 'BEGIN { exit !(r >= 0.95) }' && s1_goal=met
-s1_wc_ms_1=$(awk '$1 == "walcount" { print $2; exit }' "$tmp/s1-passes.txt")
-# CPU of the processes each side needs, against what the machine has
-s1_cpu_wc=$(awk -v a="$s1_ws_cpu" -v b="$s1_wc_cpu" -v c="$s1_be_cpu" 'BEGIN { printf "%.2f", a + b + c }')
-s1_cpu_dr=$(awk -v a="$s1_dr_ws" -v b="$s1_dr_cl" 'BEGIN { printf "%.2f", a + b }')
-s1_cpu_floor=$(awk -v t="$s1_cpu_wc" -v n="$ncpu" 'BEGIN { printf "%.2f", t / n }')
-s1_cpu_bound=$(awk -v t="$s1_cpu_wc" -v n="$ncpu" -v d="$s1_dr_ms" 'BEGIN { printf "%.2f", (d / 1000) / (t / n) }')
-s1_dr_ms=${s1_dr_ms%.*} s1_wc_ms=${s1_wc_ms%.*}
-if awk -v b="$s1_cpu_bound" 'BEGIN { exit !(b < 0.95) }'; then
-	s1_bound_text="Even with reading, decoding and applying perfectly overlapped, the three processes' $s1_cpu_wc CPU-s need at least $s1_cpu_floor s on $ncpu CPUs: at most ${s1_cpu_bound}x the drain rate. On this machine the goal needs less CPU per change (walcount's parse, the apply statement), not more overlap."
-else
-	s1_bound_text="The three processes' $s1_cpu_wc CPU-s fit in the drain's time on $ncpu CPUs, so the gap is waiting, not CPU."
+if want 1; then
+	set -- $(row "$s1_size")
+	s1_changes=$3 s1_mch=$4 s1_wal=$5 s1_dr_ms=$7 s1_dr_ws=$8 s1_dr_cl=$9 s1_wc_ms=${10} s1_start=${11} s1_wc_cpu=${12} s1_ws_cpu=${13}
+	s1_be_cpu=${14} s1_batches=${15} s1_bsum=${16} s1_gap=${18} s1_own=${19}
+	# medians over the passes (two drains, two walcount passes, alternating)
+	s1_dr_ms=$(awk '$1 == "drain" { print $2 }' "$tmp/s1-passes.txt" | median)
+	s1_wc_ms=$(awk '$1 == "walcount" { print $2 }' "$tmp/s1-passes.txt" | median)
+	s1_dr_list=$(awk '$1 == "drain" { printf "%s%.2f", (n++ ? ", " : ""), $2 / 1000 }' "$tmp/s1-passes.txt")
+	s1_wc_list=$(awk '$1 == "walcount" { printf "%s%.2f", (n++ ? ", " : ""), $2 / 1000 }' "$tmp/s1-passes.txt")
+	s1_bsum_list=$(awk '$1 == "walcount" { printf "%s%.2f", (n++ ? ", " : ""), $4 / 1000 }' "$tmp/s1-passes.txt")
+	s1_dr_rate=$(rate "$s1_changes" "$s1_dr_ms") s1_wc_rate=$(rate "$s1_changes" "$s1_wc_ms")
+	s1_ratio=$(ratio "$s1_wc_rate" "$s1_dr_rate")
+	s1_goal=missed
+	awk -v r="$s1_ratio" 'BEGIN { exit !(r >= 0.95) }' && s1_goal=met
+	s1_wc_ms_1=$(awk '$1 == "walcount" { print $2; exit }' "$tmp/s1-passes.txt")
+	# CPU of the processes each side needs, against what the machine has
+	s1_cpu_wc=$(awk -v a="$s1_ws_cpu" -v b="$s1_wc_cpu" -v c="$s1_be_cpu" 'BEGIN { printf "%.2f", a + b + c }')
+	s1_cpu_dr=$(awk -v a="$s1_dr_ws" -v b="$s1_dr_cl" 'BEGIN { printf "%.2f", a + b }')
+	s1_cpu_floor=$(awk -v t="$s1_cpu_wc" -v n="$ncpu" 'BEGIN { printf "%.2f", t / n }')
+	s1_cpu_bound=$(awk -v t="$s1_cpu_wc" -v n="$ncpu" -v d="$s1_dr_ms" 'BEGIN { printf "%.2f", (d / 1000) / (t / n) }')
+	s1_dr_ms=${s1_dr_ms%.*} s1_wc_ms=${s1_wc_ms%.*}
+	if awk -v b="$s1_cpu_bound" 'BEGIN { exit !(b < 0.95) }'; then
+		s1_bound_text="Even with reading, decoding and applying perfectly overlapped, the three processes' $s1_cpu_wc CPU-s need at least $s1_cpu_floor s on $ncpu CPUs: at most ${s1_cpu_bound}x the drain rate. On this machine the goal needs less CPU per change (walcount's parse, the apply statement), not more overlap."
+	else
+		s1_bound_text="The three processes' $s1_cpu_wc CPU-s fit in the drain's time on $ncpu CPUs, so the gap is waiting, not CPU."
+	fi
+	set -- $(row identity)
+	ri_n=$3 ri_wal=$5 ri_dr=$7 ri_ws=$8 ri_wc=${10}
+	shift 19
+	ri_exact="$*"
+	set -- $(row "$ri_size")
+	fr_n=${3:-0} fr_wal=${5:-0} fr_dr=${7:-0} fr_ws=${8:-0} fr_wc=${10:-0}
+	opt_med() { awk -v k="$1" -v c="$2" '$2 == k { print $c }' "$tmp/options.txt" | median; }
+	ob_ms=$(opt_med base 3) ob_cpu=$(opt_med base 4)
 fi
-set -- $(row 100000)
-r100=$(rate "${3:-0}" "${10:-0}")
-scale_min=$(awk -v b="$r100" '$1 ~ /^[0-9]+$/ && $2 >= 100000 { r = $3 * 1000 / $10 / b; if (min == "" || r < min) min = r } END { printf "%.2f", min }' "$tmp/rounds.txt")
-scale_n=$(awk '$1 ~ /^[0-9]+$/ && $2 > 100000' "$tmp/rounds.txt" | wc -l)
-scale_goal=missed
-awk -v r="$scale_min" 'BEGIN { exit !(r >= 0.9) }' && scale_goal=met
-[ "$scale_n" -gt 0 ] || scale_goal="not measured (no round above 100k)"
-set -- $(row identity)
-ri_n=$3 ri_wal=$5 ri_dr=$7 ri_ws=$8 ri_wc=${10}
-shift 19
-ri_exact="$*"
-set -- $(row "$ri_size")
-fr_n=${3:-0} fr_wal=${5:-0} fr_dr=${7:-0} fr_ws=${8:-0} fr_wc=${10:-0}
-opt_med() { awk -v k="$1" -v c="$2" '$2 == k { print $c }' "$tmp/options.txt" | median; }
-ob_ms=$(opt_med base 3) ob_cpu=$(opt_med base 4)
-h_wc_cpu=$(awk '{ s += $5 } END { printf "%.1f", s / NR }' "$tmp/hot-wc-runs.txt")
-h_ws_cpu=$(awk '{ s += $6 } END { printf "%.1f", s / NR }' "$tmp/hot-wc-runs.txt")
-h_be_cpu=$(awk '{ s += $7 } END { printf "%.1f", s / NR }' "$tmp/hot-wc-runs.txt")
+if want 5; then
+	set -- $(row 100000)
+	r100=$(rate "${3:-0}" "${10:-0}")
+	scale_min=$(awk -v b="$r100" '$1 ~ /^[0-9]+$/ && $2 >= 100000 { r = $3 * 1000 / $10 / b; if (min == "" || r < min) min = r } END { printf "%.2f", min }' "$tmp/rounds.txt")
+	scale_n=$(awk '$1 ~ /^[0-9]+$/ && $2 > 100000' "$tmp/rounds.txt" | wc -l)
+	scale_goal=missed
+	awk -v r="$scale_min" 'BEGIN { exit !(r >= 0.9) }' && scale_goal=met
+	[ "$scale_n" -gt 0 ] || scale_goal="not measured (no round above 100k)"
+fi
 
+# Results of scenario 2 (hot-setups.txt, hot-wc-runs.txt; see hot_setup).
+# wait events per run name prefix: "ev 45%, ev 20%, ..."
+waits_line() {
+	q -F ' ' -c "SELECT ev, round(100.0 * count(*) / sum(count(*)) OVER (), 1) FROM bench.wait_samples
+		WHERE setup ~ '^$1[0-9]+\$' GROUP BY ev ORDER BY count(*) DESC LIMIT 5" | awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), $1, $2 }'
+}
+walavg() { # run name prefix, column: mean over its runs
+	awk -v p="^$1[0-9]+\$" -v c="$2" '$1 ~ p { s += $c; n++ } END { printf "%.2f", n ? s / n : 0 }' "$tmp/hot-wal.txt"
+}
+not_run() { echo "| $1 | $2 | not run (BENCH_SCENARIOS) | | | |"; }
+hot_goal_rows() {
+	local sn cl jb hn b t w rb rt rtb keep nk cmax ga gb gc pairs
+	while read -r sn cl jb hn b t w rb rt rtb keep nk cmax; do
+		ga=missed gb=missed gc=missed
+		awk -v r="$rb" 'BEGIN { exit !(r >= 0.85) }' && ga=met
+		awk -v r="$rt" 'BEGIN { exit !(r >= 1.4) }' && gb=met
+		case $keep in yes) gc=met ;; n/a) gc="not judged (under 3 lag samples)" ;; esac
+		pairs=$(awk -v s="$sn" '$1 == s { printf "%s%s -> %s", (n++ ? ", " : ""), $9, $10 }' "$tmp/hot-wc-runs.txt")
+		cat <<EOT
+| 2a | $sn ($cl clients, 90% of the writes on $hn tracks): writers with walcount consuming >= 0.85x no triggers | $w tx/s | no triggers $b tx/s | $rb | **$ga** |
+| 2b | $sn: writers with walcount >= 1.4x the seed's triggers | $w tx/s | seed triggers $t tx/s | $rt | **$gb** |
+| 2c | $sn: walcount keeps up (lag in the last third <= the first third + $keep_slack B, catch-up < 1 s) | lag $pairs B (first -> last third, per run); catch-up <= $cmax ms | | $nk of $hot_reps runs | **$gc** |
+EOT
+	done <"$tmp/hot-setups.txt"
+}
+hot_section() {
+	local sn cl jb hn b t w rb rt rtb keep nk cmax k kn r tps nc nb cw cs cb lf ll lm cu p50 p99 le
+	cat <<EOT
+
+### 2. Hot-key writer throughput
+
+pgbench, bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the setup's hot tracks (ids 1..N), the rest spread over the others, synchronous_commit on. Per setup, $hot_reps repetitions of (no triggers, walcount consuming, seed triggers), each after VACUUM ANALYZE and CHECKPOINT on the same tables, $hot_warm s of warm-up then $hot_s s measured (tx/s and latency: mean of pgbench's per-second progress over the measured part). The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written). Medians of the repetitions. walcount keeps up when, in every run, the median of its lag (WAL end - applied progress, sampled every second over the measured part) in the last third is not above the first third's by more than $keep_slack B (a batch in flight) and the end marker is visible less than 1 s after the writers stop.
+
+| setup | clients (-j) | hot tracks | no triggers tx/s | seed triggers tx/s | walcount tx/s | walcount / no triggers | walcount / triggers | triggers / no triggers | walcount keeps up | counts |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|
+EOT
+	while read -r sn cl jb hn b t w rb rt rtb keep nk cmax; do
+		echo "| $sn | $cl (-j $jb) | $hn | $b | $t | $w | **$rb** | $rt | $rtb | **$keep** ($nk of $hot_reps runs; catch-up <= $cmax ms) | $(cat "$tmp/hot-$sn-exact.txt") |"
+	done <"$tmp/hot-setups.txt"
+	cat <<EOT
+
+The runs, and why the writers slow down (means over the runs; WAL from pg_stat_wal, including walcount's own writes in its configuration; wait events: every 50 ms, what the active pgbench backends waited on, CPU = running or waiting for a CPU):
+
+| setup | configuration | tx/s per run | WAL per writer tx | full-page images per tx | WAL flushes/s | WAL MB/s | writers' wait events (share of samples) |
+|---|---|---|---:|---:|---:|---:|---|
+EOT
+	while read -r sn rest; do
+		for k in base trg wc; do
+			case $k in base) kn="no triggers" ;; trg) kn="seed triggers" ;; *) kn="walcount consuming" ;; esac
+			echo "| $sn | $kn | $(grep . "$tmp/hot-$sn-$k.list" | paste -sd, | sed 's/,/, /g') | $(walavg "$sn-$k" 2) B | $(walavg "$sn-$k" 3) | $(walavg "$sn-$k" 4) | $(awk -v b="$(walavg "$sn-$k" 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line "$sn-$k") |"
+		done
+	done <"$tmp/hot-setups.txt"
+	cat <<EOT
+
+walcount in each run (CPU over the whole run, warm-up included: $((hot_warm + hot_s)) s, of $((ncpu * (hot_warm + hot_s))) CPU-s on the machine; lag over the measured part; commit -> apply from the histogram):
+
+| setup | run | tx/s | changes (whole run) | batches | CPU walcount / walsender / backend | lag first -> last third (median), max | catch-up | commit -> apply p50 / p99, <= 100 ms | keeps up |
+|---|---:|---:|---:|---:|---|---|---:|---|---|
+EOT
+	while read -r sn r tps nc nb cw cs cb lf ll lm cu p50 p99 le keep; do
+		echo "| $sn | $r | $tps | $nc | $nb | $cw / $cs / $cb s | $lf -> $ll B, $lm B | $cu ms | $p50 / $p99 ms, $le% | $keep |"
+	done <"$tmp/hot-wc-runs.txt"
+}
+
+# The "this run" row: what each selected scenario ran.
+this_run() {
+	local t
+	t="scenarios ${BENCH_SCENARIOS:-all}"
+	[ -z "$sizes" ] || t="$t; backlogs $(echo "$sizes" | sed 's/ /, /g') changes$([ -z "${BENCH_SIZES:-}" ] || echo " (BENCH_SIZES set)")"
+	if want 1; then
+		t="$t; scenario 1 at $s1_size; option drains at $opt_size"
+	fi
+	if want 2; then
+		t="$t; scenario 2 setups $hot_setups, $hot_reps x ($hot_warm + $hot_s) s per configuration"
+	fi
+	if want 3; then
+		t="$t; scenario 3 $lag_s s"
+	fi
+	if want 4; then
+		t="$t; scenario 4 $(echo "$mem_sizes" | sed 's/ /, /g') rows"
+	fi
+	echo "$t"
+}
 section="$tmp/section.md"
 {
 	cat <<EOT
@@ -763,7 +946,7 @@ Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`$target\` (bench/suite.sh, BENCH_MODE=
 | server settings | fsync on, synchronous_commit on, shared_buffers 1GB, max_wal_size 32GB, checkpoint_timeout 60min, autovacuum off (VACUUM before each writer run), others default |
 | walcount | defaults (batch.max_changes 10000, batch.max_delay 200ms, batch.max_keys 100000), checkpoint.interval 1h (no sweep mid-scenario) |
 | load average (1/5/15 min) | start $load_start; at scenario 3 $load3, 2 $load2, 4 $load4, 1+5 $load1; end $load_end |
-| this run | backlogs $(echo "$sizes" | sed 's/ /, /g') changes$([ -z "${BENCH_SIZES:-}" ] || echo " (BENCH_SIZES set)"); scenario 1 at $s1_size; option drains at $opt_size; scenario 2 $hot_reps x ($hot_warm + $hot_s) s per setup; scenario 3 $lag_s s; scenario 4 $(echo "$mem_sizes" | sed 's/ /, /g') rows |
+| this run | $(this_run) |
 | data | $users users, $tracks tracks ($hot hot), $playlists playlists, $data_rows seeded source rows, an aggregate row per user/track/playlist; loaded in $((data_ms / 1000)) s; \`walcount init\` $init_ms ms |
 
 The machine is shared: other sessions' tests, fuzzers and soak loops ran during this run (the load averages above, on $(nproc) CPUs), so absolute figures move from run to run and the ratios compare runs made minutes apart; scenario 2 alternates its setups for that reason.
@@ -772,14 +955,43 @@ The machine is shared: other sessions' tests, fuzzers and soak loops ran during 
 
 | # | goal | measured | baseline (same run) | ratio | |
 |---|---|---:|---:|---:|---|
+EOT
+	if want 1; then
+		cat <<EOT
 | 1 | walcount applies a backlog at >= 0.95x the decode limit | $s1_wc_rate changes/s | pg_recvlogical drain $s1_dr_rate changes/s | $s1_ratio | **$s1_goal** |
-| 2a | writers with walcount consuming >= 0.85x no triggers | $h_wc tx/s | no triggers $h_base tx/s | $h_r_base | **$h_goal_a** |
-| 2b | writers with walcount >= 1.4x the seed's triggers | $h_wc tx/s | seed triggers $h_trg tx/s | $h_r_trg | **$h_goal_b** |
-| 2c | walcount keeps up with those writers (lag flat, catch-up < 1 s) | lag $h_lag_pair B (first -> last third, per run); catch-up <= $h_catchup_max ms | | | **$h_goal_c** |
+EOT
+	else
+		not_run 1 "walcount applies a backlog at >= 0.95x the decode limit"
+	fi
+	if want 2; then
+		hot_goal_rows
+	else
+		not_run 2 "writers with walcount consuming, and walcount keeping up"
+	fi
+	if want 3; then
+		cat <<EOT
 | 3 | p99 commit -> visible < 100 ms at $lag_rate changes/s | histogram p99 $l_p99 ms (${l_le100}% of $l_n transactions <= 100 ms); probe p99 $lp_p99 ms | goal 100 ms | $(ratio "$l_p99" 100) (histogram), $(ratio "$lp_p99" 100) (probe) | **$l_goal** |
+EOT
+	else
+		not_run 3 "p99 commit -> visible < 100 ms at $lag_rate changes/s"
+	fi
+	if want 4; then
+		cat <<EOT
 | 4 | peak RSS < 64 MB and flat over $(echo "$mem_sizes" | sed 's/ /, /g')-row transactions | max $(mb "$mem_max") MB | 10k-row transaction $(mb "$mem_first") MB | $(ratio "$mem_max" "$mem_first") | **$mem_goal** |
+EOT
+	else
+		not_run 4 "peak RSS < 64 MB and flat over the transaction sizes"
+	fi
+	if want 5; then
+		cat <<EOT
 | 5 | backlog throughput flat over sizes (>= 0.9x of the 100k round) | lowest $scale_min x | 100k round $r100 changes/s | $scale_min | **$scale_goal** |
-| 6 | reconcile | see "## Reconcile" (make bench-reconcile) | | | |
+EOT
+	else
+		not_run 5 "backlog throughput flat over sizes (>= 0.9x of the 100k round)"
+	fi
+	echo "| 6 | reconcile | see \"## Reconcile\" (make bench-reconcile) | | | |"
+	if want 1; then
+		cat <<EOT
 
 ### 1. Throughput vs the decode limit ($s1_size-change backlog)
 
@@ -794,6 +1006,9 @@ Passes in the order drain, walcount, drain, walcount; the second walcount pass r
 
 Where walcount's time goes (first pass): $s1_batches batches, ~$(( s1_changes / (s1_batches > 0 ? s1_batches : 1) )) changes each. walcount sends a batch and keeps reading and decoding the stream while the server applies it; in a backlog a batch grows to batch.max_changes before it is sent. The batches' statements took $(secs "$s1_bsum") s of the $(secs "$s1_wc_ms_1") s wall, send to commit, overlapped with reading (walcount_batch_duration_seconds_sum; both passes: $s1_bsum_list s). CPU in that pass: walsender $s1_ws_cpu + walcount $s1_wc_cpu + apply backend $s1_be_cpu = $s1_cpu_wc s, against the drain's $s1_dr_ws + $s1_dr_cl = $s1_cpu_dr s. $s1_bound_text Applying wrote $s1_own bytes of WAL ($(awk -v a="$s1_own" -v b="$s1_wal" 'BEGIN { printf "%.2f", a / b }')x the backlog's: each of the ~2 rows per change is a new tuple version, and every page's first change after the checkpoint a full-page image), which walcount's own walsender must decode afterwards as well.
 
+EOT
+		if [ -n "$profiled" ]; then
+			cat <<EOT
 #### Profile: walcount applying the same backlog
 
 \`perf record -a -F 999\` for $prof_s s while a second \`walcount run\` (slot walcount_prof, created with the drain slot, its progress row at the same position) applied the same backlog, plus \`perf record --call-graph dwarf\` of that walcount process. Share of all samples on the machine ($(nproc) CPUs): walsender $ps_ws%, apply backend $ps_be%, walcount $ps_wc%, idle $idle_share%, other processes $ps_other%.
@@ -822,6 +1037,11 @@ $(sym_rows "$p_ws" 12)
 
 postgres, libjansson and wal2json.so are stripped: only their exported functions have names, the rest counts as "unresolved" per library.
 
+EOT
+		else
+			printf '%s\n\n' "Profile: not taken (perf was not on PATH)."
+		fi
+		cat <<EOT
 #### What wal2json options and the replica identity save in the walsender
 
 Drains of the $opt_size-change backlog of that round from slots created together (the same WAL), $opt_reps of each, interleaved; walsender CPU from the postmaster's reaped-children time.
@@ -829,18 +1049,18 @@ Drains of the $opt_size-change backlog of that round from slots created together
 | options | changes | wall (median) | changes/s | walsender CPU (median) | runs: wall / CPU s | ratio to walcount's options: wall, CPU |
 |---|---:|---:|---:|---:|---|---:|
 EOT
-	for kind in base types oids; do
-		case $kind in
-		base) name="walcount's (include-types 0)" ;;
-		types) name="include-types 1 (wal2json's default)" ;;
-		oids) name="include-types 1 + include-type-oids 1" ;;
-		esac
-		on=$(awk -v k="$kind" '$2 == k { print $5; exit }' "$tmp/options.txt")
-		oms=$(opt_med "$kind" 3) ocpu=$(opt_med "$kind" 4)
-		runs=$(awk -v k="$kind" '$2 == k { printf "%s%.2f / %s", (n++ ? ", " : ""), $3 / 1000, $4 }' "$tmp/options.txt")
-		echo "| $name | $on | $(secs "$oms") s | $(rate "$on" "$oms") | $ocpu s | $runs | $(ratio "$oms" "$ob_ms"), $(ratio "$ocpu" "$ob_cpu") |"
-	done
-	cat <<EOT
+		for kind in base types oids; do
+			case $kind in
+			base) name="walcount's (include-types 0)" ;;
+			types) name="include-types 1 (wal2json's default)" ;;
+			oids) name="include-types 1 + include-type-oids 1" ;;
+			esac
+			on=$(awk -v k="$kind" '$2 == k { print $5; exit }' "$tmp/options.txt")
+			oms=$(opt_med "$kind" 3) ocpu=$(opt_med "$kind" 4)
+			runs=$(awk -v k="$kind" '$2 == k { printf "%s%.2f / %s", (n++ ? ", " : ""), $3 / 1000, $4 }' "$tmp/options.txt")
+			echo "| $name | $on | $(secs "$oms") s | $(rate "$on" "$oms") | $ocpu s | $runs | $(ratio "$oms" "$ob_ms"), $(ratio "$ocpu" "$ob_cpu") |"
+		done
+		cat <<EOT
 
 Column-level filtering: wal2json $w2j_version has no column filter (its options are include-*, filter-tables/add-tables, filter-msg-prefixes/add-msg-prefixes, filter-origins, actions, format-version, pretty-print, write-in-chunks), and PostgreSQL 15's column lists are pgoutput's. What narrows the columns decoded is the replica identity: with \`REPLICA IDENTITY USING INDEX\` on (key columns, txhash, is_current, is_delete), which walcount accepts, an UPDATE's old image carries 6 of the 11 columns. Same generator and size as the FULL round of $ri_size, a backlog of its own (so not the same WAL):
 
@@ -851,34 +1071,13 @@ Column-level filtering: wal2json $w2j_version has no column filter (its options 
 | ratio | | $(ratio "$ri_wal" "$fr_wal") | $(ratio "$ri_dr" "$fr_dr") | | $(ratio "$ri_ws" "$fr_ws") | $(ratio "$ri_wc" "$fr_wc") | |
 
 walcount with the identity index: $ri_exact. The index adds a unique-index insert to every write (its WAL is in the WAL column).
-
-### 2. Hot-key writer throughput
-
-pgbench, $hot_clients clients (-j 2), bench/suite_hot.pgbench: one upsert in place per transaction (a repost or save of a track with the action's is_delete and a new txhash, 50/50), 90% of the writes on the hottest 1% of the tracks ($hot tracks), synchronous_commit on; $hot_reps repetitions of (no triggers, walcount consuming, seed triggers), each after VACUUM ANALYZE and CHECKPOINT on the same tables, $hot_warm s of warm-up then $hot_s s measured (tx/s and latency: mean of pgbench's per-second progress over the measured part). The seed's triggers: bench/seed_triggers.sql, written from the seed's description (AFTER INSERT OR UPDATE, delta = (NEW.is_delete ? 0 : 1) - (UPDATE and NOT OLD.is_delete ? 1 : 0), the missing aggregate row created first, then \`col = col + delta\` for every row written). Medians of the repetitions.
-
-| setup | tx/s (median) | runs | ratio to no triggers | counts |
-|---|---:|---|---:|---|
-| no triggers (baseline) | $h_base | $h_base_l | 1.00 | not maintained |
-| seed triggers | $h_trg | $h_trg_l | $h_r_trgbase | $h_trg_exact |
-| walcount consuming | $h_wc | $h_wc_l | **$h_r_base** ($h_r_trg x the triggers) | $h_wc_exact |
-
-Why the writers slow down, per setup (means over the runs; WAL from pg_stat_wal, including walcount's own writes in its setup; wait events: every 50 ms, what the active pgbench backends waited on, CPU = running or waiting for a CPU):
-
-| setup | WAL per writer tx | full-page images per tx | WAL flushes/s | WAL MB/s | writers' wait events (share of samples) |
-|---|---:|---:|---:|---:|---|
-| no triggers | $(walavg base 2) B | $(walavg base 3) | $(walavg base 4) | $(awk -v b="$(walavg base 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line base) |
-| seed triggers | $(walavg trg 2) B | $(walavg trg 3) | $(walavg trg 4) | $(awk -v b="$(walavg trg 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line trg) |
-| walcount consuming | $(walavg wc 2) B | $(walavg wc 3) | $(walavg wc 4) | $(awk -v b="$(walavg wc 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line wc) |
-
-walcount in each run (CPU over the whole run, warm-up included: $((hot_warm + hot_s)) s, of $(( $(nproc) * (hot_warm + hot_s) )) CPU-s on the machine; lag = WAL end - applied progress, sampled every second; commit -> apply from the histogram):
-
-| run | tx/s | changes (whole run) | batches | CPU walcount / walsender / backend | lag first -> last third (median), max | catch-up | commit -> apply p50 / p99, <= 100 ms | keeps up |
-|---:|---:|---:|---:|---|---|---:|---|---|
 EOT
-	while read -r r tps nc nb cw cs cb lf ll lm cu p50 p99 le keep; do
-		echo "| $r | $tps | $nc | $nb | $cw / $cs / $cb s | $lf -> $ll B, $lm B | $cu ms | $p50 / $p99 ms, $le% | $keep |"
-	done <"$tmp/hot-wc-runs.txt"
-	cat <<EOT
+	fi
+	if want 2; then
+		hot_section
+	fi
+	if want 3; then
+		cat <<EOT
 
 ### 3. Lag at a steady $lag_rate changes/s
 
@@ -897,6 +1096,10 @@ pgbench -R $((lag_rate / 4)) -c 16 -j 2 for $lag_s s after a $lag_warm s warm-up
 | probe max | $lp_max ms | | |
 
 Lag in WAL bytes: median $ll_first B in the first third, $ll_last B in the last third, max $ll_max B ($ll_n samples); after the load stopped, the end marker was visible in $l_catchup_ms ms.
+EOT
+	fi
+	if want 4; then
+		cat <<EOT
 
 ### 4. Memory: peak RSS applying one transaction
 
@@ -905,10 +1108,12 @@ Each transaction: one \`INSERT ... ON CONFLICT DO UPDATE\` of n reposts (bench.b
 | rows in the transaction | peak RSS (VmHWM) | idle RSS before it | ratio to 10k | apply time | batches |
 |---:|---:|---:|---:|---:|---:|
 EOT
-	while read -r n idle peak rss g a b; do
-		echo "| $n | $(mb "$peak") MB | $(mb "$idle") MB | $(ratio "$peak" "$mem_first") | $(secs "$a") s | $b |"
-	done <"$tmp/mem.txt"
-	cat <<EOT
+		while read -r n idle peak rss g a b; do
+			echo "| $n | $(mb "$peak") MB | $(mb "$idle") MB | $(ratio "$peak" "$mem_first") | $(secs "$a") s | $b |"
+		done <"$tmp/mem.txt"
+	fi
+	if want 5; then
+		cat <<EOT
 
 ### 5. Scaling: backlog size
 
@@ -917,21 +1122,22 @@ Scenario 1 at each size, each a fresh backlog drained and applied from the same 
 | backlog | changes | WAL | drain changes/s | walcount changes/s | walcount / drain | walcount / 100k round | walcount peak RSS | apply statements | walcount's own WAL | exact |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 EOT
-	while read -r label n ch mch wal g dr dws dcl wcms st wcc wsc bec bat bs pk gap own rest; do
-		case $label in identity) continue ;; esac
-		wr=$(rate "$ch" "$wcms")
-		echo "| $label | $ch | $wal B | $(rate "$ch" "$dr") | $wr | $(ratio "$dr" "$wcms") | $(ratio "$wr" "$r100") | $(mb "$pk") MB | $bat batches, $(secs "$bs") s | $own B | $rest |"
-	done <"$tmp/rounds.txt"
-	cat <<EOT
+		while read -r label n ch mch wal g dr dws dcl wcms st wcc wsc bec bat bs pk gap own rest; do
+			case $label in identity) continue ;; esac
+			wr=$(rate "$ch" "$wcms")
+			echo "| $label | $ch | $wal B | $(rate "$ch" "$dr") | $wr | $(ratio "$dr" "$wcms") | $(ratio "$wr" "$r100") | $(mb "$pk") MB | $bat batches, $(secs "$bs") s | $own B | $rest |"
+		done <"$tmp/rounds.txt"
+		cat <<EOT
 
 "exact": over each round, every stream-maintained column's aggregate sum moved by exactly as much as its active source rows (bench.sums()).
 EOT
-	if [ "$mode" = full ]; then
-		case " $sizes " in
-		*" 10000000 "*) ;;
-		*) echo
-		   echo "The 10M round was left out of this run (BENCH_SIZES). At this run's rates it takes about $(awk -v g="$(row "$s1_size" | awk '{ print $6 }')" -v d="$s1_dr_ms" -v w="$s1_wc_ms" -v n="$s1_size" 'BEGIN { printf "%.0f", (g + d + w) * 10000000 / n / 60000 }') min (generating, draining and applying 10M changes)." ;;
-		esac
+		if [ "$mode" = full ]; then
+			case " $sizes " in
+			*" 10000000 "*) ;;
+			*) echo
+			   echo "The 10M round was left out of this run (BENCH_SIZES). At this run's rates it takes about $(awk -v g="$(row "$s1_size" | awk '{ print $6 }')" -v d="$s1_dr_ms" -v w="$s1_wc_ms" -v n="$s1_size" 'BEGIN { printf "%.0f", (g + d + w) * 10000000 / n / 60000 }') min (generating, draining and applying 10M changes)." ;;
+			esac
+		fi
 	fi
 } >"$section"
 
