@@ -28,9 +28,7 @@ static bool table_params(const struct batch *b, enum agg_table t, struct strbuf 
 
 	if (rows == NULL && n != 0)
 		return false;
-	bool ok = pgarray_rows(&texts[0], rows, n, -1);
-	for (int c = 0; ok && c < agg_stream_columns(t); c++)
-		ok = pgarray_rows(&texts[1 + c], rows, n, c);
+	bool ok = pgarray_table(texts, t, rows, n);
 	free(rows);
 	return ok;
 }

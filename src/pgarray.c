@@ -11,3 +11,12 @@ bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int 
 	strbuf_putc(a, '}');
 	return !strbuf_failed(a);
 }
+
+bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n)
+{
+	bool ok = pgarray_rows(&arrays[0], rows, n, -1);
+
+	for (int c = 0; ok && c < agg_stream_columns(t); c++)
+		ok = pgarray_rows(&arrays[1 + c], rows, n, c);
+	return ok;
+}

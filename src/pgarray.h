@@ -7,11 +7,17 @@
 #include <stddef.h>
 
 #include "batch.h"
+#include "counters.h"
 #include "strbuf.h"
 
 /* Writes "{a,b,c}" of rows[0..n) into a, replacing what it held: the keys
  * when field < 0, else d[field]. Returns false when out of memory (the
  * text grows with the batch, so it fails soft, as strbuf.h says). */
 bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int field);
+
+/* The arrays a statement takes for rows[0..n) of aggregate table t: the
+ * keys into arrays[0], then one array per stream column of t (counters.h)
+ * into arrays[1..]. False when out of memory, as pgarray_rows. */
+bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n);
 
 #endif

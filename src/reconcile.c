@@ -219,9 +219,7 @@ static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct st
 		first++;
 	for (end = first; end < n && rows[end].key <= c->hi; end++)
 		;
-	bool ok = pgarray_rows(&arrays[0], rows + first, end - first, -1);
-	for (int i = 0; ok && i < agg_stream_columns(c->t); i++)
-		ok = pgarray_rows(&arrays[1 + i], rows + first, end - first, i);
+	bool ok = pgarray_table(arrays, c->t, rows + first, end - first);
 	free(rows);
 	return ok;
 }
