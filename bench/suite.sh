@@ -43,6 +43,14 @@
 #                       threads (BENCH_HOT_JOBS on fewer than 8 CPUs)
 #   BENCH_KEEPUP_SLACK  bytes the lag may rise from the first to the last
 #                       third and still count as kept up (1048576)
+#   BENCH_WORKERS       apply.workers values, e.g. "1 2 4" (default "1"):
+#                       every scenario that runs walcount runs it once per
+#                       value in the same run, side by side, and reports each
+#                       (the goals table: the first value); apply backend CPU
+#                       is the sum over its N connections
+#   BENCH_SECTION       the results.md section written ("Suite: make
+#                       bench-quick" or "Suite: make bench"), e.g. to keep a
+#                       partial run apart from the mode's section
 # perf is optional: without it on PATH the profile is skipped.
 # `set -- $(...)` and `read a b c` split result lines into named fields on
 # purpose, not all of them used; dash has `local`.
@@ -106,6 +114,22 @@ viral_clients=${BENCH_VIRAL_CLIENTS:-64}
 viral_jobs=${BENCH_VIRAL_JOBS:-$([ "$ncpu" -ge 8 ] && echo 8 || echo "$hot_jobs")}
 hot_setups=${BENCH_HOT_SETUPS:-hot viral}
 keep_slack=${BENCH_KEEPUP_SLACK:-1048576}
+workers=$(echo "${BENCH_WORKERS:-1}" | tr ',' ' ')
+for x in $workers; do
+	case $x in
+	'' | *[!0-9]*) echo "bench: BENCH_WORKERS: '$x' is not a number of apply workers (1 to 64)" >&2; exit 2 ;;
+	esac
+	if [ "$x" -lt 1 ] || [ "$x" -gt 64 ]; then
+		echo "bench: BENCH_WORKERS: $x is out of range (1 to 64)" >&2
+		exit 2
+	fi
+done
+set -- $workers
+[ $# -gt 0 ] || { echo "bench: BENCH_WORKERS is empty" >&2; exit 2; }
+w1=$1
+shift
+wrest="$*"
+workers="$w1${wrest:+ $wrest}"
 # The selected scenarios as " 1 2 ... ", numbers only.
 scen=" "
 for x in $(echo "${BENCH_SCENARIOS:-1 2 3 4 5}" | tr ',' ' '); do
@@ -209,7 +233,7 @@ data_rows=$(q -c "SELECT (SELECT count(*) FROM reposts) + (SELECT count(*) FROM 
 data_ms=$(($(now_ms) - t0))
 
 conf="$tmp/walcount.yaml"
-wc_conf() { # file slot listen
+wc_conf() { # file slot listen [workers]
 	cat >"$1" <<EOF
 database:
   dsn: "host=127.0.0.1 port=$port dbname=$db user=postgres"
@@ -221,8 +245,17 @@ checkpoint:
 metrics:
   listen: "$3"
 EOF
+	[ "${4:-1}" -eq 1 ] || printf 'apply:\n  workers: %s\n' "$4" >>"$1"
 }
-wc_conf "$conf" "$slot" "$metrics_addr"
+wc_conf "$conf" "$slot" "$metrics_addr" "$w1"
+# The main slot's config per BENCH_WORKERS value.
+wconf() { echo "$tmp/walcount-w$1.yaml"; }
+for x in $workers; do
+	wc_conf "$(wconf "$x")" "$slot" "$metrics_addr" "$x"
+done
+# A walcount configuration's label in the tables: "walcount" alone when
+# BENCH_WORKERS is the default.
+wlabel() { if [ "$workers" = 1 ]; then echo "walcount"; else echo "walcount, apply.workers $1"; fi; }
 murl="http://$metrics_addr/metrics"
 
 say "walcount init"
@@ -300,18 +333,32 @@ sums_check() { # before after
 		{ da = $2 - a[$1]; ds = $3 - s[$1]; if (da != ds) { bad = bad sprintf(" %s moved %d, source %d;", $1, da, ds) } n++ }
 		END { if (bad == "") print "exact (" n " columns)"; else print "NOT EXACT:" bad }' "$1" "$2"
 }
-wc_pids() { # sets ws_pid (walsender) and be_pid (apply backend) of walcount on slot $1
+# Sets ws_pid (walsender) of walcount on slot $1, be_pid (its apply
+# backends: one per apply.workers connection, space-separated) and be_n.
+# One walcount runs at a time here.
+wc_pids() {
 	ws_pid=$(q -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$1'")
 	be_pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'walcount' AND backend_type = 'client backend'
-		AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1")
+		AND pid <> pg_backend_pid() ORDER BY backend_start" | tr '\n' ' ')
+	be_pid=${be_pid% }
+	be_n=$(echo "$be_pid" | wc -w)
+}
+# CPU seconds of live processes, summed.
+cpu_sum() {
+	local p t=0
+	for p in "$@"; do
+		t=$(awk -v a="$t" -v b="$(cpu_s "$p")" 'BEGIN { printf "%.2f", a + b }')
+	done
+	echo "$t"
 }
 
-# Starts sampling walcount's lag (WAL end - applied progress) every second,
-# after DELAY seconds.
+# Starts sampling walcount's lag (WAL end - applied progress; with
+# apply.workers, the earliest partition's row) every second, after DELAY
+# seconds.
 lag_sampler() { # file [delay]
 	(sleep "${2:-0}"
 	 while :; do
-		q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), lsn)::bigint FROM walcount.progress WHERE slot_name = '$slot'" || true
+		q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), min(lsn))::bigint FROM walcount.progress WHERE slot_name = '$slot'" || true
 		sleep 1
 	done) >"$1" 2>/dev/null &
 	lag_pid=$!
@@ -331,49 +378,62 @@ lag_stats() {
 }
 
 # --- scenario 3: lag at a steady rate ---------------------------------------
-if want 3; then
-	say "scenario 3: steady $lag_rate changes/s for $lag_s s with walcount running (default config)"
-	load3=$(load)
+# lag_run W: one lag run with apply.workers W; its figures go to lag-w.txt
+# (see the results below) and, for the first BENCH_WORKERS value, into the
+# l_* variables of the section.
+: >"$tmp/lag-w.txt"
+lag_run() {
+	local w=$1 f ph
+	f="$tmp/lag-w$1" ph=lag
+	[ "$w" = "$w1" ] || ph="lag-w$w"
+	say "scenario 3: steady $lag_rate changes/s for $lag_s s with $(wlabel "$w") running (default batch settings)"
 	wc_settle
-	wc_start "$tmp/lag.log"
+	wc_start "$f.log" "$(wconf "$w")"
 	m=$(mark)
 	wait_mark "$m" 600
 	pgbench -n -c 16 -j 2 -R "$((lag_rate / 4))" -T "$((lag_s + lag_warm))" -D users="$users" -D tracks="$tracks" \
-		-f "$bench/suite_steady.pgbench" "$db" >"$tmp/lag-pgbench.out" 2>&1 &
+		-f "$bench/suite_steady.pgbench" "$db" >"$f-pgbench.out" 2>&1 &
 	lag_load_pid=$!
 	bg_pids="$bg_pids $lag_load_pid"
 	sleep "$lag_warm"
-	curl -sf "$murl" >"$tmp/lag-metrics-before.txt" || die "no metrics on $murl"
-	lag_sampler "$tmp/lag-bytes.txt"
-	psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.probe('lag', $lag_s, $((users + 1)), $((tracks + 1)))" >/dev/null &
+	curl -sf "$murl" >"$f-metrics-before.txt" || die "no metrics on $murl"
+	lag_sampler "$f-bytes.txt"
+	psql -X -q -v ON_ERROR_STOP=1 -c "CALL bench.probe('$ph', $lag_s, $((users + 1)), $((tracks + 1)))" >/dev/null &
 	lag_probe_pid=$!
 	bg_pids="$bg_pids $lag_probe_pid"
-	wait "$lag_load_pid" || { cat "$tmp/lag-pgbench.out" >&2; die "pgbench failed"; }
+	wait "$lag_load_pid" || { cat "$f-pgbench.out" >&2; die "pgbench failed"; }
 	wait "$lag_probe_pid" || die "probe failed"
 	t0=$(now_ms)
 	m=$(mark)
 	wait_mark "$m" 600
 	l_catchup_ms=$(($(now_ms) - t0))
 	lag_stop
-	curl -sf "$murl" >"$tmp/lag-metrics-after.txt"
+	curl -sf "$murl" >"$f-metrics-after.txt"
 	wc_stop
 	wc_settle
-	set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt")
+	set -- $(hist_stats "$f-metrics-before.txt" "$f-metrics-after.txt")
 	l_n=$1 l_p50=$2 l_p99=$3 l_mean=$4 l_le100=$5 l_top=$6
-	set -- $(hist_stats "$tmp/lag-metrics-before.txt" "$tmp/lag-metrics-after.txt" walcount_batch_duration_seconds)
+	set -- $(hist_stats "$f-metrics-before.txt" "$f-metrics-after.txt" walcount_batch_duration_seconds)
 	lb_n=$1 lb_p50=$2 lb_p99=$3 lb_mean=$4
 	set -- $(q -F ' ' -c "SELECT count(*), round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
 		round(percentile_disc(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1),
-		count(*) FILTER (WHERE NOT seen) FROM bench.probe_samples WHERE phase = 'lag'")
+		count(*) FILTER (WHERE NOT seen) FROM bench.probe_samples WHERE phase = '$ph'")
 	lp_n=$1 lp_p50=$2 lp_p99=$3 lp_max=$4 lp_unseen=$5
-	l_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$tmp/lag-pgbench.out")
-	l_late=$(awk '/^number of transactions above|skipped/ { print; exit }' "$tmp/lag-pgbench.out")
-	l_sched=$(sed -n 's/^rate limit schedule lag: //p' "$tmp/lag-pgbench.out" | head -1)
-	set -- $(lag_stats "$tmp/lag-bytes.txt")
+	l_tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f-pgbench.out")
+	l_sched=$(sed -n 's/^rate limit schedule lag: //p' "$f-pgbench.out" | head -1)
+	set -- $(lag_stats "$f-bytes.txt")
 	ll_n=$1 ll_first=$2 ll_last=$3 ll_max=$4
+	echo "$w $l_tps $l_n $l_p50 $l_p99 $l_le100 $lb_p50 $lb_p99 $lp_n $lp_p50 $lp_p99 $lp_max $ll_first $ll_last $ll_max $l_catchup_ms" >>"$tmp/lag-w.txt"
+	say "  $(wlabel "$w"): histogram p50 $l_p50 ms, p99 $l_p99 ms, <=100 ms: $l_le100%; probe p50 $lp_p50 p99 $lp_p99 max $lp_max ms; load $l_tps tx/s"
+}
+if want 3; then
+	load3=$(load)
+	# The first value last: the section's l_* figures are its run's.
+	for x in $wrest $w1; do
+		lag_run "$x"
+	done
 	l_goal=missed
 	awk -v p="$l_le100" 'BEGIN { exit !(p != "n/a" && p >= 99) }' && l_goal=met
-	say "  histogram p50 $l_p50 ms, p99 $l_p99 ms, <=100 ms: $l_le100%; probe p50 $lp_p50 p99 $lp_p99 max $lp_max ms; load $l_tps tx/s"
 fi
 
 # --- scenario 2: hot-key writers --------------------------------------------
@@ -415,18 +475,97 @@ hot_wal() { # name
 		'BEGIN { tx = tps * secs; printf "%s %.0f %.2f %.0f %.0f\n", n, (b1 - b0) / tx, (f1 - f0) / tx, (s1 - s0) / secs, (b1 - b0) / secs }' \
 		>>"$tmp/hot-wal.txt"
 }
+# The run name of apply.workers W in repetition R of the current setup
+# ("hot-wc1" for the first BENCH_WORKERS value, as without it; "hot-w4-1")
+# and the prefix of those names; the file listing W's tx/s per repetition.
+wpfx() { if [ "$1" = "$w1" ]; then echo "$s2-wc"; else echo "$s2-w$1-"; fi; }
+wlist() { if [ "$1" = "$w1" ]; then echo "$tmp/hot-$s2-wc.list"; else echo "$tmp/hot-$s2-w$1.list"; fi; }
+# BENCH_WORKERS rotated by repetition R (1 2 4, 2 4 1, 4 1 2, ...), so no
+# value always runs first after the baseline's catch-up.
+wrot() {
+	local k=$((($1 - 1) % $(echo "$workers" | wc -w)))
+	set -- $workers
+	while [ "$k" -gt 0 ]; do
+		set -- "$@" "$1"
+		shift
+		k=$((k - 1))
+	done
+	echo "$*"
+}
+# hot_wc W R: the writers with walcount (apply.workers W) consuming;
+# appends the run to hot-wc-runs.txt (see hot_setup) and ends settled.
+hot_wc() {
+	local w=$1 r=$2 n m catchup ex hn hp50 hp99 hmean hle100 lfirst llast lmax nb nc keep
+	n="$(wpfx "$w")$r"
+	say "  $s2 repetition $r: $(wlabel "$w") consuming"
+	wc_start "$tmp/hot-$n.log" "$(wconf "$w")"
+	sums >"$tmp/hot-$n-sums0.txt"
+	hot_prep
+	m=$(mark)
+	wait_mark "$m" 600
+	curl -sf "$murl" >"$tmp/hot-$n-metrics0.txt"
+	# Lag over the measured part only: from the end of the warm-up
+	# until the writers stop (the catch-up is timed on its own).
+	lag_sampler "$tmp/hot-$n-lag.txt" "$hot_warm"
+	wc_pids "$slot"
+	c_wc=$(cpu_s "$wc_pid") c_ws=$(cpu_s "$ws_pid") c_be=$(cpu_sum $be_pid)
+	hot_run "$n"
+	lag_stop
+	c_wc=$(sub_s "$(cpu_s "$wc_pid")" "$c_wc") c_ws=$(sub_s "$(cpu_s "$ws_pid")" "$c_ws") c_be=$(sub_s "$(cpu_sum $be_pid)" "$c_be")
+	t0=$(now_ms)
+	m=$(mark)
+	wait_mark "$m" 3600
+	catchup=$(($(now_ms) - t0))
+	curl -sf "$murl" >"$tmp/hot-$n-metrics1.txt"
+	wc_stop
+	hot_wal "$n"
+	sums >"$tmp/hot-$n-sums1.txt"
+	ex=$(sums_check "$tmp/hot-$n-sums0.txt" "$tmp/hot-$n-sums1.txt")
+	case $ex in exact*) ;; *) wc_ex="$wc_ex $(wlabel "$w") run $r: $ex" ;; esac
+	cat "$tmp/hot-$n.tps" >>"$(wlist "$w")"
+	echo >>"$(wlist "$w")"
+	set -- $(hist_stats "$tmp/hot-$n-metrics0.txt" "$tmp/hot-$n-metrics1.txt")
+	hn=$1 hp50=$2 hp99=$3 hmean=$4 hle100=$5
+	set -- $(lag_stats "$tmp/hot-$n-lag.txt")
+	lfirst=$2 llast=$3 lmax=$4
+	nb=$(($(metric_sum walcount_batches_total "$tmp/hot-$n-metrics1.txt") - $(metric_sum walcount_batches_total "$tmp/hot-$n-metrics0.txt")))
+	nc=$(($(metric_sum walcount_changes_total "$tmp/hot-$n-metrics1.txt") - $(metric_sum walcount_changes_total "$tmp/hot-$n-metrics0.txt")))
+	# Keeping up (issue 14): the lag's median over the last third of
+	# the measured run is not above the first third's, and after the
+	# writers stop the end marker is visible in < 1 s. At a steady
+	# state the samples jitter by about a batch in flight, so a rise
+	# of up to $keep_slack bytes counts as flat. n/a: fewer than 3
+	# lag samples (a measured part under 3 s).
+	keep=no
+	if [ "$lfirst" = n/a ]; then
+		keep=n/a
+	elif awk -v a="$lfirst" -v b="$llast" -v c="$catchup" -v s="$keep_slack" 'BEGIN { exit !(b + 0 <= a + s && c < 1000) }'; then
+		keep=yes
+	fi
+	echo "$s2 $r $(cat "$tmp/hot-$n.tps") $nc $nb $c_wc $c_ws $c_be $lfirst $llast $lmax $catchup $hp50 $hp99 $hle100 $keep $w $be_n" >>"$tmp/hot-wc-runs.txt"
+	say "  $s2 repetition $r: $(wlabel "$w") keeps up: $keep (lag first -> last third $lfirst -> $llast B, catch-up $catchup ms)"
+	wc_settle
+}
 # hot_setup NAME CLIENTS JOBS HOT: $hot_reps repetitions of (no triggers,
-# walcount consuming, seed triggers), alternating. Appends a line per
-# walcount run to hot-wc-runs.txt and one for the setup to hot-setups.txt:
-# name clients jobs hot base trg wc wc/base wc/trg trg/base keeps-up
-# runs-kept max-catch-up-ms; the counts' exactness in hot-NAME-exact.txt.
+# walcount consuming with each BENCH_WORKERS value, seed triggers),
+# alternating. Appends a line per walcount run to hot-wc-runs.txt (name
+# repetition tx/s changes batches CPU-walcount CPU-walsender CPU-backends
+# lag-first lag-last lag-max catch-up-ms p50 p99 <=100ms keeps-up workers
+# backends), one for the setup to hot-setups.txt: name clients jobs hot base
+# trg wc wc/base wc/trg trg/base keeps-up runs-kept max-catch-up-ms (wc: the
+# first BENCH_WORKERS value), and one per workers value to hot-workers.txt:
+# name workers tx/s wc/base wc/first-value keeps-up runs-kept
+# max-catch-up-ms mean-CPU-walcount walsender backends backends; the counts'
+# exactness in hot-NAME-exact.txt.
 hot_setup() {
-	local r m catchup ex wc_ex trg_ex hn hp50 hp99 hmean hle100 lfirst llast lmax nb nc keep b w t nk
+	local r ex wc_ex trg_ex keep b w t nk wx
 	s2=$1 s2_clients=$2 s2_jobs=$3 s2_hot=$4
 	say "scenario 2, setup $s2: $s2_clients clients (-j $s2_jobs), 90% of the writes on $s2_hot tracks, $hot_reps x ($hot_warm + $hot_s) s per configuration, alternating"
 	: >"$tmp/hot-$s2-base.list"
-	: >"$tmp/hot-$s2-wc.list"
 	: >"$tmp/hot-$s2-trg.list"
+	for wx in $workers; do
+		: >"$(wlist "$wx")"
+	done
 	wc_ex="" trg_ex=""
 	r=0
 	while [ "$r" -lt "$hot_reps" ]; do
@@ -440,54 +579,9 @@ hot_setup() {
 		# walcount applies what the baseline wrote (nobody counted it).
 		wc_sync
 		wc_settle
-		say "  $s2 repetition $r: walcount consuming"
-		wc_start "$tmp/hot-$s2-wc$r.log"
-		sums >"$tmp/hot-$s2-wc$r-sums0.txt"
-		hot_prep
-		m=$(mark)
-		wait_mark "$m" 600
-		curl -sf "$murl" >"$tmp/hot-$s2-wc$r-metrics0.txt"
-		# Lag over the measured part only: from the end of the warm-up
-		# until the writers stop (the catch-up is timed on its own).
-		lag_sampler "$tmp/hot-$s2-wc$r-lag.txt" "$hot_warm"
-		wc_pids "$slot"
-		c_wc=$(cpu_s "$wc_pid") c_ws=$(cpu_s "$ws_pid") c_be=$(cpu_s "$be_pid")
-		hot_run "$s2-wc$r"
-		lag_stop
-		c_wc=$(sub_s "$(cpu_s "$wc_pid")" "$c_wc") c_ws=$(sub_s "$(cpu_s "$ws_pid")" "$c_ws") c_be=$(sub_s "$(cpu_s "$be_pid")" "$c_be")
-		t0=$(now_ms)
-		m=$(mark)
-		wait_mark "$m" 3600
-		catchup=$(($(now_ms) - t0))
-		curl -sf "$murl" >"$tmp/hot-$s2-wc$r-metrics1.txt"
-		wc_stop
-		hot_wal "$s2-wc$r"
-		sums >"$tmp/hot-$s2-wc$r-sums1.txt"
-		ex=$(sums_check "$tmp/hot-$s2-wc$r-sums0.txt" "$tmp/hot-$s2-wc$r-sums1.txt")
-		case $ex in exact*) ;; *) wc_ex="$wc_ex run $r: $ex" ;; esac
-		cat "$tmp/hot-$s2-wc$r.tps" >>"$tmp/hot-$s2-wc.list"
-		echo >>"$tmp/hot-$s2-wc.list"
-		set -- $(hist_stats "$tmp/hot-$s2-wc$r-metrics0.txt" "$tmp/hot-$s2-wc$r-metrics1.txt")
-		hn=$1 hp50=$2 hp99=$3 hmean=$4 hle100=$5
-		set -- $(lag_stats "$tmp/hot-$s2-wc$r-lag.txt")
-		lfirst=$2 llast=$3 lmax=$4
-		nb=$(($(metric_sum walcount_batches_total "$tmp/hot-$s2-wc$r-metrics1.txt") - $(metric_sum walcount_batches_total "$tmp/hot-$s2-wc$r-metrics0.txt")))
-		nc=$(($(metric_sum walcount_changes_total "$tmp/hot-$s2-wc$r-metrics1.txt") - $(metric_sum walcount_changes_total "$tmp/hot-$s2-wc$r-metrics0.txt")))
-		# Keeping up (issue 14): the lag's median over the last third of
-		# the measured run is not above the first third's, and after the
-		# writers stop the end marker is visible in < 1 s. At a steady
-		# state the samples jitter by about a batch in flight, so a rise
-		# of up to $keep_slack bytes counts as flat. n/a: fewer than 3
-		# lag samples (a measured part under 3 s).
-		keep=no
-		if [ "$lfirst" = n/a ]; then
-			keep=n/a
-		elif awk -v a="$lfirst" -v b="$llast" -v c="$catchup" -v s="$keep_slack" 'BEGIN { exit !(b + 0 <= a + s && c < 1000) }'; then
-			keep=yes
-		fi
-		echo "$s2 $r $(cat "$tmp/hot-$s2-wc$r.tps") $nc $nb $c_wc $c_ws $c_be $lfirst $llast $lmax $catchup $hp50 $hp99 $hle100 $keep" >>"$tmp/hot-wc-runs.txt"
-		say "  $s2 repetition $r: walcount keeps up: $keep (lag first -> last third $lfirst -> $llast B, catch-up $catchup ms)"
-		wc_settle
+		for wx in $(wrot "$r"); do
+			hot_wc "$wx" "$r"
+		done
 		say "  $s2 repetition $r: seed triggers (walcount stopped)"
 		q -f "$bench/seed_triggers.sql" >/dev/null
 		sums >"$tmp/hot-$s2-trg$r-sums0.txt"
@@ -503,19 +597,33 @@ hot_setup() {
 		# The triggers counted that run: walcount skips it (its slot and
 		# progress move past it), so the aggregates stay exact.
 		wc_settle
-		say "  $s2 repetition $r: tx/s no triggers $(cat "$tmp/hot-$s2-base$r.tps"), walcount $(cat "$tmp/hot-$s2-wc$r.tps"), triggers $(cat "$tmp/hot-$s2-trg$r.tps"); catch-up $catchup ms"
+		say "  $s2 repetition $r: tx/s no triggers $(cat "$tmp/hot-$s2-base$r.tps"), $(wlabel "$w1") $(cat "$tmp/hot-$s2-wc$r.tps"), triggers $(cat "$tmp/hot-$s2-trg$r.tps")"
 	done
 	echo "walcount ${wc_ex:-"exact (every run)"}; triggers ${trg_ex:-"exact (every run)"}" >"$tmp/hot-$s2-exact.txt"
 	b=$(median <"$tmp/hot-$s2-base.list") w=$(median <"$tmp/hot-$s2-wc.list") t=$(median <"$tmp/hot-$s2-trg.list")
-	nk=$(awk -v s="$s2" '$1 == s && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
+	for wx in $workers; do
+		t=$(median <"$(wlist "$wx")")
+		nk=$(awk -v s="$s2" -v w="$wx" '$1 == s && $17 == w && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
+		keep=no
+		if [ "$nk" -eq "$hot_reps" ]; then
+			keep=yes
+		elif ! awk -v s="$s2" -v w="$wx" '$1 == s && $17 == w && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
+			keep=n/a
+		fi
+		echo "$s2 $wx $t $(ratio "$t" "$b") $(ratio "$t" "$w") $keep $nk $(awk -v s="$s2" -v w="$wx" '$1 == s && $17 == w {
+			if ($12 > m) m = $12; a += $6; c += $7; d += $8; n++; k = $18 }
+			END { printf "%d %.2f %.2f %.2f %d", m, a / n, c / n, d / n, k }' "$tmp/hot-wc-runs.txt")" >>"$tmp/hot-workers.txt"
+	done
+	t=$(median <"$tmp/hot-$s2-trg.list")
+	nk=$(awk -v s="$s2" -v w="$w1" '$1 == s && $17 == w && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
 	keep=no
 	if [ "$nk" -eq "$hot_reps" ]; then
 		keep=yes
-	elif ! awk -v s="$s2" '$1 == s && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
+	elif ! awk -v s="$s2" -v w="$w1" '$1 == s && $17 == w && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
 		keep=n/a
 	fi
 	echo "$s2 $s2_clients $s2_jobs $s2_hot $b $t $w $(ratio "$w" "$b") $(ratio "$w" "$t") $(ratio "$t" "$b") $keep $nk \
-$(awk -v s="$s2" '$1 == s && $12 > m { m = $12 } END { print m + 0 }' "$tmp/hot-wc-runs.txt")" >>"$tmp/hot-setups.txt"
+$(awk -v s="$s2" -v w="$w1" '$1 == s && $17 == w && $12 > m { m = $12 } END { print m + 0 }' "$tmp/hot-wc-runs.txt")" >>"$tmp/hot-setups.txt"
 	say "  $s2 median tx/s: no triggers $b, walcount $w ($(ratio "$w" "$b") x), triggers $t (walcount/triggers $(ratio "$w" "$t") x); walcount keeps up: $keep ($nk of $hot_reps runs)"
 }
 if want 2; then
@@ -523,6 +631,7 @@ if want 2; then
 	: >"$tmp/hot-wc-runs.txt"
 	: >"$tmp/hot-wal.txt"
 	: >"$tmp/hot-setups.txt"
+	: >"$tmp/hot-workers.txt"
 	for x in $hot_setups; do
 		case $x in
 		hot) hot_setup hot "$hot_clients" "$hot_jobs" "$hot" ;;
@@ -536,27 +645,32 @@ if want 4; then
 	say "scenario 4: peak RSS applying single transactions of $mem_sizes rows"
 	load4=$(load)
 	: >"$tmp/mem.txt"
+	: >"$tmp/mem-w.txt"
 	salt=1
+	# Each size once per BENCH_WORKERS value; mem.txt: the first value's.
 	for n in $mem_sizes; do
-		wc_settle
-		wc_start "$tmp/mem-$n.log"
-		sleep 0.5
-		idle_kb=$(hwm_kb "$wc_pid")
-		t0=$(now_ms)
-		q -c "CALL bench.big_txn($n, $users, $tracks, $salt)"
-		salt=$((salt + 1))
-		gen_ms=$(($(now_ms) - t0))
-		m=$(mark)
-		t0=$(now_ms)
-		wait_mark "$m" 3600
-		apply_ms=$(($(now_ms) - t0))
-		peak_kb=$(hwm_kb "$wc_pid")
-		rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$wc_pid/status")
-		curl -sf "$murl" >"$tmp/mem-$n-metrics.txt"
-		wc_stop
-		batches=$(metric_sum walcount_batches_total "$tmp/mem-$n-metrics.txt")
-		echo "$n $idle_kb $peak_kb $rss_kb $gen_ms $apply_ms $batches" >>"$tmp/mem.txt"
-		say "  $n rows: peak RSS $(mb "$peak_kb") MB (idle $(mb "$idle_kb") MB), applied in $apply_ms ms, $batches batches"
+		for x in $workers; do
+			wc_settle
+			wc_start "$tmp/mem-$n-w$x.log" "$(wconf "$x")"
+			sleep 0.5
+			idle_kb=$(hwm_kb "$wc_pid")
+			t0=$(now_ms)
+			q -c "CALL bench.big_txn($n, $users, $tracks, $salt)"
+			salt=$((salt + 1))
+			gen_ms=$(($(now_ms) - t0))
+			m=$(mark)
+			t0=$(now_ms)
+			wait_mark "$m" 3600
+			apply_ms=$(($(now_ms) - t0))
+			peak_kb=$(hwm_kb "$wc_pid")
+			rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$wc_pid/status")
+			curl -sf "$murl" >"$tmp/mem-$n-w$x-metrics.txt"
+			wc_stop
+			batches=$(metric_sum walcount_batches_total "$tmp/mem-$n-w$x-metrics.txt")
+			[ "$x" != "$w1" ] || echo "$n $idle_kb $peak_kb $rss_kb $gen_ms $apply_ms $batches" >>"$tmp/mem.txt"
+			echo "$n $x $idle_kb $peak_kb $rss_kb $gen_ms $apply_ms $batches" >>"$tmp/mem-w.txt"
+			say "  $n rows, $(wlabel "$x"): peak RSS $(mb "$peak_kb") MB (idle $(mb "$idle_kb") MB), applied in $apply_ms ms, $batches batches"
+		done
 	done
 	mem_first=$(awk 'NR == 1 { print $3 }' "$tmp/mem.txt")
 	mem_max=$(awk '$3 > m { m = $3 } END { print m }' "$tmp/mem.txt")
@@ -603,8 +717,57 @@ drain() {
 
 : >"$tmp/rounds.txt"
 : >"$tmp/options.txt"
+: >"$tmp/wpasses.txt"
+reversed() {
+	local r="" x
+	for x in "$@"; do
+		r="$x${r:+ $r}"
+	done
+	echo "$r"
+}
+# moved_check FIRST0 FIRST1 PASS0 PASS1: a pass that counted a round's
+# backlog again moved every aggregate column by as much as the round's first
+# pass did (bench.sums() before and after each).
+moved_check() {
+	awk 'FILENAME == ARGV[1] { a[$1] = $2; next } FILENAME == ARGV[2] { d[$1] = $2 - a[$1]; next }
+		FILENAME == ARGV[3] { p[$1] = $2; next }
+		{ dp = $2 - p[$1]; if (dp != d[$1]) { bad = bad sprintf(" %s moved %d, the first pass %d;", $1, dp, d[$1]) } n++ }
+		END { if (bad == "") print "exact (" n " columns, as the first pass)"; else print "NOT EXACT:" bad }' "$@"
+}
+# wpass LABEL W SLOT PASS: walcount with apply.workers W applies the round's
+# backlog again from SLOT (created with the drain slot), counting it a
+# second time: its end is the marker's count ($m in round) moved once more by
+# the toggle. With more than one BENCH_WORKERS value every such pass starts
+# after a CHECKPOINT, as the round's first one does, so each writes the same
+# full-page images. Appends "label workers pass ms CPU-walcount
+# CPU-walsender CPU-backends backends batches apply-ms exactness" to
+# wpasses.txt (the round's first pass is the line round() writes); SLOT and
+# its progress rows are dropped after.
+wpass() {
+	local m2 t0 ms c_wc c_ws c_be nb bs ex
+	wc_conf "$tmp/wpass.yaml" "$3" "$metrics_addr" "$2"
+	own "$3"
+	[ -z "$wrest" ] || q -c "CHECKPOINT"
+	sums >"$tmp/round-$1-$3-sums0.txt"
+	m2=$(q -c "SELECT repost_count + CASE WHEN $m = 1 THEN 1 ELSE -1 END FROM aggregate_track WHERE track_id = $mtrack")
+	t0=$(now_ms)
+	wc_start "$tmp/round-$1-$3.log" "$tmp/wpass.yaml"
+	wc_pids "$3"
+	wait_mark "$m2" 7200
+	ms=$(($(now_ms) - t0))
+	c_wc=$(cpu_s "$wc_pid") c_ws=$(cpu_s "$ws_pid") c_be=$(cpu_sum $be_pid)
+	curl -sf "$murl" >"$tmp/round-$1-$3-metrics.txt"
+	wc_stop
+	sums >"$tmp/round-$1-$3-sums1.txt"
+	ex=$(moved_check "$tmp/round-$1-sums0.txt" "$tmp/round-$1-sums1.txt" "$tmp/round-$1-$3-sums0.txt" "$tmp/round-$1-$3-sums1.txt")
+	nb=$(metric_sum walcount_batches_total "$tmp/round-$1-$3-metrics.txt")
+	bs=$(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/round-$1-$3-metrics.txt")
+	q -c "SELECT pg_drop_replication_slot('$3')" -c "DELETE FROM walcount.progress WHERE slot_name = '$3'" >/dev/null
+	echo "$1 $2 $4 $ms $c_wc $c_ws $c_be $be_n $nb $bs $ex" >>"$tmp/wpasses.txt"
+	say "  $(wlabel "$2") pass $4 (slot $3): $ms ms ($(rate "$changes" "$ms") changes/s), $be_n apply connections; $ex"
+}
 round() { # size label
-	local n label extra prof s1x s c0 l0 t0 m m2 changes lw0 k kind wc2_ms is_opt
+	local n label extra prof s1x s c0 l0 t0 m changes lw0 k kind is_opt wslots x
 	n=$1 label=$2
 	say "round $label: $n changes"
 	wc_settle
@@ -623,6 +786,19 @@ round() { # size label
 	prof="" s1x=""
 	want 1 && [ "$n" = "$s1_size" ] && [ "$label" = "$n" ] && s1x=1
 	[ -z "$s1x" ] || [ -z "$have_perf" ] || prof=walcount_prof
+	# The other BENCH_WORKERS values apply the same backlog from slots of
+	# their own: two passes each in scenario 1, one in scenario 5.
+	wslots=""
+	if [ -n "$wrest" ] && [ "$label" = "$n" ] && { [ -n "$s1x" ] || want 5; }; then
+		for x in $wrest; do
+			wslots="$wslots wc_w${x}_1"
+			[ -z "$s1x" ] || wslots="$wslots wc_w${x}_2"
+		done
+	fi
+	for s in $wslots; do
+		q -c "SELECT pg_create_logical_replication_slot('$s', 'wal2json')" >/dev/null
+		q -c "INSERT INTO walcount.progress (slot_name, lsn) SELECT slot_name, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$s'"
+	done
 	for s in drain $extra; do
 		q -c "SELECT pg_create_logical_replication_slot('$s', 'wal2json')" >/dev/null
 	done
@@ -669,7 +845,7 @@ round() { # size label
 	wait_mark "$m" 7200
 	wc_ms=$(($(now_ms) - t0))
 	wc_wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lw0')::bigint")
-	wc_cpu=$(cpu_s "$wc_pid") ws_cpu=$(cpu_s "$ws_pid") be_cpu=$(cpu_s "$be_pid") peak_kb=$(hwm_kb "$wc_pid")
+	wc_cpu=$(cpu_s "$wc_pid") ws_cpu=$(cpu_s "$ws_pid") be_cpu=$(cpu_sum $be_pid) peak_kb=$(hwm_kb "$wc_pid")
 	curl -sf "$murl" >"$tmp/round-$label-metrics.txt"
 	wc_stop
 	started=$(sed -n 's/^\([0-9T:.-]*\)Z .*stream: started slot.*/\1/p' "$tmp/round-$label.log" | head -1)
@@ -680,37 +856,36 @@ round() { # size label
 	batches=$(metric_sum walcount_batches_total "$tmp/round-$label-metrics.txt")
 	bsum=$(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/round-$label-metrics.txt")
 	echo "$label $n $changes $mchanges $wal_bytes $gen_ms $dr_ms $dr_ws $dr_cl $wc_ms $start_ms $wc_cpu $ws_cpu $be_cpu $batches $bsum $peak_kb $slot_gap $wc_wal $exact" >>"$tmp/rounds.txt"
-	say "  walcount: $wc_ms ms ($(rate "$changes" "$wc_ms") changes/s, $(ratio "$dr_ms" "$wc_ms") x drain), $batches batches, apply $bsum ms; $exact"
+	say "  $(wlabel "$w1"): $wc_ms ms ($(rate "$changes" "$wc_ms") changes/s, $(ratio "$dr_ms" "$wc_ms") x drain), $batches batches, apply $bsum ms; $exact"
+	echo "$label $w1 1 $wc_ms $wc_cpu $ws_cpu $be_cpu $be_n $batches $bsum $exact" >>"$tmp/wpasses.txt"
+	if [ -n "$wslots" ]; then
+		for x in $wrest; do
+			wpass "$label" "$x" "wc_w${x}_1" 1
+		done
+	fi
 	if [ -n "$s1x" ]; then
-		# Second drain and second walcount pass, alternating with the
-		# first ones. The second pass counts the backlog a second time:
-		# its end is the marker's count moved once more by the toggle.
+		# Second drain and second walcount passes, alternating with the
+		# first ones (the BENCH_WORKERS values in reverse order).
 		echo "drain $dr_ms $dr_ws" >"$tmp/s1-passes.txt"
 		echo "walcount $wc_ms $batches $bsum" >>"$tmp/s1-passes.txt"
 		drain ob_x $wc_opts
 		echo "drain $d_ms $d_ws" >>"$tmp/s1-passes.txt"
 		[ -z "$is_opt" ] || echo "$label base $d_ms $d_ws $changes" >>"$tmp/options.txt"
-		say "  second drain: $d_ms ms; second walcount pass (slot walcount_rep)"
-		m2=$(q -c "SELECT repost_count + CASE WHEN $m = 1 THEN 1 ELSE -1 END FROM aggregate_track WHERE track_id = $mtrack")
-		wc_conf "$tmp/rep.yaml" walcount_rep "$metrics_addr"
-		own walcount_rep
-		t0=$(now_ms)
-		wc_start "$tmp/rep.log" "$tmp/rep.yaml"
-		wait_mark "$m2" 7200
-		wc2_ms=$(($(now_ms) - t0))
-		curl -sf "$murl" >"$tmp/rep-metrics.txt"
-		wc_stop
-		echo "walcount $wc2_ms $(metric_sum walcount_batches_total "$tmp/rep-metrics.txt") $(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/rep-metrics.txt")" >>"$tmp/s1-passes.txt"
-		q -c "SELECT pg_drop_replication_slot('walcount_rep')" -c "DELETE FROM walcount.progress WHERE slot_name = 'walcount_rep'" >/dev/null
-		say "  second walcount pass: $wc2_ms ms"
+		say "  second drain: $d_ms ms; second walcount passes"
+		for x in $(reversed $wrest); do
+			wpass "$label" "$x" "wc_w${x}_2" 2
+		done
+		wpass "$label" "$w1" walcount_rep 2
+		set -- $(tail -n 1 "$tmp/wpasses.txt")
+		echo "walcount $4 $9 ${10}" >>"$tmp/s1-passes.txt"
 	fi
 	if [ -n "$prof" ]; then
 		say "  profile: walcount applying the same backlog from slot $prof under perf for $prof_s s"
-		wc_conf "$tmp/prof.yaml" "$prof" ""
+		wc_conf "$tmp/prof.yaml" "$prof" "" "$w1"
 		own "$prof"
 		wc_start "$tmp/prof.log" "$tmp/prof.yaml"
 		wc_pids "$prof"
-		prof_pids="$wc_pid $ws_pid $be_pid"
+		prof_pids="$wc_pid $ws_pid $(echo "$be_pid" | tr ' ' ,)"
 		perf record -q -a -F 999 -o "$tmp/perf-all.data" -- sleep "$prof_s" >/dev/null 2>&1 &
 		pa=$!
 		perf record -q -F 999 --call-graph dwarf,16384 -p "$wc_pid" -o "$tmp/perf-walcount.data" -- sleep "$prof_s" >/dev/null 2>&1 &
@@ -723,7 +898,7 @@ round() { # size label
 		echo "$prof_pids" >"$tmp/perf-pids.txt"
 		profiled=1
 	fi
-	if [ -n "$s1x" ]; then
+	if [ -n "$s1x" ] || [ -n "$wslots" ]; then
 		own "$slot"
 		# The extra passes counted the backlog again: the checks use
 		# deltas, but the marker and the probe need their exact counts
@@ -770,18 +945,19 @@ if [ -n "$profiled" ]; then
 		if (dso ~ /kernel/) { dso = "kernel"; sym = "(kernel: syscalls, interrupts, page faults)" }
 		if (sym == "" || sym == "[unknown]") sym = "(unresolved: stripped library)"
 		printf "%s\t%s\t%s\t%s\n", $2, $1, dso, sym }' >"$tmp/perf-samples.tsv"
-	pshare() { awk -F'\t' -v p="$1" '{ n++ } $1 == p { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv"; }
+	pshare() { awk -F'\t' -v p="$1" '{ n++ } index("," p ",", "," $1 ",") { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv"; }
 	idle_share=$(awk -F'\t' '{ n++ } $1 == 0 { k++ } END { printf "%.1f", n ? k * 100 / n : 0 }' "$tmp/perf-samples.tsv")
 	ps_wc=$(pshare "$p_wc") ps_ws=$(pshare "$p_ws") ps_be=$(pshare "$p_be")
 	ps_other=$(awk -v a="$ps_wc" -v b="$ps_ws" -v c="$ps_be" -v d="$idle_share" 'BEGIN { printf "%.1f", 100 - a - b - c - d }')
-	# "lib 45.0%; lib 20.0%" for one pid
+	# "lib 45.0%; lib 20.0%" for one pid or a comma-separated list (the
+	# apply backends)
 	dso_line() {
-		awk -F'\t' -v p="$1" '$1 == p { n++; c[$3]++ } END { for (d in c) printf "%.1f\t%s\n", c[d] * 100 / n, d }' "$tmp/perf-samples.tsv" |
+		awk -F'\t' -v p="$1" 'index("," p ",", "," $1 ",") { n++; c[$3]++ } END { for (d in c) printf "%.1f\t%s\n", c[d] * 100 / n, d }' "$tmp/perf-samples.tsv" |
 			sort -rn | head -6 | awk -F'\t' '{ printf "%s%s %s%%", (NR > 1 ? "; " : ""), $2, $1 }'
 	}
-	# markdown rows: share of the pid's samples, library, symbol
+	# markdown rows: share of the pid's (pids') samples, library, symbol
 	sym_rows() {
-		awk -F'\t' -v p="$1" '$1 == p { n++; c[$3 "\t" $4]++ } END { for (k in c) printf "%.1f\t%s\n", c[k] * 100 / n, k }' "$tmp/perf-samples.tsv" |
+		awk -F'\t' -v p="$1" 'index("," p ",", "," $1 ",") { n++; c[$3 "\t" $4]++ } END { for (k in c) printf "%.1f\t%s\n", c[k] * 100 / n, k }' "$tmp/perf-samples.tsv" |
 			sort -rn | head -"$2" | awk -F'\t' '{ s = $3; gsub(/\|/, "\\|", s); printf "| %s%% | %s | `%s` |\n", $1, $2, s }'
 	}
 	# walcount with its callees (DWARF call graphs): named functions
@@ -865,7 +1041,7 @@ hot_goal_rows() {
 		awk -v r="$rb" 'BEGIN { exit !(r >= 0.85) }' && ga=met
 		awk -v r="$rt" 'BEGIN { exit !(r >= 1.4) }' && gb=met
 		case $keep in yes) gc=met ;; n/a) gc="not judged (under 3 lag samples)" ;; esac
-		pairs=$(awk -v s="$sn" '$1 == s { printf "%s%s -> %s", (n++ ? ", " : ""), $9, $10 }' "$tmp/hot-wc-runs.txt")
+		pairs=$(awk -v s="$sn" -v w="$w1" '$1 == s && $17 == w { printf "%s%s -> %s", (n++ ? ", " : ""), $9, $10 }' "$tmp/hot-wc-runs.txt")
 		cat <<EOT
 | 2a | $sn ($cl clients, 90% of the writes on $hn tracks): writers with walcount consuming >= 0.85x no triggers | $w tx/s | no triggers $b tx/s | $rb | **$ga** |
 | 2b | $sn: writers with walcount >= 1.4x the seed's triggers | $w tx/s | seed triggers $t tx/s | $rt | **$gb** |
@@ -874,7 +1050,7 @@ EOT
 	done <"$tmp/hot-setups.txt"
 }
 hot_section() {
-	local sn cl jb hn b t w rb rt rtb keep nk cmax k kn r tps nc nb cw cs cb lf ll lm cu p50 p99 le
+	local sn cl jb hn b t w rb rt rtb keep nk cmax k kn r tps nc nb cw cs cb lf ll lm cu p50 p99 le kp kl wk bn rw
 	cat <<EOT
 
 ### 2. Hot-key writer throughput
@@ -895,23 +1071,119 @@ The runs, and why the writers slow down (means over the runs; WAL from pg_stat_w
 |---|---|---|---:|---:|---:|---:|---|
 EOT
 	while read -r sn rest; do
-		for k in base trg wc; do
-			case $k in base) kn="no triggers" ;; trg) kn="seed triggers" ;; *) kn="walcount consuming" ;; esac
-			echo "| $sn | $kn | $(grep . "$tmp/hot-$sn-$k.list" | paste -sd, | sed 's/,/, /g') | $(walavg "$sn-$k" 2) B | $(walavg "$sn-$k" 3) | $(walavg "$sn-$k" 4) | $(awk -v b="$(walavg "$sn-$k" 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line "$sn-$k") |"
+		s2=$sn
+		for k in base trg $workers; do
+			case $k in
+			base) kn="no triggers" kp="$sn-base" kl="$tmp/hot-$sn-base.list" ;;
+			trg) kn="seed triggers" kp="$sn-trg" kl="$tmp/hot-$sn-trg.list" ;;
+			*) kn="$(wlabel "$k") consuming" kp=$(wpfx "$k") kl=$(wlist "$k") ;;
+			esac
+			echo "| $sn | $kn | $(grep . "$kl" | paste -sd, | sed 's/,/, /g') | $(walavg "$kp" 2) B | $(walavg "$kp" 3) | $(walavg "$kp" 4) | $(awk -v b="$(walavg "$kp" 5)" 'BEGIN { printf "%.1f", b / 1048576 }') | $(waits_line "$kp") |"
 		done
 	done <"$tmp/hot-setups.txt"
 	cat <<EOT
 
 walcount in each run (CPU over the whole run, warm-up included: $((hot_warm + hot_s)) s, of $((ncpu * (hot_warm + hot_s))) CPU-s on the machine; lag over the measured part; commit -> apply from the histogram):
 
-| setup | run | tx/s | changes (whole run) | batches | CPU walcount / walsender / backend | lag first -> last third (median), max | catch-up | commit -> apply p50 / p99, <= 100 ms | keeps up |
-|---|---:|---:|---:|---:|---|---|---:|---|---|
+| setup | apply.workers | run | tx/s | changes (whole run) | batches | CPU walcount / walsender / backends | lag first -> last third (median), max | catch-up | commit -> apply p50 / p99, <= 100 ms | keeps up |
+|---|---:|---:|---:|---:|---:|---|---|---:|---|---|
 EOT
-	while read -r sn r tps nc nb cw cs cb lf ll lm cu p50 p99 le keep; do
-		echo "| $sn | $r | $tps | $nc | $nb | $cw / $cs / $cb s | $lf -> $ll B, $lm B | $cu ms | $p50 / $p99 ms, $le% | $keep |"
+	while read -r sn r tps nc nb cw cs cb lf ll lm cu p50 p99 le keep wk bn; do
+		echo "| $sn | $wk | $r | $tps | $nc | $nb | $cw / $cs / $cb s | $lf -> $ll B, $lm B | $cu ms | $p50 / $p99 ms, $le% | $keep |"
 	done <"$tmp/hot-wc-runs.txt"
+	[ -n "$wrest" ] || return 0
+	cat <<EOT
+
+#### By apply.workers
+
+Each repetition ran walcount once per apply.workers value ($(echo "$workers" | sed 's/ /, /g'); the order rotated by repetition), between the same no-triggers and seed-triggers runs. tx/s: medians of the repetitions; CPU: means over the runs (whole run, warm-up included: $((hot_warm + hot_s)) s of $((ncpu * (hot_warm + hot_s))) CPU-s), the apply backends summed over their connections; lag: WAL end - the earliest partition's progress row.
+
+| setup | apply.workers | apply connections | writers tx/s | / no triggers | / apply.workers $w1 | keeps up | max catch-up | CPU walcount / walsender / backends |
+|---|---:|---:|---:|---:|---:|---|---:|---|
+EOT
+	while read -r sn wk tps rb rw keep nk cmax cw cs cb bn; do
+		echo "| $sn | $wk | $bn | $tps | $rb | $rw | **$keep** ($nk of $hot_reps runs) | $cmax ms | $cw / $cs / $cb s |"
+	done <"$tmp/hot-workers.txt"
 }
 
+# The BENCH_WORKERS tables (only with more than one value). Scenario 1:
+# wpasses.txt of its round.
+s1_workers() {
+	local wk list med rt cw cs cb bn nb bs ex
+	cat <<EOT
+#### By apply.workers
+
+The same backlog applied by each apply.workers value, from slots created with the drain's: passes in the order drain, apply.workers $(echo "$workers" | sed 's/ /, /g'), drain, $(reversed $workers | sed 's/ /, /g'); every walcount pass after a CHECKPOINT, so each writes the same full-page images. A pass other than the first counts the backlog again; it is exact when every aggregate column moved by as much as in the first pass. CPU: the first pass of each value (/proc, user + system), the apply backends summed over the value's connections.
+
+| apply.workers | apply connections | passes | wall (median) | changes/s | / drain | / apply.workers $w1 | CPU walcount / backends / walsender (pass 1) | walcount + backends CPU-s per 1M changes | batches, apply statements (pass 1) | pass 1 |
+|---:|---:|---|---:|---:|---:|---:|---|---:|---|---|
+EOT
+	med=$(awk -v l="$s1_size" -v w="$w1" '$1 == l && $2 == w { print $4 }' "$tmp/wpasses.txt" | median)
+	local r1
+	r1=$(rate "$s1_changes" "$med")
+	for wk in $workers; do
+		list=$(awk -v l="$s1_size" -v w="$wk" '$1 == l && $2 == w { printf "%s%.2f", (n++ ? ", " : ""), $4 / 1000 }' "$tmp/wpasses.txt")
+		med=$(awk -v l="$s1_size" -v w="$wk" '$1 == l && $2 == w { print $4 }' "$tmp/wpasses.txt" | median)
+		rt=$(rate "$s1_changes" "$med")
+		set -- $(awk -v l="$s1_size" -v w="$wk" '$1 == l && $2 == w && $3 == 1' "$tmp/wpasses.txt")
+		cw=$5 cs=$6 cb=$7 bn=$8 nb=$9 bs=${10}
+		shift 10
+		ex="$*"
+		echo "| $wk | $bn | $list s | $(secs "$med") s | $rt | $(ratio "$rt" "$s1_dr_rate") | **$(ratio "$rt" "$r1")** | $cw / $cb / $cs s | $(awk -v a="$cw" -v b="$cb" -v n="$s1_changes" 'BEGIN { printf "%.1f", (a + b) * 1000000 / n }') | $nb, $(secs "$bs") s | $ex |"
+	done
+	echo
+}
+# Scenario 3: lag-w.txt.
+lag_workers() {
+	local wk tps n p50 p99 le bp50 bp99 pn pp50 pp99 pmax lf ll lm cu f99
+	f99=$(awk -v w="$w1" '$1 == w { print $5 }' "$tmp/lag-w.txt")
+	cat <<EOT
+
+By apply.workers (one run each, in the order $(echo "$wrest $w1" | sed 's/ /, /g'); lag: WAL end - the earliest partition's progress row):
+
+| apply.workers | load tx/s | histogram p50 / p99 | <= 100 ms | p99 / apply.workers $w1 | batch statement p50 / p99 | probe p50 / p99 / max | lag first -> last third (median), max | catch-up |
+|---:|---:|---|---:|---:|---|---|---|---:|
+EOT
+	while read -r wk tps n p50 p99 le bp50 bp99 pn pp50 pp99 pmax lf ll lm cu; do
+		echo "| $wk | $tps | $p50 / $p99 ms | $le% | $(ratio "$p99" "$f99") | $bp50 / $bp99 ms | $pp50 / $pp99 / $pmax ms | $lf -> $ll B, $lm B | $cu ms |"
+	done <"$tmp/lag-w.txt"
+}
+# Scenario 4: mem-w.txt.
+mem_workers() {
+	local n wk idle peak rss g a b firsts
+	firsts=$(awk -v w="$w1" '$2 == w { print $1, $4 }' "$tmp/mem-w.txt")
+	cat <<EOT
+
+By apply.workers (each size once per value, one after the other):
+
+| rows in the transaction | apply.workers | peak RSS (VmHWM) | idle RSS before it | ratio to apply.workers $w1 | apply time | batches |
+|---:|---:|---:|---:|---:|---:|---:|
+EOT
+	while read -r n wk idle peak rss g a b; do
+		echo "| $n | $wk | $(mb "$peak") MB | $(mb "$idle") MB | $(ratio "$peak" "$(echo "$firsts" | awk -v n="$n" '$1 == n { print $2 }')") | $(secs "$a") s | $b |"
+	done <"$tmp/mem-w.txt"
+}
+# Scenario 5: the first pass of each value per round (wpasses.txt).
+scale_workers() {
+	local label n ch rest wk ms r1 line
+	cat <<EOT
+
+By apply.workers: changes/s of each value's first pass (the first value's on the round's slot, the others' on slots created with it, one after the other), and the ratio to apply.workers $w1:
+
+| backlog | $(for wk in $workers; do printf 'apply.workers %s | ' "$wk"; done)
+|---:|$(for wk in $workers; do printf '%s' '---:|'; done)
+EOT
+	while read -r label n ch rest; do
+		case $label in identity) continue ;; esac
+		r1=$(rate "$ch" "$(awk -v l="$label" -v w="$w1" '$1 == l && $2 == w && $3 == 1 { print $4 }' "$tmp/wpasses.txt")")
+		line="| $label |"
+		for wk in $workers; do
+			ms=$(awk -v l="$label" -v w="$wk" '$1 == l && $2 == w && $3 == 1 { print $4 }' "$tmp/wpasses.txt")
+			line="$line $(rate "$ch" "${ms:-0}") ($(ratio "$(rate "$ch" "${ms:-0}")" "$r1")) |"
+		done
+		echo "$line"
+	done <"$tmp/rounds.txt"
+}
 # The "this run" row: what each selected scenario ran.
 this_run() {
 	local t
@@ -929,12 +1201,14 @@ this_run() {
 	if want 4; then
 		t="$t; scenario 4 $(echo "$mem_sizes" | sed 's/ /, /g') rows"
 	fi
+	[ "$workers" = 1 ] || t="$t; walcount with apply.workers $(echo "$workers" | sed 's/ /, /g') side by side (BENCH_WORKERS; the goals: $w1)"
 	echo "$t"
 }
 section="$tmp/section.md"
+section_name=${BENCH_SECTION:-Suite: $target}
 {
 	cat <<EOT
-## Suite: $target
+## $section_name
 
 Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`$target\` (bench/suite.sh, BENCH_MODE=$mode) in $((total_s / 60)) min $((total_s % 60)) s; walcount $wc_version at $commit. Every ratio is against a baseline measured in this run, on this machine, on the same data.
 
@@ -944,7 +1218,7 @@ Run $(date -u '+%Y-%m-%d %H:%M UTC') by \`$target\` (bench/suite.sh, BENCH_MODE=
 | memory | $mem (free -h) |
 | PostgreSQL | $pg_version, wal2json $w2j_version |
 | server settings | fsync on, synchronous_commit on, shared_buffers 1GB, max_wal_size 32GB, checkpoint_timeout 60min, autovacuum off (VACUUM before each writer run), others default |
-| walcount | defaults (batch.max_changes 10000, batch.max_delay 200ms, batch.max_keys 100000), checkpoint.interval 1h (no sweep mid-scenario) |
+| walcount | defaults (batch.max_changes 10000, batch.max_delay 200ms, batch.max_keys 100000), apply.workers $(echo "$workers" | sed 's/ /, /g'), checkpoint.interval 1h (no sweep mid-scenario) |
 | load average (1/5/15 min) | start $load_start; at scenario 3 $load3, 2 $load2, 4 $load4, 1+5 $load1; end $load_end |
 | this run | $(this_run) |
 | data | $users users, $tracks tracks ($hot hot), $playlists playlists, $data_rows seeded source rows, an aggregate row per user/track/playlist; loaded in $((data_ms / 1000)) s; \`walcount init\` $init_ms ms |
@@ -1007,6 +1281,7 @@ Passes in the order drain, walcount, drain, walcount; the second walcount pass r
 Where walcount's time goes (first pass): $s1_batches batches, ~$(( s1_changes / (s1_batches > 0 ? s1_batches : 1) )) changes each. walcount sends a batch and keeps reading and decoding the stream while the server applies it; in a backlog a batch grows to batch.max_changes before it is sent. The batches' statements took $(secs "$s1_bsum") s of the $(secs "$s1_wc_ms_1") s wall, send to commit, overlapped with reading (walcount_batch_duration_seconds_sum; both passes: $s1_bsum_list s). CPU in that pass: walsender $s1_ws_cpu + walcount $s1_wc_cpu + apply backend $s1_be_cpu = $s1_cpu_wc s, against the drain's $s1_dr_ws + $s1_dr_cl = $s1_cpu_dr s. $s1_bound_text Applying wrote $s1_own bytes of WAL ($(awk -v a="$s1_own" -v b="$s1_wal" 'BEGIN { printf "%.2f", a / b }')x the backlog's: each of the ~2 rows per change is a new tuple version, and every page's first change after the checkpoint a full-page image), which walcount's own walsender must decode afterwards as well.
 
 EOT
+		[ -z "$wrest" ] || s1_workers
 		if [ -n "$profiled" ]; then
 			cat <<EOT
 #### Profile: walcount applying the same backlog
@@ -1097,6 +1372,7 @@ pgbench -R $((lag_rate / 4)) -c 16 -j 2 for $lag_s s after a $lag_warm s warm-up
 
 Lag in WAL bytes: median $ll_first B in the first third, $ll_last B in the last third, max $ll_max B ($ll_n samples); after the load stopped, the end marker was visible in $l_catchup_ms ms.
 EOT
+		[ -z "$wrest" ] || lag_workers
 	fi
 	if want 4; then
 		cat <<EOT
@@ -1111,6 +1387,7 @@ EOT
 		while read -r n idle peak rss g a b; do
 			echo "| $n | $(mb "$peak") MB | $(mb "$idle") MB | $(ratio "$peak" "$mem_first") | $(secs "$a") s | $b |"
 		done <"$tmp/mem.txt"
+		[ -z "$wrest" ] || mem_workers
 	fi
 	if want 5; then
 		cat <<EOT
@@ -1131,6 +1408,7 @@ EOT
 
 "exact": over each round, every stream-maintained column's aggregate sum moved by exactly as much as its active source rows (bench.sums()).
 EOT
+		[ -z "$wrest" ] || scale_workers
 		if [ "$mode" = full ]; then
 			case " $sizes " in
 			*" 10000000 "*) ;;
@@ -1150,7 +1428,7 @@ EOF
 fi
 # Replace this mode's "## Suite: ..." section (up to the next "## ") or add
 # it before "## Reconcile" (or at the end).
-head="## Suite: $target"
+head="## $section_name"
 own=0
 grep -qxF "$head" "$results" && own=1
 awk -v section="$section" -v head="$head" -v own="$own" '
