@@ -53,6 +53,10 @@ cluster_start() {
 wc_launch() {
 	wc_log=$1
 	shift
+	# Emptied here, not only by the background job's redirection: a log
+	# left by an earlier run must not satisfy wc_await before this
+	# process writes.
+	: >"$wc_log"
 	"$wc_bin" run "$@" >"$wc_log" 2>&1 &
 	wc_pid=$!
 }
