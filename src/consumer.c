@@ -138,19 +138,17 @@ enum stream_result consumer_settle(struct consumer *c)
 static enum stream_result apply_now(struct consumer *c, bool force)
 {
 	char err[512];
-	int sent;
 	enum stream_result rc = consumer_settle(c);
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	if (c->db == NULL)
 		return apply_failed(c, "no database connection");
-	if (!fanout_send(&c->fanout, c->db, c->cfg->slot_name, c->batch, &c->ledger, force, clock_now_ms(), &sent, err,
-			 sizeof err))
+	if (!fanout_send(&c->fanout, c->db, c->cfg->slot_name, c->batch, &c->ledger, force, clock_now_ms(), err, sizeof err))
 		return apply_failed(c, err);
-	struct commit_times done = c->commits;
+	struct commit_times sent = c->commits;
 	c->commits = c->inflight.commits;
-	c->inflight = (struct inflight){batch_changes(c->batch), clock_now_ms(), done};
+	c->inflight = (struct inflight){batch_changes(c->batch), clock_now_ms(), sent};
 	batch_reset(c->batch);
 	/* No partition had anything to write: applied as it stands. */
 	if (!c->ledger.inflight)
