@@ -30,8 +30,9 @@ bool apply_load_progress(PGconn *conn, const char *slot, struct progress *out, c
  * (one transaction, synchronous_commit on) without waiting for it: the
  * caller keeps reading the stream while the server applies. The progress
  * row must still hold `from` (what this consumer last wrote or read);
- * otherwise nothing is written. Does not modify b. Returns false with err
- * set when nothing could be sent. */
+ * otherwise nothing is written. Does not modify b. conn must have been set
+ * up by apply_prepare. Returns false with err set when nothing could be
+ * sent. */
 bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from, const struct progress *to,
 		char *err, size_t errlen);
 
@@ -43,7 +44,8 @@ bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const str
  * progress row. */
 enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err, size_t errlen);
 
-/* Sets up a connection for apply_send (session settings). */
+/* Sets up a connection for apply_send: its session settings and the
+ * prepared batch statement (kept when the session has it already). */
 bool apply_prepare(PGconn *conn, char *err, size_t errlen);
 
 #endif
