@@ -237,9 +237,10 @@ static void bin_array(struct buf *b, const int64_t *v, size_t n, int64_t add_new
 	}
 }
 
-/* The new statement for the tables/columns in mask[t] (bit c = column c;
- * 0 = table left out). Parameters: $1..$4 as today, then per present table
- * its keys and one array per present column, then the three of `from`. */
+/* The study statement for the tables/columns in mask[t] (bit c = column c;
+ * 0 = table left out). Parameters: $1..$4 as sql/apply_batch.sql's, then
+ * per present table its keys and one array per present column, then the
+ * three of `from` and the partition. */
 static char *new_sql(const unsigned mask[NT], int *nparams)
 {
 	struct buf s = {0};
@@ -256,13 +257,13 @@ static char *new_sql(const unsigned mask[NT], int *nparams)
 	}
 	int tail = p;
 	putf(&s, "WITH bound AS (SELECT $2::pg_lsn <= pg_current_wal_lsn() AS ok), progress AS ("
-		 "INSERT INTO walcount.progress AS p (slot_name, lsn, partial_xid, partial_changes, updated_at) "
-		 "SELECT $1, $2::pg_lsn, $3::bigint, $4::bigint, now() FROM bound WHERE bound.ok "
-		 "ON CONFLICT (slot_name) DO UPDATE SET lsn = excluded.lsn, partial_xid = excluded.partial_xid, "
+		 "INSERT INTO walcount.progress AS p (slot_name, part, lsn, partial_xid, partial_changes, updated_at) "
+		 "SELECT $1, $%d::int, $2::pg_lsn, $3::bigint, $4::bigint, now() FROM bound WHERE bound.ok "
+		 "ON CONFLICT (slot_name, part) DO UPDATE SET lsn = excluded.lsn, partial_xid = excluded.partial_xid, "
 		 "partial_changes = excluded.partial_changes, updated_at = excluded.updated_at "
 		 "WHERE p.lsn = $%d::pg_lsn AND coalesce(p.partial_xid, 0) = $%d::bigint AND p.partial_changes = "
 		 "$%d::bigint RETURNING 1)",
-	     tail, tail + 1, tail + 2);
+	     tail + 3, tail, tail + 1, tail + 2);
 	for (int t = 0; t < NT; t++) {
 		if (!mask[t])
 			continue;
@@ -303,7 +304,7 @@ static char *new_sql(const unsigned mask[NT], int *nparams)
 		free(un.p), free(al.p), free(sets.p), free(isets.p), free(icols.p), free(ivals.p);
 	}
 	putf(&s, " SELECT (SELECT count(*) FROM progress), ok FROM bound");
-	*nparams = tail + 3;
+	*nparams = tail + 4;
 	return s.p;
 }
 
@@ -404,11 +405,10 @@ static void run_batch(struct variant *v, const struct batch *b, size_t vi)
 			np++;
 		}
 	}
-	vals[np++] = from_lsn;
+	vals[np++] = v->from.lsn == 0 ? "0/0" : from_lsn;
 	vals[np++] = "0";
 	vals[np++] = "0";
-	if (v->from.lsn == 0)
-		vals[np - 3] = "0/0";
+	vals[np++] = "0"; /* partition */
 
 	unsigned id = mask[0] | mask[1] << 4 | mask[2] << 6;
 	char name[16];

@@ -20,7 +20,8 @@
 --   $13 playlist ids; $14 repost, $15 save deltas
 --   after the arrays ($16..$18): lsn, partial xid (0 when none), partial
 --   changes the progress row holds now (all 0 and no row before the first
---   batch)
+--   batch); $19 the partition (apply.workers) whose share this is: the
+--   arrays hold only its keys, and only its progress row moves
 -- Nullable count columns count NULL as 0, as the reconcile sweep does.
 -- Nor is a position past this server's own WAL end ever written: it can
 -- only come from another server (a failover), and would skip what this
@@ -28,9 +29,9 @@
 WITH bound AS (
 	SELECT $2::pg_lsn <= pg_current_wal_lsn() AS ok
 ), progress AS (
-	INSERT INTO walcount.progress AS p (slot_name, lsn, partial_xid, partial_changes, updated_at)
-	SELECT $1, $2::pg_lsn, $3::bigint, $4::bigint, now() FROM bound WHERE bound.ok
-	ON CONFLICT (slot_name) DO UPDATE SET
+	INSERT INTO walcount.progress AS p (slot_name, part, lsn, partial_xid, partial_changes, updated_at)
+	SELECT $1, $19::int, $2::pg_lsn, $3::bigint, $4::bigint, now() FROM bound WHERE bound.ok
+	ON CONFLICT (slot_name, part) DO UPDATE SET
 		lsn = excluded.lsn,
 		partial_xid = excluded.partial_xid,
 		partial_changes = excluded.partial_changes,

@@ -5,7 +5,8 @@
 -- columns to the rows that differ (a missing row is created when a count is
 -- non-zero) and records the consistent point as the progress, in one
 -- statement.
---   $1 slot name, $2 the slot's consistent point
+--   $1 slot name, $2 the slot's consistent point, $3 apply.workers (every
+--   partition's progress row starts there)
 -- Returns the rows written per aggregate table.
 WITH u AS (
 	INSERT INTO aggregate_user AS a
@@ -41,11 +42,13 @@ WITH u AS (
 		save_count = excluded.save_count
 	RETURNING 1
 ), progress AS (
-	INSERT INTO walcount.progress (slot_name, lsn, partial_xid, partial_changes, updated_at)
-	VALUES ($1, $2::pg_lsn, NULL, 0, now())
-	ON CONFLICT (slot_name) DO UPDATE SET
+	INSERT INTO walcount.progress (slot_name, part, lsn, partial_xid, partial_changes, updated_at)
+	SELECT $1, n, $2::pg_lsn, NULL, 0, now() FROM generate_series(0, $3::int - 1) n
+	ON CONFLICT (slot_name, part) DO UPDATE SET
 		lsn = excluded.lsn, partial_xid = NULL, partial_changes = 0, updated_at = now()
 	RETURNING 1
+), gone AS (
+	DELETE FROM walcount.progress WHERE slot_name = $1 AND part >= $3::int
 )
 SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM t), (SELECT count(*) FROM p),
 	(SELECT count(*) FROM progress)

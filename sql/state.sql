@@ -8,17 +8,31 @@ BEGIN
 	END IF;
 END $$;
 
--- One row per slot. lsn is the commit end LSN of the last transaction whose
--- changes are all applied; a transaction applied in parts (larger than
--- batch.max_keys) records its xid and how many of its changes are applied,
--- so a restart skips exactly those.
+-- One row per slot and partition of the aggregate rows (apply.workers;
+-- ledger.h): lsn is the commit end LSN of the last transaction whose changes
+-- are all applied to the partition; a transaction applied in parts (larger
+-- than batch.max_keys) records its xid and how many of its changes are
+-- applied, so a restart skips exactly those.
 CREATE TABLE IF NOT EXISTS walcount.progress (
-	slot_name text PRIMARY KEY,
+	slot_name text NOT NULL,
+	part int NOT NULL DEFAULT 0,
 	lsn pg_lsn NOT NULL,
 	partial_xid bigint,
 	partial_changes bigint NOT NULL DEFAULT 0,
-	updated_at timestamptz NOT NULL DEFAULT now()
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (slot_name, part)
 );
+
+-- An install from before partitions has one row per slot: partition 0.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'walcount.progress'::regclass
+			AND attname = 'part' AND NOT attisdropped) THEN
+		ALTER TABLE walcount.progress ADD COLUMN part int NOT NULL DEFAULT 0;
+		ALTER TABLE walcount.progress DROP CONSTRAINT progress_pkey;
+		ALTER TABLE walcount.progress ADD PRIMARY KEY (slot_name, part);
+	END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS walcount.checkpoints (
 	id bigserial PRIMARY KEY,

@@ -52,7 +52,12 @@ FROM arg
 LEFT JOIN pg_replication_slots s ON s.slot_name = arg.slot_name
 LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
 LEFT JOIN pg_stat_replication_slots st ON st.slot_name = arg.slot_name
-LEFT JOIN walcount.progress p ON p.slot_name = arg.slot_name
+-- The earliest partition is what walcount confirms; the last write of any
+-- partition is when it last applied something.
+LEFT JOIN LATERAL (
+	SELECT min(lsn) AS lsn, max(updated_at) AS updated_at FROM walcount.progress
+	WHERE slot_name = arg.slot_name HAVING count(*) > 0
+) p ON true
 LEFT JOIN LATERAL (
 	SELECT lsn, at FROM walcount.checkpoints
 	WHERE slot_name = arg.slot_name ORDER BY id DESC LIMIT 1

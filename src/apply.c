@@ -12,9 +12,9 @@
 
 /* sql/apply_batch.sql's parameters: these four, then the delta arrays in
  * counters.h's order, then the three of the position the batch started
- * from. */
+ * from and the partition. */
 #define HEAD_PARAMS 4
-#define TAIL_PARAMS 3
+#define TAIL_PARAMS 4
 #define MAX_ARRAYS (AGG__COUNT * (1 + AGG_MAX_COLUMNS))
 #define MAX_PARAMS (HEAD_PARAMS + MAX_ARRAYS + TAIL_PARAMS)
 /* int8[]'s type oid (pg_type.dat): the arrays' type, which their binary
@@ -22,30 +22,15 @@
 #define INT8_ARRAY_OID 1016
 
 /* The statement is prepared once per connection (apply_prepare): parsing
- * and planning it again for every batch cost ~8 % of the backend's CPU per
- * batch (bench/apply.sh). */
+ * and planning it again for every batch cost up to ~8 % of the backend's
+ * CPU at a few hundred rows a batch and ~30 % at a handful
+ * (bench/results.md, "Apply statement"). */
 static const char stmt_name[] = "walcount_apply_batch";
 
-/* Fills arrays[0..] with the key array and one array per stream column of
- * table t. Returns false when out of memory: the arrays grow with the batch
- * (batch.max_keys), so the batch is refused rather than the process
- * aborted (xalloc.h). */
-static bool table_params(const struct batch *b, enum agg_table t, struct strbuf *arrays)
-{
-	size_t n;
-	struct batch_row *rows = batch_rows(b, t, &n);
-
-	if (rows == NULL && n != 0)
-		return false;
-	bool ok = pgarray_table_bin(arrays, t, rows, n);
-	free(rows);
-	return ok;
-}
-
-static bool send_apply(PGconn *conn, const char *slot, const struct progress *from, const struct progress *to,
+static bool send_apply(PGconn *conn, const char *slot, int part, const struct progress *from, const struct progress *to,
 		       struct strbuf *arrays, char *err, size_t errlen)
 {
-	char lsn[LSN_BUFLEN], xid[24], changes[24], from_lsn[LSN_BUFLEN], from_xid[24], from_changes[24];
+	char lsn[LSN_BUFLEN], xid[24], changes[24], from_lsn[LSN_BUFLEN], from_xid[24], from_changes[24], partition[16];
 	const char *params[MAX_PARAMS] = {slot, lsn_format(to->lsn, lsn), NULL, changes};
 	int lengths[MAX_PARAMS] = {0}, formats[MAX_PARAMS] = {0};
 	int n = agg_stream_arrays(), tail = HEAD_PARAMS + n;
@@ -64,27 +49,32 @@ static bool send_apply(PGconn *conn, const char *slot, const struct progress *fr
 	params[tail] = lsn_format(from->lsn, from_lsn);
 	params[tail + 1] = from_xid;
 	params[tail + 2] = from_changes;
+	snprintf(partition, sizeof partition, "%d", part);
+	params[tail + 3] = partition;
 	return db_send_prepared(conn, "applying batch", stmt_name, tail + TAIL_PARAMS, params, lengths, formats, err, errlen);
 }
 
-bool apply_send(PGconn *conn, const char *slot, const struct batch *b, const struct progress *from, const struct progress *to,
+bool apply_send(PGconn *conn, const char *slot, const struct share *s, const struct progress *from, const struct progress *to,
 		char *err, size_t errlen)
 {
 	struct strbuf arrays[MAX_ARRAYS] = {{0}};
 	bool ok = true;
 
+	/* The arrays grow with the batch (batch.max_keys): out of memory
+	 * refuses the batch rather than aborting the process (xalloc.h). */
 	for (int t = 0; ok && t < AGG__COUNT; t++)
-		ok = table_params(b, (enum agg_table) t, &arrays[agg_stream_array((enum agg_table) t)]);
+		ok = pgarray_table_bin(&arrays[agg_stream_array((enum agg_table) t)], (enum agg_table) t, s->rows[t], s->n[t]);
 	if (!ok)
 		snprintf(err, errlen, "applying batch: out of memory");
 	else
-		ok = send_apply(conn, slot, from, to, arrays, err, errlen);
+		ok = send_apply(conn, slot, s->part, from, to, arrays, err, errlen);
 	for (size_t i = 0; i < MAX_ARRAYS; i++)
 		strbuf_free(&arrays[i]);
 	return ok;
 }
 
-enum db_async apply_collect(PGconn *conn, const char *slot, const struct progress *from, bool wait, char *err, size_t errlen)
+enum db_async apply_collect(PGconn *conn, const char *slot, int part, const struct progress *from, bool wait, char *err,
+			    size_t errlen)
 {
 	PGresult *res = NULL;
 	enum db_async st = db_collect(conn, "applying batch", wait, &res, err, errlen);
@@ -104,9 +94,9 @@ enum db_async apply_collect(PGconn *conn, const char *slot, const struct progres
 			 slot);
 	else
 		snprintf(err, errlen,
-			 "walcount.progress of slot %s is no longer at %s (xid %" PRIu64 ", %" PRIu64
+			 "walcount.progress of slot %s, partition %d, is no longer at %s (xid %" PRIu64 ", %" PRIu64
 			 " changes), where this batch started: another consumer applied past it; nothing written",
-			 slot, lsn_format(from->lsn, lsn), from->partial_xid, from->partial_changes);
+			 slot, part, lsn_format(from->lsn, lsn), from->partial_xid, from->partial_changes);
 	return DB_FAILED;
 }
 
@@ -132,19 +122,53 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return *s != '\0' && *end == '\0';
 }
 
-bool apply_load_progress(PGconn *conn, const char *slot, struct progress *out, char *err, size_t errlen)
+static bool read_row(PGresult *res, int i, struct progress_rows *out)
+{
+	uint64_t part;
+	struct progress p;
+
+	if (!parse_u64(PQgetvalue(res, i, 0), &part) || part >= AGG_MAX_PARTITIONS || !lsn_parse(PQgetvalue(res, i, 1), &p.lsn) ||
+	    !parse_u64(PQgetvalue(res, i, 2), &p.partial_xid) || !parse_u64(PQgetvalue(res, i, 3), &p.partial_changes))
+		return false;
+	out->row[part] = p;
+	out->uniform = out->uniform && (i == 0 || progress_equal(&p, &out->row[out->max_part]));
+	out->max_part = (int) part;
+	out->count++;
+	return true;
+}
+
+bool apply_load_progress(PGconn *conn, const char *slot, struct progress_rows *out, char *err, size_t errlen)
 {
 	const char *params[1] = {slot};
 	PGresult *res = db_exec_params(conn, "reading walcount.progress", sql_progress_read, 1, params, err, errlen);
 	bool ok = res != NULL;
 
 	memset(out, 0, sizeof *out);
-	if (ok && PQntuples(res) == 1) {
-		ok = lsn_parse(PQgetvalue(res, 0, 0), &out->lsn) && parse_u64(PQgetvalue(res, 0, 1), &out->partial_xid) &&
-		     parse_u64(PQgetvalue(res, 0, 2), &out->partial_changes);
-		if (!ok)
-			snprintf(err, errlen, "reading walcount.progress: malformed row for slot %s", slot);
-	}
+	out->max_part = -1;
+	out->uniform = true;
+	for (int i = 0; ok && i < PQntuples(res); i++)
+		ok = read_row(res, i, out);
+	if (res != NULL && !ok)
+		snprintf(err, errlen, "reading walcount.progress: malformed row for slot %s (partitions 0 to %d)", slot,
+			 AGG_MAX_PARTITIONS - 1);
 	PQclear(res);
 	return ok;
+}
+
+bool apply_repartition(PGconn *conn, const char *slot, const struct progress *at, int parts, bool *done, char *err, size_t errlen)
+{
+	char lsn[LSN_BUFLEN], xid[24], changes[24], n[16];
+	const char *params[5] = {slot, lsn_format(at->lsn, lsn), xid, changes, n};
+
+	snprintf(xid, sizeof xid, "%" PRIu64, at->partial_xid);
+	snprintf(changes, sizeof changes, "%" PRIu64, at->partial_changes);
+	snprintf(n, sizeof n, "%d", parts);
+	PGresult *res = db_exec_params(conn, "re-partitioning walcount.progress", sql_progress_repartition, 5, params, err,
+				       errlen);
+
+	if (res == NULL)
+		return false;
+	*done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return true;
 }

@@ -186,6 +186,37 @@ struct batch_row *batch_rows(const struct batch *b, enum agg_table t, size_t *n)
 	return rows;
 }
 
+bool batch_group(struct batch_row *rows, size_t n, enum agg_table t, int parts, size_t *start)
+{
+	size_t next[AGG_MAX_PARTITIONS];
+
+	memset(start, 0, (size_t) (parts + 1) * sizeof *start);
+	start[parts] = n;
+	if (parts == 1 || n == 0)
+		return true;
+	/* A stable counting sort; as big as the batch, so it fails soft. */
+	struct batch_row *sorted = malloc(n * sizeof *sorted);
+	int *part = malloc(n * sizeof *part);
+	bool ok = sorted != NULL && part != NULL;
+
+	if (ok) {
+		start[parts] = 0;
+		for (size_t i = 0; i < n; i++) {
+			part[i] = agg_partition(t, rows[i].key, parts);
+			start[part[i] + 1]++;
+		}
+		for (int p = 0; p < parts; p++)
+			start[p + 1] += start[p];
+		memcpy(next, start, (size_t) parts * sizeof *next);
+		for (size_t i = 0; i < n; i++)
+			sorted[next[part[i]]++] = rows[i];
+		memcpy(rows, sorted, n * sizeof *rows);
+	}
+	free(sorted);
+	free(part);
+	return ok;
+}
+
 /* One memset rather than a generation counter: batch_rows scans every slot
  * on each flush anyway, so a counter would save only a constant factor while
  * adding a stale-slot state to every probe and a wraparound case. Zeroing

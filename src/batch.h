@@ -38,6 +38,12 @@ size_t batch_changes(const struct batch *b);
  * are none; NULL with *n = SIZE_MAX when out of memory. */
 struct batch_row *batch_rows(const struct batch *b, enum agg_table t, size_t *n);
 
+/* Reorders rows[0..n) of table t, sorted by key as batch_rows returns
+ * them, so that each partition's rows (agg_partition) are contiguous and
+ * still sorted: partition p's are rows[start[p]..start[p + 1]), start has
+ * parts + 1 entries. Returns false when out of memory (rows unchanged). */
+bool batch_group(struct batch_row *rows, size_t n, enum agg_table t, int parts, size_t *start);
+
 /* Empties the batch, keeping its allocation for reuse. */
 void batch_reset(struct batch *b);
 

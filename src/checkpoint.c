@@ -19,7 +19,7 @@
 bool checkpoint_record(struct consumer *c, int64_t *id)
 {
 	char err[512], lsn[LSN_BUFLEN];
-	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
+	const char *params[2] = {c->cfg->slot_name, lsn_format(c->ledger.applied.lsn, lsn)};
 	PGresult *res = db_exec_params(c->db, "recording checkpoint", sql_checkpoint_record, 2, params, err, sizeof err);
 
 	bool ok = res != NULL;
@@ -162,7 +162,7 @@ static enum stream_result begin_sweep(struct consumer *c)
 	bool retry;
 	enum stream_result rc = consumer_flush_durable(c);
 
-	if (rc != STREAM_CONTINUE || c->txn.open)
+	if (rc != STREAM_CONTINUE || c->ledger.txn.open)
 		return rc;
 	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
 	c->sweep = sweep_begin(c->cfg, c->sweep_dry_run, c->recent, n, &retry, err, sizeof err);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "counters.h"
 #include "xalloc.h"
 
 enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
@@ -31,6 +32,7 @@ struct key {
 	unsigned flags;
 	const char *const *names;                /* T_ENUM: accepted names, in enum order */
 	const char *(*check)(const char *value); /* T_STRING: extra rule; returns a hint when broken */
+	int64_t max;                             /* T_INT: largest value; 0 when unbounded */
 };
 
 /* T_ENUM fields are written through an int pointer. */
@@ -64,6 +66,7 @@ static const struct key keys[] = {
 	{KEY("batch.max_changes",      T_INT,      batch_max_changes,         "10000",          1, 0)},
 	{KEY("batch.max_delay",        T_DURATION, batch_max_delay_ms,        "200ms",          1, 0)},
 	{KEY("batch.max_keys",         T_INT,      batch_max_keys,            "100000",         8, 0)},
+	{KEY("apply.workers",          T_INT,      apply_workers,             "1",              1, K_RESTART), .max = AGG_MAX_PARTITIONS},
 	{KEY("checkpoint.interval",    T_DURATION, checkpoint_interval_ms,    "10m",            1, 0)},
 	{KEY("reconcile.enabled",      T_BOOL,     reconcile_enabled,         "true",           0, 0)},
 	{KEY("reconcile.chunk_rows",   T_INT,      reconcile_chunk_rows,      "50000",          1, 0)},
@@ -257,6 +260,8 @@ static bool set_number(const struct key *k, const char *text, void *field, char 
 		return reject(why, len, "%s must be > 0", k->path);
 	if (v < k->min)
 		return reject(why, len, "%s must be >= %" PRId64 "%s", k->path, k->min, unit[k->type]);
+	if (k->max != 0 && v > k->max)
+		return reject(why, len, "%s must be <= %" PRId64, k->path, k->max);
 	*(int64_t *) field = v;
 	return true;
 }

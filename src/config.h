@@ -24,6 +24,7 @@ struct config {
 	int64_t batch_max_changes;
 	int64_t batch_max_delay_ms;
 	int64_t batch_max_keys;
+	int64_t apply_workers;
 	int64_t checkpoint_interval_ms;
 	bool reconcile_enabled;
 	int64_t reconcile_chunk_rows;

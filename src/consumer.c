@@ -31,49 +31,38 @@ static const int64_t standby_poll_ms = 500;
  * to release the slot before the holder counts as someone else. */
 static const int64_t own_walsender_poll_ms = 100;
 
-static void advance_idle(struct consumer *c, lsn_t lsn)
-{
-	if (lsn > c->idle_lsn)
-		c->idle_lsn = lsn;
-}
+/* An empty share is written once its partition's row is this old: how far
+ * a partition without deltas lets confirmation lag behind the others. */
+static const int64_t partition_lazy_ms = 1000;
 
-/* True when the progress row must be written: the batch holds changes, or
- * the stored partial-transaction marker is out of date. */
 static bool needs_write(const struct consumer *c)
 {
-	const struct progress *written = c->inflight.active ? &c->inflight.to : &c->durable;
-
-	return batch_changes(c->batch) > 0 || c->pending.partial_xid != written->partial_xid ||
-	       c->pending.partial_changes != written->partial_changes;
+	return ledger_needs_write(&c->ledger);
 }
 
-/* How far everything is applied or moved nothing. Only the durable LSN
- * while something is held or a transaction is applied in parts: that
- * transaction comes again after a reconnect and must find its partial
- * marker, so nothing may be confirmed or persisted past it. */
 lsn_t consumer_idle_position(const struct consumer *c)
 {
-	if (needs_write(c) || c->inflight.active || c->durable.partial_xid != 0 || c->idle_lsn < c->durable.lsn)
-		return c->durable.lsn;
-	return c->idle_lsn;
+	return ledger_idle_position(&c->ledger);
 }
 
-/* Forgets everything not durable, after an apply failure whose outcome may
- * be unknown: the next connection re-reads the progress row and the server
- * re-sends what follows it. */
-static void discard(struct consumer *c)
+static void drop_connections(struct consumer *c)
 {
 	PQfinish(c->db);
 	c->db = NULL;
 	c->locked = false;
+	fanout_close(&c->fanout);
+}
+
+/* Forgets everything not durable, after an apply failure whose outcome may
+ * be unknown: the next connection re-reads the progress rows and the
+ * server re-sends what follows the earliest. */
+static void discard(struct consumer *c)
+{
+	drop_connections(c);
 	batch_reset(c->batch);
 	c->commits.n = 0;
-	c->inflight.active = false;
 	c->inflight.commits.n = 0;
-	c->pending = c->durable;
-	/* What was idle may have been known only with the lost batch applied. */
-	c->idle_lsn = c->durable.lsn;
-	c->txn.open = false;
+	ledger_discard(&c->ledger);
 	if (c->sweep != NULL) {
 		log_warn("reconcile: sweep abandoned, its noted deltas included a lost batch; it is retried");
 		sweep_free(c->sweep);
@@ -98,7 +87,7 @@ static void observe_applied(struct consumer *c)
 	for (size_t i = 0; i < f->commits.n; i++)
 		metrics_commit_to_apply((now_us - (double) f->commits.us[i]) / 1e6);
 	f->commits.n = 0;
-	metrics_batch((double) (clock_now_ms() - f->sent_ms) / 1e3, c->durable.lsn);
+	metrics_batch((double) (clock_now_ms() - f->sent_ms) / 1e3, c->ledger.applied.lsn);
 	c->stats.applied += f->changes;
 	c->stats.batches++;
 }
@@ -117,9 +106,9 @@ static enum stream_result collect(struct consumer *c, bool wait)
 {
 	char err[512], lsn[LSN_BUFLEN];
 
-	if (!c->inflight.active)
+	if (!c->ledger.inflight)
 		return STREAM_CONTINUE;
-	switch (apply_collect(c->db, c->cfg->slot_name, &c->durable, wait, err, sizeof err)) {
+	switch (fanout_collect(&c->fanout, c->db, c->cfg->slot_name, &c->ledger, wait, clock_now_ms(), err, sizeof err)) {
 	case DB_BUSY:
 		return STREAM_CONTINUE;
 	case DB_FAILED:
@@ -127,11 +116,9 @@ static enum stream_result collect(struct consumer *c, bool wait)
 	case DB_DONE:
 		break;
 	}
-	c->durable = c->inflight.to;
-	c->inflight.active = false;
 	metrics_health(true, true);
 	observe_applied(c);
-	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes, lsn_format(c->durable.lsn, lsn),
+	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes, lsn_format(c->ledger.applied.lsn, lsn),
 		  clock_now_ms() - c->inflight.sent_ms);
 	return STREAM_CONTINUE;
 }
@@ -144,29 +131,49 @@ enum stream_result consumer_settle(struct consumer *c)
 	return collect(c, true);
 }
 
-/* Sends the batch and c->pending now, whatever needs_write says, once the
- * batch before it is durable (progress rows are written in stream order). */
-static enum stream_result apply_now(struct consumer *c)
+/* Sends the batch, cut at the ledger's pending position, once the batch
+ * before it is durable (progress rows are written in stream order): each
+ * partition's share that ledger_share_needed picks, every partition behind
+ * the cut with force. */
+static enum stream_result apply_now(struct consumer *c, bool force)
 {
 	char err[512];
+	int sent;
 	enum stream_result rc = consumer_settle(c);
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	if (c->db == NULL)
 		return apply_failed(c, "no database connection");
-	if (!apply_send(c->db, c->cfg->slot_name, c->batch, &c->durable, &c->pending, err, sizeof err))
+	if (!fanout_send(&c->fanout, c->db, c->cfg->slot_name, c->batch, &c->ledger, force, clock_now_ms(), &sent, err,
+			 sizeof err))
 		return apply_failed(c, err);
-	struct commit_times sent = c->commits;
+	struct commit_times done = c->commits;
 	c->commits = c->inflight.commits;
-	c->inflight = (struct inflight){true, c->pending, batch_changes(c->batch), clock_now_ms(), sent};
+	c->inflight = (struct inflight){batch_changes(c->batch), clock_now_ms(), done};
 	batch_reset(c->batch);
+	/* No partition had anything to write: applied as it stands. */
+	if (!c->ledger.inflight)
+		observe_applied(c);
 	return STREAM_CONTINUE;
 }
 
 static enum stream_result flush(struct consumer *c)
 {
-	return needs_write(c) ? apply_now(c) : STREAM_CONTINUE;
+	return needs_write(c) ? apply_now(c, false) : STREAM_CONTINUE;
+}
+
+/* Writes every partition's row that is behind what is held, so that all
+ * meet at one position (heartbeat, stop): confirmation is not held back by
+ * a partition without deltas, and a change of apply.workers can
+ * re-partition the rows. */
+static enum stream_result flush_all(struct consumer *c)
+{
+	enum stream_result rc = consumer_settle(c);
+
+	if (rc != STREAM_CONTINUE || (!needs_write(c) && !ledger_behind(&c->ledger)))
+		return rc;
+	return apply_now(c, true);
 }
 
 /* Applies everything held and waits until it is durable. */
@@ -185,10 +192,13 @@ static enum stream_result check_idle(struct consumer *c)
 {
 	char line[512], why[600];
 
-	if (c->db == NULL || PQconsumeInput(c->db) == 1)
+	if (c->db == NULL)
 		return STREAM_CONTINUE;
-	snprintf(why, sizeof why, "apply connection lost: %s", db_error_line(c->db, line, sizeof line));
-	return apply_failed(c, why);
+	if (PQconsumeInput(c->db) != 1) {
+		snprintf(why, sizeof why, "apply connection lost: %s", db_error_line(c->db, line, sizeof line));
+		return apply_failed(c, why);
+	}
+	return fanout_alive(&c->fanout, why, sizeof why) ? STREAM_CONTINUE : apply_failed(c, why);
 }
 
 /* Group commit: what is held between transactions goes out as soon as the
@@ -197,9 +207,9 @@ static enum stream_result check_idle(struct consumer *c)
  * reading the stream overlaps applying. */
 static enum stream_result ship(struct consumer *c)
 {
-	enum stream_result rc = c->inflight.active ? collect(c, false) : check_idle(c);
+	enum stream_result rc = c->ledger.inflight ? collect(c, false) : check_idle(c);
 
-	if (rc != STREAM_CONTINUE || c->txn.open || c->inflight.active)
+	if (rc != STREAM_CONTINUE || c->ledger.txn.open || c->ledger.inflight)
 		return rc;
 	return flush(c);
 }
@@ -208,17 +218,13 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 {
 	char lsn[LSN_BUFLEN];
 
-	if (c->txn.open) {
+	if (!ledger_begin(&c->ledger, ch->xid, ch->end_lsn)) {
 		log_error("stream: BEGIN of xid %" PRIu64 " at %s inside xid %" PRIu64, ch->xid, lsn_format(ch->lsn, lsn),
-			  c->txn.xid);
+			  c->ledger.txn.xid);
 		return STREAM_FATAL;
 	}
-	c->txn = (struct txn){true, ch->xid, ch->end_lsn, ch->commit_time_us, 0, 0};
+	c->txn_commit_us = ch->commit_time_us;
 	c->recent[c->recent_next++ % RECENT_XIDS] = ch->xid;
-	if (ch->end_lsn <= c->durable.lsn)
-		c->txn.skip = UINT64_MAX;
-	else if (ch->xid == c->durable.partial_xid)
-		c->txn.skip = c->durable.partial_changes;
 	return STREAM_CONTINUE;
 }
 
@@ -229,28 +235,23 @@ static void note_commit_time(struct consumer *c)
 {
 	struct commit_times *t = &c->commits;
 
-	if (c->txn.commit_time_us == 0)
+	if (c->txn_commit_us == 0)
 		return;
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->us = xrealloc(t->us, t->cap * sizeof *t->us);
 	}
-	t->us[t->n++] = c->txn.commit_time_us;
+	t->us[t->n++] = c->txn_commit_us;
 }
 
 static enum stream_result on_commit(struct consumer *c, const struct change *ch)
 {
-	if (!c->txn.open || ch->xid != c->txn.xid) {
+	if (!ledger_commit(&c->ledger, ch->xid)) {
 		char lsn[LSN_BUFLEN];
 		log_error("stream: COMMIT of xid %" PRIu64 " at %s without its BEGIN", ch->xid, lsn_format(ch->lsn, lsn));
 		return STREAM_FATAL;
 	}
-	c->txn.open = false;
-	c->pending = (struct progress){c->txn.end_lsn, 0, 0};
-	/* A transaction that moved nothing needs no write of its own. */
-	if (!needs_write(c))
-		advance_idle(c, c->txn.end_lsn);
-	else
+	if (needs_write(c))
 		note_commit_time(c);
 	return STREAM_CONTINUE;
 }
@@ -291,11 +292,22 @@ static enum stream_result add_change(struct consumer *c, const struct delta *d, 
 	}
 	if (batch_changes(c->batch) == 1)
 		c->batch_since_ms = clock_now_ms();
-	c->pending.partial_xid = c->txn.xid;
-	c->pending.partial_changes = c->txn.changes;
+	ledger_hold(&c->ledger);
 	if (batch_changes(c->batch) >= (size_t) c->cfg->batch_max_changes)
 		return flush(c);
 	return STREAM_CONTINUE;
+}
+
+/* Keeps those of d[0..n) whose partition has not applied the current change
+ * (a restart resumes from the earliest partition's row); returns how many. */
+static size_t unapplied(const struct consumer *c, struct delta *d, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!ledger_applied_in(&c->ledger, agg_partition(agg_column_table(d[i].column), d[i].key, c->ledger.parts)))
+			d[kept++] = d[i];
+	return kept;
 }
 
 static enum stream_result on_change(struct consumer *c, const struct change *ch)
@@ -304,11 +316,11 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	enum skip_reason why;
 	char lsn[LSN_BUFLEN];
 
-	if (!c->txn.open) {
+	if (!ledger_change(&c->ledger)) {
 		log_error("stream: change at %s outside a transaction", lsn_format(ch->lsn, lsn));
 		return STREAM_FATAL;
 	}
-	if (++c->txn.changes <= c->txn.skip)
+	if (ledger_applied_everywhere(&c->ledger))
 		return STREAM_CONTINUE;
 	metrics_change(ch->table, change_action_name(ch->action));
 	if (ch->action == ACT_TRUNCATE) {
@@ -316,7 +328,7 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 			 src_table_name(ch->table), lsn_format(ch->lsn, lsn));
 		c->sweep_requested = true;
 	}
-	size_t n = delta_derive(ch, d, &why);
+	size_t n = unapplied(c, d, delta_derive(ch, d, &why));
 	if (why != SKIP_NONE)
 		note_skip(c, ch, why);
 	enum stream_result rc = why == SKIP_IDENTITY ? watch_skipped(c, ch) : STREAM_CONTINUE;
@@ -360,8 +372,7 @@ static void sink_keepalive(void *ctx, lsn_t wal_end)
 {
 	struct consumer *c = ctx;
 
-	if (!c->txn.open && !needs_write(c) && !c->inflight.active)
-		advance_idle(c, wal_end);
+	ledger_idle(&c->ledger, wal_end);
 }
 
 static enum stream_result cron_report(void *ctx, int64_t now)
@@ -369,15 +380,15 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 	struct consumer *c = ctx;
 	struct stats *s = &c->stats;
 	char lsn[LSN_BUFLEN], part[64] = "";
+	const struct progress *at = &c->ledger.applied;
 
 	(void) now;
 	if (s->applied == s->reported)
 		return STREAM_CONTINUE;
-	if (c->durable.partial_xid != 0)
-		snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, c->durable.partial_changes,
-			 c->durable.partial_xid);
+	if (at->partial_xid != 0)
+		snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, at->partial_changes, at->partial_xid);
 	log_info("progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
-		 lsn_format(c->durable.lsn, lsn), part, s->applied, s->batches,
+		 lsn_format(at->lsn, lsn), part, s->applied, s->batches,
 		 (double) (s->applied - s->reported) * 1000.0 / (double) report_interval_ms, s->skipped);
 	s->reported = s->applied;
 	return STREAM_CONTINUE;
@@ -392,9 +403,9 @@ enum stream_result consumer_heartbeat(void *ctx, int64_t now)
 	char err[512];
 
 	(void) now;
-	if (!c->txn.open && consumer_idle_position(c) > c->durable.lsn) {
-		c->pending = (struct progress){c->idle_lsn, 0, 0};
-		enum stream_result rc = apply_now(c);
+	if (!c->ledger.txn.open) {
+		ledger_take_idle(&c->ledger);
+		enum stream_result rc = flush_all(c);
 		if (rc != STREAM_CONTINUE)
 			return rc;
 	}
@@ -419,7 +430,7 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 	(void) now;
 	if (rc != STREAM_CONTINUE)
 		return rc;
-	const char *params[2] = {c->cfg->slot_name, lsn_format(c->durable.lsn, lsn)};
+	const char *params[2] = {c->cfg->slot_name, lsn_format(c->ledger.applied.lsn, lsn)};
 	PGresult *res = db_exec_params(c->db, "reading slot", sql_slot_lag, 2, params, err, sizeof err);
 
 	if (res == NULL)
@@ -454,7 +465,13 @@ static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
 	int64_t due = c->batch_since_ms + c->cfg->batch_max_delay_ms;
 	enum stream_result rc = cron_tick(c->cron, sizeof c->cron / sizeof c->cron[0], c, now, next);
 
-	if (rc != STREAM_CONTINUE || !needs_write(c))
+	if (rc != STREAM_CONTINUE)
+		return rc;
+	/* A quiet stream still brings the rows of partitions without deltas up
+	 * to the others, so confirmation follows within partition_lazy_ms. */
+	if (ledger_lazy_due(&c->ledger, now, next))
+		return apply_now(c, false);
+	if (!needs_write(c))
 		return rc;
 	if (batch_changes(c->batch) == 0 || now >= due)
 		return flush(c);
@@ -474,41 +491,39 @@ static enum stream_result sink_drained(void *ctx, bool backlog)
 	return backlog ? collect(c, false) : ship(c);
 }
 
+/* At stop: every partition's row at one position (flush_all). */
 static enum stream_result sink_flush(void *ctx)
 {
-	return consumer_flush_durable(ctx);
+	enum stream_result rc = flush_all(ctx);
+
+	return rc == STREAM_CONTINUE ? consumer_settle(ctx) : rc;
 }
 
-/* The apply connection: a batch's result, or the server ending the idle
+/* The apply connections: a share's result, or the server ending an idle
  * connection, wakes the stream's wait. */
-static int sink_wait_fd(void *ctx)
+static int sink_wait_fds(void *ctx, int *fds, int max)
 {
 	const struct consumer *c = ctx;
+	int n = 0;
 
-	return c->db != NULL ? PQsocket(c->db) : -1;
+	if (c->db != NULL && PQsocket(c->db) >= 0 && max > 0)
+		fds[n++] = PQsocket(c->db);
+	return n + fanout_sockets(&c->fanout, fds + n, max - n);
 }
 
+/* The earliest partition's row: a restart streams from there, so nothing
+ * past it may be confirmed. */
 static lsn_t sink_durable(void *ctx)
 {
-	return ((struct consumer *) ctx)->durable.lsn;
+	return ledger_min_stored(&((struct consumer *) ctx)->ledger).lsn;
 }
 
 enum ready { READY, NOT_READY, STANDING_BY, REFUSED };
 
-/* Everything goes on from the progress row just read: idle and confirmed
- * positions were the last connection's, valid only there. */
-static void resume_from_durable(struct consumer *c)
-{
-	c->pending = c->durable;
-	c->idle_lsn = c->durable.lsn;
-}
-
 static enum ready not_ready(struct consumer *c, const char *err)
 {
 	log_warn("apply: %s", err);
-	PQfinish(c->db);
-	c->db = NULL;
-	c->locked = false;
+	drop_connections(c);
 	return NOT_READY;
 }
 
@@ -562,13 +577,50 @@ static bool listen_for_requests(struct consumer *c, char *err, size_t errlen)
 	return db_command(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, errlen);
 }
 
+/* Reads the progress rows and starts again from them. They must be one per
+ * partition of apply.workers. After a change of apply.workers, rows that
+ * all stand at one position (a stop leaves them so: flush_all) are
+ * re-partitioned, since every partition has applied the same deltas;
+ * rows at different positions need their old split to continue. */
+static enum ready load_progress(struct consumer *c, char *err, size_t errlen)
+{
+	struct progress_rows rows;
+	int parts = c->ledger.parts;
+	bool done = false;
+	char lsn[LSN_BUFLEN];
+
+	if (!apply_load_progress(c->db, c->cfg->slot_name, &rows, err, errlen))
+		return not_ready(c, err);
+	if (rows.count != 0 && (rows.count != parts || rows.max_part != parts - 1)) {
+		if (!rows.uniform) {
+			log_error(
+				"apply: walcount.progress of slot %s has %d partitions at different positions and apply.workers is "
+				"%d: start once with apply.workers: %d and stop walcount with SIGTERM (that brings them to one "
+				"position), then change apply.workers",
+				c->cfg->slot_name, rows.count, parts, rows.max_part + 1);
+			return REFUSED;
+		}
+		const struct progress *at = &rows.row[rows.max_part];
+		if (!apply_repartition(c->db, c->cfg->slot_name, at, parts, &done, err, errlen))
+			return not_ready(c, err);
+		if (!done)
+			return not_ready(c, "walcount.progress moved while it was being re-partitioned");
+		log_info("apply: walcount.progress of slot %s re-partitioned from %d to %d partitions at %s", c->cfg->slot_name,
+			 rows.count, parts, lsn_format(at->lsn, lsn));
+		if (!apply_load_progress(c->db, c->cfg->slot_name, &rows, err, errlen))
+			return not_ready(c, err);
+	}
+	ledger_resume(&c->ledger, rows.row, clock_now_ms());
+	return READY;
+}
+
 /* Opens the apply connection to the server repl streams from, checks that
  * server against the one the progress row was written on and the one
  * streamed from before (identity.h) and, under the start-up lock, makes
  * sure the slot can continue (a replaced or lost slot is rebuilt exactly)
- * and re-reads the progress row, the only truth about what is applied. An
+ * and re-reads the progress rows, the only truth about what is applied. An
  * idle or confirmed position is valid only on the connection that saw it:
- * everything starts again from that row. The lock is kept until the
+ * everything starts again from those rows. The lock is kept until the
  * stream has started (sink_started). */
 static enum ready db_ready(struct consumer *c, PGconn *repl)
 {
@@ -579,14 +631,12 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 	/* A reconnect may reach another server (a failover): the apply
 	 * connection is made again with the stream's. Only the one prepare()
 	 * handed over, still holding the start-up lock, is kept. */
-	if (!c->locked) {
-		PQfinish(c->db);
-		c->db = NULL;
-	}
+	if (!c->locked)
+		drop_connections(c);
 	if (!identity_read(repl, &server, err, sizeof err) ||
 	    (c->db == NULL && (c->db = db_connect(c->cfg, DB_NORMAL, err, sizeof err)) == NULL))
 		return not_ready(c, err);
-	c->seen.lsn = c->durable.lsn;
+	c->seen.lsn = c->ledger.applied.lsn;
 	enum identity_verdict v = identity_check(c->db, repl, c->cfg->slot_name, &server, &c->seen, err, sizeof err);
 	if (v == IDENTITY_REFUSED) {
 		log_error("%s", err);
@@ -612,12 +662,16 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 		log_error("%s", err);
 		return REFUSED;
 	}
-	if (out != SLOT_OK || !apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err))
+	if (out != SLOT_OK)
+		return not_ready(c, err);
+	enum ready r = load_progress(c, err, sizeof err);
+	if (r != READY)
+		return r;
+	if (!fanout_connect(&c->fanout, c->cfg, err, sizeof err))
 		return not_ready(c, err);
 	c->slot_opts = (struct slot_opts){0};
 	c->seen = server;
 	end_standby(c);
-	resume_from_durable(c);
 	c->request_check = true;
 	if (!listen_for_requests(c, err, sizeof err))
 		return not_ready(c, err);
@@ -640,11 +694,8 @@ static enum stream_result sink_started(void *ctx)
 
 	if (!c->locked)
 		return STREAM_CONTINUE;
-	if (!apply_load_progress(c->db, c->cfg->slot_name, &c->durable, err, sizeof err)) {
-		log_warn("apply: %s", err);
+	if (load_progress(c, err, sizeof err) != READY)
 		return STREAM_LOST;
-	}
-	resume_from_durable(c);
 	if (slot_moved_by_others(c->db, c->cfg->slot_name, why, sizeof why, &failed, err, sizeof err)) {
 		log_warn("rebuild: slot %s changed while it was being started: %s; restarting to rebuild it", c->cfg->slot_name,
 			 why);
@@ -704,7 +755,8 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		PQfinish(repl);
 		return STREAM_LOST;
 	}
-	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, c->durable.lsn, c->cfg->stream_status_interval_ms};
+	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, ledger_min_stored(&c->ledger).lsn,
+				   c->cfg->stream_status_interval_ms};
 	log_info("stream: connected");
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
@@ -712,7 +764,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 	metrics_health(false, true);
 	metrics_slot_released();
 	PQfinish(repl);
-	c->txn.open = false;
+	c->ledger.txn.open = false;
 	if (rc != STREAM_STOPPED && consumer_flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
 		rc = STREAM_LOST;
 	return rc;
@@ -721,7 +773,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
 	const struct stream_sink sink = {c,          sink_record,  sink_keepalive, sink_tick,   sink_drained,
-					 sink_flush, sink_durable, sink_wait_fd,   sink_started};
+					 sink_flush, sink_durable, sink_wait_fds,  sink_started};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;
 	bool received;
@@ -780,6 +832,8 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	char lsn[LSN_BUFLEN];
 
 	c.batch = batch_new();
+	ledger_init(&c.ledger, (int) cfg->apply_workers, cfg->apply_workers == 1 ? 0 : partition_lazy_ms);
+	fanout_init(&c.fanout, (int) cfg->apply_workers);
 	int rc = run_loop(&c, stop);
 	if (c.db != NULL)
 		watch_cron(&c, 0);
@@ -787,12 +841,12 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		rc = 1;
 	if (rc == 0)
 		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
-			 lsn_format(c.durable.lsn, lsn), c.stats.applied, c.stats.batches);
+			 lsn_format(c.ledger.applied.lsn, lsn), c.stats.applied, c.stats.batches);
 	checkpoint_abandon_request(&c);
 	batch_free(c.batch);
 	sweep_free(c.sweep);
 	free(c.commits.us);
 	free(c.inflight.commits.us);
-	PQfinish(c.db);
+	drop_connections(&c);
 	return rc;
 }

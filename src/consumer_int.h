@@ -16,7 +16,9 @@
 #include "consumer.h"
 #include "cron.h"
 #include "decode.h"
+#include "fanout.h"
 #include "identity.h"
+#include "ledger.h"
 #include "lsn.h"
 #include "result.h"
 
@@ -25,16 +27,6 @@ struct sweep;
 /* Transactions remembered for the sweep's start (see sweep_begin). */
 #define RECENT_XIDS 1024
 
-/* The source transaction being received. */
-struct txn {
-	bool open;
-	uint64_t xid;
-	lsn_t end_lsn;
-	int64_t commit_time_us;
-	uint64_t changes; /* I/U/D/T records received so far */
-	uint64_t skip;    /* the first `skip` of them are already applied */
-};
-
 /* Commit times of the source transactions a batch completes, for the
  * commit-to-apply histogram. Grows as needed; emptied by every flush. */
 struct commit_times {
@@ -42,11 +34,9 @@ struct commit_times {
 	size_t n, cap;
 };
 
-/* The batch sent to the server and not yet known to be durable. Its commit
- * times move here when it is sent. */
+/* The batch sent to the server and not yet known to be durable (its
+ * position is the ledger's). Its commit times move here when it is sent. */
 struct inflight {
-	bool active;
-	struct progress to;
 	size_t changes;
 	int64_t sent_ms;
 	struct commit_times commits;
@@ -71,16 +61,13 @@ struct stats {
 
 struct consumer {
 	const struct config *cfg;
-	PGconn *db; /* apply connection; NULL while broken */
+	PGconn *db;           /* apply connection (partition 0's); NULL while broken */
+	struct fanout fanout; /* the other partitions' apply connections */
 	struct batch *batch;
-	struct progress durable; /* what walcount.progress holds: the only LSN
-				  * ever reported to the server as flushed */
-	struct progress pending; /* what it will hold once the batch is applied */
+	struct ledger ledger; /* positions: applied, held, in flight, idle */
 	struct inflight inflight;
-	lsn_t idle_lsn;         /* everything up to here is applied or moved
-				  * nothing; persisted by the heartbeat */
 	int64_t batch_since_ms; /* when the batch got its first change */
-	struct txn txn;
+	int64_t txn_commit_us;  /* the open transaction's commit time, or 0 */
 	struct commit_times commits;
 	struct stats stats;
 	const struct consumer_opts *opts;

@@ -115,3 +115,19 @@ int agg_stream_arrays(void)
 {
 	return agg_stream_array(AGG__COUNT);
 }
+
+int agg_partition(enum agg_table t, int64_t key, int parts)
+{
+	/* splitmix64's finaliser: neighbouring ids (a user's new follows, a
+	 * viral track's neighbours) spread over all partitions. */
+	uint64_t x = (uint64_t) key ^ ((uint64_t) t << 56);
+
+	if (parts <= 1)
+		return 0;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return (int) (x % (uint64_t) parts);
+}

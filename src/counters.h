@@ -11,6 +11,7 @@
 #define WALCOUNT_COUNTERS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum src_table {
 	SRC_NONE, /* B, C, M carry no table */
@@ -71,5 +72,12 @@ enum agg_column agg_column_at(enum agg_table t, int i);
  * arrays there are in all. */
 int agg_stream_array(enum agg_table t);
 int agg_stream_arrays(void);
+
+/* apply.workers' upper bound: a set of partitions fits a uint64_t mask. */
+#define AGG_MAX_PARTITIONS 64
+
+/* The partition (apply.workers) of aggregate row key of table t, for parts
+ * partitions: the same in every process and across restarts. */
+int agg_partition(enum agg_table t, int64_t key, int parts);
 
 #endif

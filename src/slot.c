@@ -1,5 +1,6 @@
 #include "slot.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,19 +132,21 @@ static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool 
 }
 
 /* Recounts in the slot's exported snapshot and records its consistent point
- * as the progress, in one transaction on conn. */
-static bool load_in_snapshot(PGconn *conn, const char *slot, const char *snapshot, const char *point, char *err, size_t errlen)
+ * as the progress of every partition, in one transaction on conn. */
+static bool load_in_snapshot(PGconn *conn, const struct config *cfg, const char *snapshot, const char *point, char *err,
+			     size_t errlen)
 {
-	char sql[128];
-	const char *params[2] = {slot, point};
+	char sql[128], parts[24];
+	const char *slot = cfg->slot_name, *params[3] = {slot, point, parts};
 
 	snprintf(sql, sizeof sql, "SET TRANSACTION SNAPSHOT '%s'", snapshot);
+	snprintf(parts, sizeof parts, "%" PRId64, cfg->apply_workers);
 	if (!db_command(conn, "starting initial load", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
 		return false;
 	PGresult *res = NULL;
 	if (db_command(conn, "importing the slot's snapshot", sql, err, errlen) &&
 	    db_command(conn, "initial load recount", sql_recount, err, errlen))
-		res = db_exec_params(conn, "initial load", sql_initial_load, 2, params, err, errlen);
+		res = db_exec_params(conn, "initial load", sql_initial_load, 3, params, err, errlen);
 	if (res == NULL || !db_command(conn, "committing initial load", "COMMIT", err, errlen)) {
 		PQclear(res);
 		PQclear(PQexec(conn, "ROLLBACK"));
@@ -188,7 +191,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 	bool ok = res != NULL;
 	if (ok) {
 		log_info("slot created: %s at %s", cfg->slot_name, PQgetvalue(res, 0, 1));
-		ok = load_in_snapshot(conn, cfg->slot_name, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), err, errlen);
+		ok = load_in_snapshot(conn, cfg, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), err, errlen);
 	}
 	PQclear(res);
 	PQfinish(repl);
@@ -234,7 +237,8 @@ static const char *rebuild_reason(PGconn *conn, const char *slot, char *buf, siz
 static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errlen)
 {
 	PGresult *res = slot_query(conn, "reading walcount.progress",
-				   "SELECT lsn::text FROM walcount.progress WHERE slot_name = $1", slot, err, errlen);
+				   "SELECT min(lsn)::text FROM walcount.progress WHERE slot_name = $1 HAVING count(*) > 0", slot,
+				   err, errlen);
 
 	bool ok = res != NULL;
 

@@ -118,13 +118,19 @@ static int poll_ms(int64_t ms)
 
 /* Waits until the stream's socket or the sink's (-1: none) is readable or
  * deadline_ms passes. */
-static bool wait_socket(PGconn *conn, int sink_fd, int64_t deadline_ms)
+/* The sink's own sockets at most (stream_sink.wait_fds). */
+#define SINK_FDS 65
+
+static bool wait_socket(PGconn *conn, const struct stream_sink *sink, int64_t deadline_ms)
 {
-	struct pollfd pfd[2] = {{.fd = PQsocket(conn), .events = POLLIN}, {.fd = sink_fd, .events = POLLIN}};
+	struct pollfd pfd[1 + SINK_FDS] = {{.fd = PQsocket(conn), .events = POLLIN}};
+	int fds[SINK_FDS], n = sink != NULL ? sink->wait_fds(sink->ctx, fds, SINK_FDS) : 0;
 
 	if (pfd[0].fd < 0)
 		return false;
-	if (poll(pfd, sink_fd >= 0 ? 2 : 1, poll_ms(deadline_ms - clock_now_ms())) < 0 && errno != EINTR) {
+	for (int i = 0; i < n; i++)
+		pfd[1 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	if (poll(pfd, (nfds_t) (1 + n), poll_ms(deadline_ms - clock_now_ms())) < 0 && errno != EINTR) {
 		log_warn("stream: poll: %s", strerror(errno));
 		return false;
 	}
@@ -185,7 +191,7 @@ static enum stream_result finish(struct conn_state *cs)
 	while ((n = PQgetCopyData(cs->conn, &buf, 1)) >= 0 && clock_now_ms() < deadline) {
 		if (n > 0)
 			PQfreemem(buf);
-		else if (!wait_socket(cs->conn, -1, deadline))
+		else if (!wait_socket(cs->conn, NULL, deadline))
 			break;
 	}
 	for (PGresult *res; (res = PQgetResult(cs->conn)) != NULL;)
@@ -212,7 +218,7 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 		/* Report what the drained batch made durable without waiting. */
 		if (!send_status(cs, false))
 			return STREAM_LOST;
-		return wait_socket(cs->conn, cs->sink->wait_fd(cs->sink->ctx), deadline) ? STREAM_CONTINUE : copy_ended(cs, -2);
+		return wait_socket(cs->conn, cs->sink, deadline) ? STREAM_CONTINUE : copy_ended(cs, -2);
 	}
 	if (n < 0)
 		return copy_ended(cs, n);

@@ -33,9 +33,9 @@ struct stream_sink {
 	enum stream_result (*flush)(void *ctx);
 	/* The LSN that is durably applied and may be reported as flushed. */
 	lsn_t (*durable)(void *ctx);
-	/* A socket of the sink's own to wake up for as well (-1: none): the
-	 * result of work it has in flight. */
-	int (*wait_fd)(void *ctx);
+	/* Sockets of the sink's own to wake up for as well, into fds[0..max);
+	 * returns how many: the results of work it has in flight. */
+	int (*wait_fds)(void *ctx, int *fds, int max);
 	/* START_REPLICATION succeeded: the slot is this connection's now. */
 	enum stream_result (*started)(void *ctx);
 };

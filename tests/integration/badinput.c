@@ -103,7 +103,8 @@ bool progress_lsn(struct ctx *t, lsn_t *out)
 	const char *params[1] = {t->db};
 	char err[IT_ERRLEN], v[LSN_BUFLEN + 8];
 
-	if (!it_value(t->conn, "SELECT lsn FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v, err, sizeof err))
+	if (!it_value(t->conn, "SELECT min(lsn) FROM walcount.progress WHERE slot_name = $1 HAVING count(*) > 0", 1, params, v,
+		      sizeof v, err, sizeof err))
 		return fail_err(t, "reading walcount.progress", err);
 	return lsn_parse(v, out) || fail(t, "walcount.progress.lsn is '%s'", v);
 }

@@ -68,6 +68,8 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 		fprintf(f, "  max_changes: %ld\n", o->max_changes);
 	if (o->max_keys)
 		fprintf(f, "  max_keys: %ld\n", o->max_keys);
+	if (o->workers || getenv("IT_WORKERS"))
+		fprintf(f, "apply:\n  workers: %ld\n", o->workers ? o->workers : strtol(getenv("IT_WORKERS"), NULL, 10));
 	if (o->checkpoint_interval)
 		fprintf(f, "checkpoint:\n  interval: %s\n", o->checkpoint_interval);
 	/* The stream alone must be exact: a reconcile sweep would hide drift.

@@ -3,7 +3,10 @@
  *
  *   sigkill            SIGKILL of walcount, then a new walcount
  *   walsender          pg_terminate_backend of the slot's walsender
- *   apply-conn         pg_terminate_backend of walcount's apply connection
+ *   apply-conn         pg_terminate_backend of walcount's apply connections
+ *   worker-conn        pg_terminate_backend of one of them, at random (the
+ *                      loop runs with apply.workers = 4: one partition's
+ *                      share fails while the others' commit)
  *   restart-fast       pg_ctl restart -m fast
  *   restart-immediate  pg_ctl restart -m immediate (crash recovery)
  *   stall              SIGSTOP of walcount past wal_sender_timeout (2 s
@@ -20,7 +23,7 @@
  * (which would hide drift behind a fresh initial load) and never exited by
  * itself.
  *
- * Faults come in shuffled rounds of all seven kinds, so every kind is hit
+ * Faults come in shuffled rounds of all eight kinds, so every kind is hit
  * about equally. It runs for IT_FAULT_SECONDS (default FAULT_SECONDS, the
  * short CI version; `make soak` sets a long one) and at least one round.
  *
@@ -50,12 +53,23 @@
 #define SENTINEL_BASE 1000000 /* followee of sentinel n: SENTINEL_BASE + n */
 #define WRITER_CHUNK 40       /* changes between two sentinels */
 
-enum fault { F_SIGKILL, F_WALSENDER, F_APPLY_CONN, F_RESTART_FAST, F_RESTART_IMMEDIATE, F_STALL, F_DISK_FULL, F__COUNT };
+enum fault {
+	F_SIGKILL,
+	F_WALSENDER,
+	F_APPLY_CONN,
+	F_WORKER_CONN,
+	F_RESTART_FAST,
+	F_RESTART_IMMEDIATE,
+	F_STALL,
+	F_DISK_FULL,
+	F__COUNT
+};
 
 static const char *const fault_names[F__COUNT] = {
 	[F_SIGKILL] = "sigkill",
 	[F_WALSENDER] = "walsender",
 	[F_APPLY_CONN] = "apply-conn",
+	[F_WORKER_CONN] = "worker-conn",
 	[F_RESTART_FAST] = "restart-fast",
 	[F_RESTART_IMMEDIATE] = "restart-immediate",
 	[F_STALL] = "stall",
@@ -285,7 +299,7 @@ static bool check_progress(struct ctx *t, struct fault_run *r, const char *when)
 	if (!it_value(
 		    t->conn,
 		    "SELECT coalesce((SELECT lsn::text || ' ' || coalesce($2::pg_lsn <= lsn, true) || ' ' || coalesce($3::pg_lsn <= lsn, true) "
-		    "FROM walcount.progress WHERE slot_name = $1), '')",
+		    "FROM (SELECT min(lsn) AS lsn FROM walcount.progress WHERE slot_name = $1 HAVING count(*) > 0) p), '')",
 		    3, params, v, sizeof v, err, sizeof err))
 		return fail_err(t, "reading walcount.progress", err);
 	char lsn[LSN_BUFLEN] = "", ok_cf[8] = "", ok_mono[8] = "";
@@ -394,6 +408,28 @@ static bool fault_apply_conn(struct ctx *t)
 			      "AND application_name = 'walcount' AND backend_type = 'client backend'",
 			      1, params, v, sizeof v, err, sizeof err))
 			return fail_err(t, "terminating the apply connection", err);
+		if (atoi(v) > 0)
+			return true;
+	}
+	return fail(t, "walcount had no apply connection for 60 s");
+}
+
+/* One of walcount's apply connections, picked at random: the others keep
+ * committing their shares while its partition's fails. */
+static bool fault_worker_conn(struct ctx *t)
+{
+	char err[IT_ERRLEN], v[16], pick[16];
+	const char *params[2] = {t->db, pick};
+
+	snprintf(pick, sizeof pick, "%ld", rng_between(&t->rng, 0, 63));
+	for (double end = it_now() + 60; it_now() < end; it_sleep_ms(50)) {
+		if (!it_value(t->conn,
+			      "WITH apply AS (SELECT pid, row_number() OVER (ORDER BY pid) - 1 AS i, count(*) OVER () AS n "
+			      "FROM pg_stat_activity WHERE datname = $1 AND application_name = 'walcount' "
+			      "AND backend_type = 'client backend') "
+			      "SELECT count(pg_terminate_backend(pid)) FROM apply WHERE i = $2::int % n",
+			      2, params, v, sizeof v, err, sizeof err))
+			return fail_err(t, "terminating an apply connection", err);
 		if (atoi(v) > 0)
 			return true;
 	}
@@ -513,6 +549,8 @@ static bool inject(struct ctx *t, struct fault_run *r, enum fault f)
 		return terminate_walsender(t, false);
 	case F_APPLY_CONN:
 		return fault_apply_conn(t);
+	case F_WORKER_CONN:
+		return fault_worker_conn(t);
 	case F_RESTART_FAST:
 		return restart_server(t, "fast");
 	case F_RESTART_IMMEDIATE:
@@ -527,7 +565,7 @@ static bool inject(struct ctx *t, struct fault_run *r, enum fault f)
 	return fail(t, "unknown fault %d", (int) f);
 }
 
-/* Fisher-Yates over the seven kinds. */
+/* Fisher-Yates over the eight kinds. */
 static void shuffle(struct ctx *t, enum fault order[F__COUNT])
 {
 	for (int i = 0; i < F__COUNT; i++)
@@ -602,8 +640,11 @@ bool test_fault_loop(struct ctx *t)
 	r = (struct fault_run){0};
 	PQsetNoticeProcessor(t->conn, quiet, NULL);
 	/* Small batches and keys: transactions are applied in parts, so faults
-	 * also land between the parts of one transaction. */
-	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 64, .max_delay = "50ms", .heartbeat = "2s"}) ||
+	 * also land between the parts of one transaction. Four partitions:
+	 * faults also land between the shares of one batch. */
+	if (!configure(t,
+		       &(struct wc_opts){
+			       .max_changes = 500, .max_keys = 64, .max_delay = "50ms", .heartbeat = "2s", .workers = 4}) ||
 	    !sql(t, "resetting wal_sender_timeout", "ALTER SYSTEM RESET wal_sender_timeout") ||
 	    !sql(t, "reloading", "SELECT pg_reload_conf()") ||
 	    !sql(t, "creating the disk-full function",
@@ -621,14 +662,15 @@ bool test_fault_loop(struct ctx *t)
 		return fail(t, "walcount was started %d times for %d kills: it exited by itself (%s)", t->wc.runs, r.kills,
 			    it_status_text(t->wc.status, st, sizeof st));
 	int reconnects = count_in_file(t->wc.log, "reconnect attempt");
-	snprintf(t->details, sizeof t->details,
-		 "%d faults in %.0f s (sigkill %d, walsender %d, apply-conn %d, restart-fast %d, restart-immediate %d, "
-		 "stall %d (longest %.1f s), disk-full %d (%d failed progress writes)); %ld changes in %ld transactions, "
-		 "%ld sentinels: 0 double-applied, 0 lost, drift 0 after every fault; longest recovery %.1f s; "
-		 "%d reconnect lines; writer lost its connection %ld times",
-		 r.faults, seconds, r.count[F_SIGKILL], r.count[F_WALSENDER], r.count[F_APPLY_CONN], r.count[F_RESTART_FAST],
-		 r.count[F_RESTART_IMMEDIATE], r.count[F_STALL], r.max_stall_s, r.count[F_DISK_FULL], r.disk_full_errors,
-		 t->wl.committed, t->wl.transactions, rows, r.max_recovery_s, reconnects, r.writer.lost_conns);
+	snprintf(
+		t->details, sizeof t->details,
+		"4 apply workers; %d faults in %.0f s (sigkill %d, walsender %d, apply-conn %d, worker-conn %d, restart-fast %d, "
+		"restart-immediate %d, stall %d (longest %.1f s), disk-full %d (%d failed progress writes)); %ld changes in %ld "
+		"transactions, %ld sentinels: 0 double-applied, 0 lost, drift 0 after every fault; longest recovery %.1f s; "
+		"%d reconnect lines; writer lost its connection %ld times",
+		r.faults, seconds, r.count[F_SIGKILL], r.count[F_WALSENDER], r.count[F_APPLY_CONN], r.count[F_WORKER_CONN],
+		r.count[F_RESTART_FAST], r.count[F_RESTART_IMMEDIATE], r.count[F_STALL], r.max_stall_s, r.count[F_DISK_FULL],
+		r.disk_full_errors, t->wl.committed, t->wl.transactions, rows, r.max_recovery_s, reconnects, r.writer.lost_conns);
 	return true;
 }
 

@@ -444,7 +444,7 @@ static void describe_lag(PGconn *conn, const char *slot, const char m[LSN_BUFLEN
 	char qerr[256];
 	PGresult *res = it_query(conn,
 				 "SELECT lsn, coalesce(partial_xid::text, '-'), partial_changes "
-				 "FROM walcount.progress WHERE slot_name = $1",
+				 "FROM walcount.progress WHERE slot_name = $1 ORDER BY lsn, part LIMIT 1",
 				 1, params, qerr, sizeof qerr);
 	lsn_t at, want;
 
@@ -464,7 +464,8 @@ bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], d
 		     size_t errlen)
 {
 	const char *params[2] = {slot, m};
-	int rc = it_poll(conn, "SELECT coalesce((SELECT lsn > $2::pg_lsn FROM walcount.progress WHERE slot_name = $1), false)", 2,
+	int rc = it_poll(conn,
+			 "SELECT coalesce((SELECT min(lsn) > $2::pg_lsn FROM walcount.progress WHERE slot_name = $1), false)", 2,
 			 params, timeout_s, wc, err, errlen);
 
 	if (rc == 0)

@@ -4,6 +4,9 @@
  * function. No include guard: it is included once per expansion. */
 IT_TEST(random_workload, it_random_workload)
 IT_TEST(sigkill_restarts, it_sigkill_restarts)
+IT_TEST(random_workload_w4, it_random_workload_w4)
+IT_TEST(sigkill_restarts_w4, it_sigkill_w4)
+IT_TEST(workers_change, it_workers_change)
 IT_TEST(reconnects, it_reconnects)
 IT_TEST(huge_transaction, it_huge_transaction)
 IT_TEST(initial_load, it_initial_load)

@@ -20,12 +20,12 @@
 
 #define RSS_LIMIT_KIB (100L * 1024)
 
-bool test_random_workload(struct ctx *t)
+static bool random_workload(struct ctx *t, long workers)
 {
 	char m[LSN_BUFLEN];
 
-	if (!configure(t, &(struct wc_opts){.max_delay = "100ms"}) || !start_streaming(t) || !run_changes(t, 20000, false) ||
-	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !stop_clean(t))
+	if (!configure(t, &(struct wc_opts){.max_delay = "100ms", .workers = workers}) || !start_streaming(t) ||
+	    !run_changes(t, 20000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !stop_clean(t))
 		return false;
 	long live = t->wl.committed, live_txns = t->wl.transactions;
 	if (!run_changes(t, 20000, false) || !marker(t, m))
@@ -44,6 +44,17 @@ bool test_random_workload(struct ctx *t)
 	return true;
 }
 
+bool test_random_workload(struct ctx *t)
+{
+	return random_workload(t, 0);
+}
+
+/* The same with the aggregate rows split over four apply connections. */
+bool test_random_workload_w4(struct ctx *t)
+{
+	return random_workload(t, 4);
+}
+
 /* Samples, just before a kill, whether a transaction was half applied and
  * whether the last marker m (the newest source transaction) was pending. */
 static bool sample_state(struct ctx *t, const char m[LSN_BUFLEN], int *partial, int *lagging)
@@ -51,8 +62,10 @@ static bool sample_state(struct ctx *t, const char m[LSN_BUFLEN], int *partial, 
 	const char *params[2] = {t->db, m};
 	char err[IT_ERRLEN];
 	PGresult *res = it_query(
-		t->conn, "SELECT partial_xid IS NOT NULL, NOT (lsn > $2::pg_lsn) FROM walcount.progress WHERE slot_name = $1", 2,
-		params, err, sizeof err);
+		t->conn,
+		"SELECT bool_or(partial_xid IS NOT NULL), NOT (min(lsn) > $2::pg_lsn) FROM walcount.progress WHERE slot_name = $1 "
+		"HAVING count(*) > 0",
+		2, params, err, sizeof err);
 
 	if (res == NULL)
 		return fail_err(t, "reading walcount.progress", err);
@@ -66,13 +79,14 @@ static bool sample_state(struct ctx *t, const char m[LSN_BUFLEN], int *partial, 
 
 /* 2. SIGKILL at random points, with transactions applied in parts, loses
  * and doubles nothing. */
-bool test_sigkill_restarts(struct ctx *t)
+static bool sigkill_restarts(struct ctx *t, long workers)
 {
 	enum { KILLS = 20 };
 	int partial = 0, lagging = 0;
 	char m[LSN_BUFLEN], st[32];
 
-	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 16, .max_delay = "50ms"}) || !start_streaming(t))
+	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 16, .max_delay = "50ms", .workers = workers}) ||
+	    !start_streaming(t))
 		return false;
 	for (int i = 0; i < KILLS; i++) {
 		if (!wc_alive(&t->wc))
@@ -90,6 +104,18 @@ bool test_sigkill_restarts(struct ctx *t)
 		 "%d kills over %ld changes: %d during a partly applied transaction, %d while behind; drift 0", KILLS,
 		 t->wl.committed, partial, lagging);
 	return true;
+}
+
+bool test_sigkill_restarts(struct ctx *t)
+{
+	return sigkill_restarts(t, 0);
+}
+
+/* With four partitions, a kill leaves their rows at different positions
+ * and parts of one transaction applied in some of them. */
+bool test_sigkill_restarts_w4(struct ctx *t)
+{
+	return sigkill_restarts(t, 4);
 }
 
 static bool restart_server(struct ctx *t)

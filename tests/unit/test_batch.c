@@ -293,6 +293,33 @@ static void test_growth_matches_reference(void **state)
 	batch_free(b);
 }
 
+static void group_by_partition_keeps_key_order(void **state)
+{
+	struct batch *b = new_batch(state);
+	size_t n, start[5];
+
+	for (int64_t key = 1; key <= 1000; key++)
+		add1(b, COL_TRACK_SAVE, key, 1);
+	struct batch_row *rows = batch_rows(b, AGG_TRACK, &n);
+	assert_int_equal(n, 1000);
+	assert_true(batch_group(rows, n, AGG_TRACK, 4, start));
+	assert_int_equal(start[0], 0);
+	assert_int_equal(start[4], 1000);
+	for (int p = 0; p < 4; p++) {
+		assert_true(start[p] < start[p + 1]);
+		for (size_t i = start[p]; i < start[p + 1]; i++) {
+			assert_int_equal(agg_partition(AGG_TRACK, rows[i].key, 4), p);
+			if (i > start[p])
+				assert_true(rows[i - 1].key < rows[i].key);
+		}
+	}
+	assert_true(batch_group(rows, n, AGG_TRACK, 1, start));
+	assert_int_equal(start[0], 0);
+	assert_int_equal(start[1], 1000);
+	free(rows);
+	batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_changes_count_calls_not_deltas),
 		cmocka_unit_test(test_reset_then_reuse),
 		cmocka_unit_test(test_growth_matches_reference),
+		cmocka_unit_test(group_by_partition_keeps_key_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,6 +71,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->batch_max_changes, b->batch_max_changes);
 	assert_int_equal(a->batch_max_delay_ms, b->batch_max_delay_ms);
 	assert_int_equal(a->batch_max_keys, b->batch_max_keys);
+	assert_int_equal(a->apply_workers, b->apply_workers);
 	assert_int_equal(a->checkpoint_interval_ms, b->checkpoint_interval_ms);
 	assert_int_equal(a->reconcile_enabled, b->reconcile_enabled);
 	assert_int_equal(a->reconcile_chunk_rows, b->reconcile_chunk_rows);
@@ -110,6 +111,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.batch_max_changes, 10000);
 	assert_int_equal(cfg.batch_max_delay_ms, 200);
 	assert_int_equal(cfg.batch_max_keys, 100000);
+	assert_int_equal(cfg.apply_workers, 1);
 	assert_int_equal(cfg.checkpoint_interval_ms, 10 * 60 * 1000);
 	assert_true(cfg.reconcile_enabled);
 	assert_int_equal(cfg.reconcile_chunk_rows, 50000);
@@ -363,6 +365,8 @@ static void test_error_out_of_range(void **state)
 	(void) state;
 	expect_error("batch:\n  max_changes: 0\n", NULL, "config.yaml:2:16: batch.max_changes must be > 0");
 	expect_error("batch:\n  max_keys: 7\n", NULL, "config.yaml:2:13: batch.max_keys must be >= 8");
+	expect_error("apply:\n  workers: 0\n", NULL, "config.yaml:2:12: apply.workers must be > 0");
+	expect_error("apply:\n  workers: 65\n", NULL, "config.yaml:2:12: apply.workers must be <= 64");
 	expect_error("reconcile:\n  chunk_rows: -3\n", NULL, "config.yaml:2:15: reconcile.chunk_rows must be > 0");
 	expect_error("checkpoint:\n  interval: 0s\n", NULL, "config.yaml:2:13: checkpoint.interval must be > 0");
 	expect_error("batch:\n  max_changes: 99999999999999999999\n", NULL,

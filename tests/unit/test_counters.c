@@ -93,6 +93,22 @@ static void test_facts(void **state)
 	assert_string_equal(src_table_name(SRC_FOLLOWS), "follows");
 }
 
+static void partitions_are_stable_and_spread(void **state)
+{
+	int seen[4] = {0};
+
+	(void) state;
+	for (int64_t key = 1; key <= 4000; key++) {
+		int p = agg_partition(AGG_TRACK, key, 4);
+		assert_in_range(p, 0, 3);
+		assert_int_equal(p, agg_partition(AGG_TRACK, key, 4));
+		assert_int_equal(agg_partition(AGG_TRACK, key, 1), 0);
+		seen[p]++;
+	}
+	for (int p = 0; p < 4; p++)
+		assert_in_range(seen[p], 800, 1200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -100,6 +116,7 @@ int main(void)
 		cmocka_unit_test(test_indices),
 		cmocka_unit_test(test_apply_arrays),
 		cmocka_unit_test(test_facts),
+		cmocka_unit_test(partitions_are_stable_and_spread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
