@@ -114,6 +114,12 @@ bench-reconcile: all
 # writers, lag, memory, scaling, with a perf profile; its own PostgreSQL 15
 # on a free port; writes its section of bench/results.md. bench-quick runs
 # the same scenarios shorter (~8 min on 2 CPUs), bench adds the 10M backlog.
+# The apply statement on its own (bench/apply.sh): ways of sending a batch
+# side by side, backend and client CPU per 1M changes; prints, writes nothing.
+.PHONY: bench-apply
+bench-apply:
+	@sh bench/apply.sh
+
 .PHONY: bench bench-quick
 bench: all
 	@BENCH_MODE=full sh bench/suite.sh

@@ -18,7 +18,13 @@ bool fanout_connect(struct fanout *f, const struct config *cfg, char *err, size_
 		if (f->conn[p] != NULL)
 			continue;
 		f->conn[p] = db_connect(cfg, DB_NORMAL, err, errlen);
-		if (f->conn[p] == NULL || !apply_prepare(f->conn[p], err, errlen))
+		/* A connection without the prepared statement is no use to
+		 * apply_send: the next call connects it again. */
+		if (f->conn[p] != NULL && !apply_prepare(f->conn[p], err, errlen)) {
+			PQfinish(f->conn[p]);
+			f->conn[p] = NULL;
+		}
+		if (f->conn[p] == NULL)
 			return false;
 	}
 	return true;
