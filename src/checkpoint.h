@@ -23,8 +23,8 @@ struct watch;
 
 /* A sweep driver for consumer c, which owns it and outlives it (cfg and
  * stop likewise). once: `walcount reconcile`, one sweep at once, then
- * *stop is set; dry_run: sweeps not requested otherwise change nothing.
- * Free with checkpoint_free. */
+ * *stop is set; dry_run: its sweeps change nothing (a request claimed from
+ * walcount.sweep_requests brings its own flag). Free with checkpoint_free. */
 struct sweeper *checkpoint_new(struct consumer *c, const struct config *cfg, bool once, bool dry_run, volatile sig_atomic_t *stop);
 /* Frees s and the sweep in progress. NULL does nothing. */
 void checkpoint_free(struct sweeper *s);
