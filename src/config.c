@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "decodepool.h"
 #include "xalloc.h"
 
 enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
@@ -28,6 +29,7 @@ struct key {
 	size_t offset;   /* of the field in struct config */
 	const char *def; /* default, parsed like a file value; NULL is null */
 	int64_t min;     /* T_INT, T_DURATION (ms), T_SIZE (bytes): smallest value */
+	int64_t max;     /* T_INT: largest value; 0: no bound */
 	unsigned flags;
 	const char *const *names;                /* T_ENUM: accepted names, in enum order */
 	const char *(*check)(const char *value); /* T_STRING: extra rule; returns a hint when broken */
@@ -84,6 +86,7 @@ static const struct key keys[] = {
 	{KEY("stream.reconnect_min",   T_DURATION, stream_reconnect_min_ms,   "200ms",          1, 0)},
 	{KEY("stream.reconnect_max",   T_DURATION, stream_reconnect_max_ms,   "30s",            1, 0)},
 	{KEY("stream.connect_attempts", T_INT,     stream_connect_attempts,   "10",             1, 0)},
+	{KEY("decode.workers",         T_INT,      decode_workers,            "0",              0, 0), .max = DECODEPOOL_MAX_WORKERS},
 };
 /* clang-format on */
 
@@ -257,6 +260,8 @@ static bool set_number(const struct key *k, const char *text, void *field, char 
 		return reject(why, len, "%s must be > 0", k->path);
 	if (v < k->min)
 		return reject(why, len, "%s must be >= %" PRId64 "%s", k->path, k->min, unit[k->type]);
+	if (k->max > 0 && v > k->max)
+		return reject(why, len, "%s must be <= %" PRId64, k->path, k->max);
 	*(int64_t *) field = v;
 	return true;
 }

@@ -1,6 +1,7 @@
 /* stream: the logical replication protocol. Starts wal2json on a slot, hands
- * each record to a sink, answers keepalives and reports the sink's durable
- * LSN as flushed. One connection per call; reconnecting is the caller's. */
+ * each record, decoded (decodepool), to a sink in stream order, answers
+ * keepalives and reports the sink's durable LSN as flushed. One connection
+ * per call; reconnecting is the caller's. */
 #ifndef WALCOUNT_STREAM_H
 #define WALCOUNT_STREAM_H
 
@@ -10,6 +11,7 @@
 
 #include <libpq-fe.h>
 
+#include "decode.h"
 #include "lsn.h"
 #include "result.h"
 
@@ -17,9 +19,10 @@
  * STREAM_FATAL. */
 struct stream_sink {
 	void *ctx;
-	/* One wal2json record of len bytes (not NUL-terminated) that starts at
-	 * WAL position wal_start (from the XLogData header). */
-	enum stream_result (*record)(void *ctx, const char *data, size_t len, lsn_t wal_start);
+	/* One wal2json record, decoded, in stream order, that starts at WAL
+	 * position wal_start (from the XLogData header). ch is NULL when the
+	 * record does not parse, and err (one line) says why. */
+	enum stream_result (*change)(void *ctx, const struct change *ch, const char *err, lsn_t wal_start);
 	/* The server's WAL end from a keepalive. */
 	void (*keepalive)(void *ctx, lsn_t wal_end);
 	/* Called every loop turn: do what is due. Sets *next_ms to the
@@ -46,6 +49,7 @@ struct stream_opts {
 	lsn_t start;    /* where to resume; the server takes the later
 				  * of this and the slot's confirmed_flush_lsn */
 	int64_t status_interval_ms;
+	unsigned decode_workers; /* threads parsing records; 0: the stream's own */
 };
 
 /* Streams on conn (a replication connection) until *stop becomes non-zero,
