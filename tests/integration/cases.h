@@ -35,6 +35,7 @@ struct wc_opts {
 	const char *release_wait;         /* slot.release_wait; default 15s */
 	const char *create_report_after;  /* slot.create_report_after; default 5s */
 	const char *metrics_idle_timeout; /* metrics.idle_timeout; default 10s */
+	const char *decode_workers;       /* decode.workers; default $IT_DECODE_WORKERS, else walcount's */
 };
 
 struct ctx {

@@ -24,8 +24,9 @@ bool test_random_workload(struct ctx *t)
 {
 	char m[LSN_BUFLEN];
 
-	if (!configure(t, &(struct wc_opts){.max_delay = "100ms"}) || !start_streaming(t) || !run_changes(t, 20000, false) ||
-	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !stop_clean(t))
+	/* Parsed on threads: the state machine must still see stream order. */
+	if (!configure(t, &(struct wc_opts){.max_delay = "100ms", .decode_workers = "2"}) || !start_streaming(t) ||
+	    !run_changes(t, 20000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !stop_clean(t))
 		return false;
 	long live = t->wl.committed, live_txns = t->wl.transactions;
 	if (!run_changes(t, 20000, false) || !marker(t, m))
