@@ -2,7 +2,8 @@
  * Slots [head, claim) are claimed or parsed, [claim, tail) wait for a
  * worker, the rest are free. The reader alone writes head and the free
  * slots; a worker owns a slot from claiming it until it is done. One mutex
- * guards tail, claim and the slots' states.
+ * guards tail, claim and the waits; a slot's state is also atomic, so the
+ * reader looks for a parsed result without the lock.
  *
  * Wake-ups are batched, since a futex round trip per record costs a third
  * of a parse: the reader wakes a worker once WAKE_BATCH records wait (or
@@ -11,6 +12,7 @@
 #include "decodepool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@
 enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_DONE };
 
 struct slot {
-	enum slot_state state;
+	atomic_int state; /* enum slot_state; release and acquire order the result */
 	bool copy_failed; /* the record did not fit in memory */
 	char *buf;
 	size_t len, cap;
@@ -105,7 +107,7 @@ static void *worker(void *arg)
 		unlock(p);
 		parse(s);
 		lock(p);
-		s->state = SLOT_DONE;
+		atomic_store_explicit(&s->state, SLOT_DONE, memory_order_release);
 		if (p->reader_waiting && (i == p->wait_head || i == p->wait_last))
 			must(pthread_cond_signal(&p->done), "signalling a result");
 	}
@@ -205,12 +207,12 @@ void decodepool_submit(struct decodepool *p, const char *data, size_t len, lsn_t
 	p->bytes += len;
 	if (p->nthreads == 0) {
 		parse(s);
-		s->state = SLOT_DONE;
+		atomic_store_explicit(&s->state, SLOT_DONE, memory_order_relaxed);
 		p->tail++;
 		return;
 	}
 	lock(p);
-	s->state = SLOT_QUEUED;
+	atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_relaxed);
 	p->tail++;
 	if (p->idle > 0 && p->tail - p->claim >= WAKE_BATCH)
 		must(pthread_cond_signal(&p->work), "signalling work");
@@ -220,16 +222,10 @@ void decodepool_submit(struct decodepool *p, const char *data, size_t len, lsn_t
 const struct decoded *decodepool_peek(struct decodepool *p)
 {
 	struct slot *s = slot_at(p, p->head);
-	bool ready;
 
 	if (p->head == p->tail)
 		return NULL;
-	if (p->nthreads == 0)
-		return &s->out;
-	lock(p);
-	ready = s->state == SLOT_DONE;
-	unlock(p);
-	return ready ? &s->out : NULL;
+	return atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_DONE ? &s->out : NULL;
 }
 
 void decodepool_wait(struct decodepool *p, size_t n)
@@ -246,7 +242,8 @@ void decodepool_wait(struct decodepool *p, size_t n)
 	if (p->idle > 0 && p->claim != p->tail)
 		must(pthread_cond_broadcast(&p->work), "waking the workers");
 	p->wait_head = p->head, p->wait_last = p->head + n - 1;
-	while (first->state != SLOT_DONE || last->state != SLOT_DONE) {
+	while (atomic_load_explicit(&first->state, memory_order_relaxed) != SLOT_DONE ||
+	       atomic_load_explicit(&last->state, memory_order_relaxed) != SLOT_DONE) {
 		p->reader_waiting = true;
 		must(pthread_cond_wait(&p->done, &p->lock), "waiting for a result");
 	}
@@ -259,7 +256,7 @@ void decodepool_pop(struct decodepool *p)
 	struct slot *s = slot_at(p, p->head);
 
 	p->bytes -= s->len;
-	s->state = SLOT_FREE;
+	atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
 	if (s->cap > SLOT_KEEP_BYTES) {
 		free(s->buf);
 		s->buf = NULL, s->cap = 0;

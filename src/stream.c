@@ -255,10 +255,13 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 	int n = PQgetCopyData(cs->conn, &buf, 1);
 	if (n == 0) {
 		int64_t deadline = next_tick < cs->next_status_ms ? next_tick : cs->next_status_ms;
-		/* Group commit sees every record read so far, as without threads. */
-		if ((rc = deliver_all(cs)) != STREAM_CONTINUE)
+		bool backlog = socket_has_data(cs->conn);
+		/* Group commit sees every record read so far, as without threads.
+		 * In a backlog drained() only collects a batch's result, and a
+		 * wait per network read would cost a thread switch per read. */
+		if ((rc = backlog ? deliver(cs, 0) : deliver_all(cs)) != STREAM_CONTINUE)
 			return rc;
-		if ((rc = cs->sink->drained(cs->sink->ctx, socket_has_data(cs->conn))) != STREAM_CONTINUE)
+		if ((rc = cs->sink->drained(cs->sink->ctx, backlog)) != STREAM_CONTINUE)
 			return rc;
 		/* Report what the drained batch made durable without waiting. */
 		if (!send_status(cs, false))

@@ -30,7 +30,9 @@ struct stream_sink {
 	enum stream_result (*tick)(void *ctx, int64_t now_ms, int64_t *next_ms);
 	/* Every message read so far is handled: the moment to apply what is
 	 * held (group commit). backlog: the socket already holds more, so
-	 * waiting for it makes a larger batch at no cost in latency. */
+	 * waiting for it makes a larger batch at no cost in latency; then
+	 * records still being parsed may be pending (decode.workers > 0):
+	 * they come before the next call without backlog. */
 	enum stream_result (*drained)(void *ctx, bool backlog);
 	/* Apply everything held, at shutdown. */
 	enum stream_result (*flush)(void *ctx);
