@@ -197,7 +197,7 @@ say "mode $mode; starting PostgreSQL on 127.0.0.1:$port ($pgdir)"
 # autovacuum off so no background WAL lands between a backlog and its
 # timings; the scenarios VACUUM where it matters.
 cluster_start fsync=on synchronous_commit=on shared_buffers=1GB \
-	max_wal_size=32GB checkpoint_timeout=60min autovacuum=off max_connections=100
+	max_wal_size=32GB checkpoint_timeout=60min autovacuum=off max_connections=100 max_replication_slots=40
 pm_pid=$(head -1 "$pgdir/data/postmaster.pid")
 q -d postgres -c "CREATE DATABASE $db"
 q -f "$top/sql/schema.sql"
