@@ -190,6 +190,11 @@ static enum stream_result handle_message(struct conn_state *cs, const char *buf,
 	if (buf[0] == 'w' && len >= XLOGDATA_HEADER)
 		return submit(cs, buf + XLOGDATA_HEADER, (size_t) (len - XLOGDATA_HEADER), get_u64(buf + 1));
 	if (buf[0] == 'k' && len >= KEEPALIVE_LEN) {
+		/* The server's WAL end is past every record before it: the sink
+		 * may confirm it as idle only once it has handled them all. */
+		enum stream_result rc = deliver_all(cs);
+		if (rc != STREAM_CONTINUE)
+			return rc;
 		cs->sink->keepalive(cs->sink->ctx, get_u64(buf + 1));
 		if (buf[17] && !send_status(cs, true))
 			return STREAM_LOST;

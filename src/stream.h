@@ -23,7 +23,7 @@ struct stream_sink {
 	 * position wal_start (from the XLogData header). ch is NULL when the
 	 * record does not parse, and err (one line) says why. */
 	enum stream_result (*change)(void *ctx, const struct change *ch, const char *err, lsn_t wal_start);
-	/* The server's WAL end from a keepalive. */
+	/* The server's WAL end from a keepalive, after every record before it. */
 	void (*keepalive)(void *ctx, lsn_t wal_end);
 	/* Called every loop turn: do what is due. Sets *next_ms to the
 	 * monotonic millisecond time it next needs a call (INT64_MAX: none). */
