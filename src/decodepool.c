@@ -228,6 +228,22 @@ const struct decoded *decodepool_peek(struct decodepool *p)
 	return atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_DONE ? &s->out : NULL;
 }
 
+/* Under the lock. */
+static void wake_for_queued(struct decodepool *p)
+{
+	if (p->idle > 0 && p->claim != p->tail)
+		must(pthread_cond_broadcast(&p->work), "waking the workers");
+}
+
+void decodepool_kick(struct decodepool *p)
+{
+	if (p->nthreads == 0)
+		return;
+	lock(p);
+	wake_for_queued(p);
+	unlock(p);
+}
+
 void decodepool_wait(struct decodepool *p, size_t n)
 {
 	size_t pending = decodepool_pending(p);
@@ -238,9 +254,7 @@ void decodepool_wait(struct decodepool *p, size_t n)
 		return;
 	struct slot *first = slot_at(p, p->head), *last = slot_at(p, p->head + n - 1);
 	lock(p);
-	/* Records queued below WAKE_BATCH wait for no one else. */
-	if (p->idle > 0 && p->claim != p->tail)
-		must(pthread_cond_broadcast(&p->work), "waking the workers");
+	wake_for_queued(p);
 	p->wait_head = p->head, p->wait_last = p->head + n - 1;
 	while (atomic_load_explicit(&first->state, memory_order_relaxed) != SLOT_DONE ||
 	       atomic_load_explicit(&last->state, memory_order_relaxed) != SLOT_DONE) {

@@ -59,6 +59,10 @@ const struct decoded *decodepool_peek(struct decodepool *p);
  * the reader wakes once for a run of results rather than once per record. */
 void decodepool_wait(struct decodepool *p, size_t n);
 
+/* Wakes idle workers for the records queued, without waiting: those below
+ * the batch that wakes one by itself would otherwise wait for more. */
+void decodepool_kick(struct decodepool *p);
+
 /* Frees the oldest result's slot. Only after a non-NULL peek. */
 void decodepool_pop(struct decodepool *p);
 

@@ -264,6 +264,8 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 		/* Group commit sees every record read so far, as without threads.
 		 * In a backlog drained() only collects a batch's result, and a
 		 * wait per network read would cost a thread switch per read. */
+		if (backlog)
+			decodepool_kick(cs->pool);
 		if ((rc = backlog ? deliver(cs, 0) : deliver_all(cs)) != STREAM_CONTINUE)
 			return rc;
 		if ((rc = cs->sink->drained(cs->sink->ctx, backlog)) != STREAM_CONTINUE)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "decodepool.h"
 
@@ -210,6 +211,30 @@ static void test_huge_record(void **state)
 	decodepool_free(p);
 }
 
+/* A few records, below the batch that wakes a worker by itself, are
+ * parsed after a kick without the reader waiting. */
+static void test_kick(void **state)
+{
+	char err[256], rec[RECORD_MAX];
+	struct decodepool *p = decodepool_new(2, 64, 1 << 20, err, sizeof err);
+	struct timespec pause = {0, 1000000};
+
+	(void) state;
+	/* Let the workers go idle first. */
+	for (int i = 0; i < 50; i++)
+		nanosleep(&pause, NULL);
+	for (uint64_t i = 0; i < 3; i++)
+		decodepool_submit(p, rec, make_record(rec, sizeof rec, i, 0), i + 1);
+	decodepool_kick(p);
+	uint64_t next = 0;
+	for (int i = 0; i < 10000 && next < 3; i++) {
+		next = take_ready(p, next, 0);
+		nanosleep(&pause, NULL);
+	}
+	assert_int_equal(next, 3);
+	decodepool_free(p);
+}
+
 /* A reconnect frees the pool with records queued and being parsed. */
 static void test_free_mid_flight(void **state)
 {
@@ -230,10 +255,15 @@ static void test_free_mid_flight(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order_inline),         cmocka_unit_test(test_order_one_worker),
-		cmocka_unit_test(test_order_many_workers),   cmocka_unit_test(test_errors_in_order),
-		cmocka_unit_test(test_inline_ready_at_once), cmocka_unit_test(test_record_bound),
-		cmocka_unit_test(test_byte_bound),           cmocka_unit_test(test_huge_record),
+		cmocka_unit_test(test_order_inline),
+		cmocka_unit_test(test_order_one_worker),
+		cmocka_unit_test(test_order_many_workers),
+		cmocka_unit_test(test_errors_in_order),
+		cmocka_unit_test(test_inline_ready_at_once),
+		cmocka_unit_test(test_record_bound),
+		cmocka_unit_test(test_byte_bound),
+		cmocka_unit_test(test_huge_record),
+		cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_free_mid_flight),
 	};
 
