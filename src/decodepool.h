@@ -56,7 +56,9 @@ const struct decoded *decodepool_peek(struct decodepool *p);
 
 /* Blocks until the oldest and the n-th oldest pending records (at most the
  * pending ones) are parsed: most of those between are then parsed too, so
- * the reader wakes once for a run of results rather than once per record. */
+ * the reader wakes once for a run of results rather than once per record.
+ * Meanwhile the caller parses queued records itself, alongside the
+ * workers. */
 void decodepool_wait(struct decodepool *p, size_t n);
 
 /* Wakes idle workers for the records queued, without waiting: those below
