@@ -86,7 +86,7 @@ static const struct key keys[] = {
 	{KEY("stream.reconnect_min",   T_DURATION, stream_reconnect_min_ms,   "200ms",          1, 0)},
 	{KEY("stream.reconnect_max",   T_DURATION, stream_reconnect_max_ms,   "30s",            1, 0)},
 	{KEY("stream.connect_attempts", T_INT,     stream_connect_attempts,   "10",             1, 0)},
-	{KEY("decode.workers",         T_INT,      decode_workers,            "0",              0, 0), .max = DECODEPOOL_MAX_WORKERS},
+	{KEY("decode.workers",         T_INT,      decode_workers,            "2",              0, 0), .max = DECODEPOOL_MAX_WORKERS},
 };
 /* clang-format on */
 

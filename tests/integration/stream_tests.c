@@ -73,7 +73,9 @@ bool test_sigkill_restarts(struct ctx *t)
 	int partial = 0, lagging = 0;
 	char m[LSN_BUFLEN], st[32];
 
-	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 16, .max_delay = "50ms"}) || !start_streaming(t))
+	/* Parsed on the stream's thread: the path without decode threads. */
+	if (!configure(t, &(struct wc_opts){.max_changes = 500, .max_keys = 16, .max_delay = "50ms", .decode_workers = "0"}) ||
+	    !start_streaming(t))
 		return false;
 	for (int i = 0; i < KILLS; i++) {
 		if (!wc_alive(&t->wc))

@@ -121,7 +121,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.stream_reconnect_min_ms, 200);
 	assert_int_equal(cfg.stream_reconnect_max_ms, 30 * 1000);
 	assert_int_equal(cfg.stream_connect_attempts, 10);
-	assert_int_equal(cfg.decode_workers, 0);
+	assert_int_equal(cfg.decode_workers, 2);
 	config_free(&cfg);
 }
 
