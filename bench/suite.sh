@@ -625,7 +625,7 @@ decode_slots() {
 # slot created before the backlog; each pass counts the backlog again, so
 # the marker's count moves once more per pass (as in the second pass).
 decode_passes() { # marker changes
-	local s w m2 t0 ms cpu be
+	local s w m2 t0 ms cpu be main
 	: >"$tmp/decode-passes.txt"
 	for s in $(decode_slots); do
 		w=${s#walcount_dw_} w=${w%_*}
@@ -637,15 +637,16 @@ decode_passes() { # marker changes
 		wc_pids "$s"
 		wait_mark "$m2" 7200
 		ms=$(($(now_ms) - t0))
-		cpu=$(cpu_s "$wc_pid") be=$(cpu_s "$be_pid")
+		cpu=$(cpu_s "$wc_pid") be=$(cpu_s "$be_pid") main=$(cpu_s "$wc_pid/task/$wc_pid")
 		wc_stop
 		q -c "SELECT pg_drop_replication_slot('$s')" -c "DELETE FROM walcount.progress WHERE slot_name = '$s'" >/dev/null
-		echo "$w $ms $cpu $be" >>"$tmp/decode-passes.txt"
-		say "  decode.workers $w (slot $s): $ms ms ($(rate "$2" "$ms") changes/s), walcount CPU $cpu s, apply backend CPU $be s"
+		echo "$w $ms $cpu $be $main" >>"$tmp/decode-passes.txt"
+		say "  decode.workers $w (slot $s): $ms ms ($(rate "$2" "$ms") changes/s), walcount CPU $cpu s (stream thread $main s), apply backend CPU $be s"
 	done
 	for w in $decode_list; do
 		say "  decode.workers $w: median $(awk -v w="$w" '$1 == w { print $2 }' "$tmp/decode-passes.txt" | median) ms," \
-			"walcount CPU median $(awk -v w="$w" '$1 == w { print $3 }' "$tmp/decode-passes.txt" | median) s"
+			"walcount CPU median $(awk -v w="$w" '$1 == w { print $3 }' "$tmp/decode-passes.txt" | median) s" \
+			"(stream thread $(awk -v w="$w" '$1 == w { print $5 }' "$tmp/decode-passes.txt" | median) s)"
 	done
 }
 
