@@ -415,26 +415,25 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	return add_change(c, d, n);
 }
 
-static enum stream_result sink_record(void *ctx, const char *data, size_t len, lsn_t wal_start)
+static enum stream_result sink_change(void *ctx, const struct change *ch, const char *err, lsn_t wal_start)
 {
 	struct consumer *c = ctx;
-	struct change ch;
-	char err[512], lsn[LSN_BUFLEN];
+	char lsn[LSN_BUFLEN];
 
 	/* Never skip what cannot be read: stop, and say where it is. */
-	if (!decode_record(data, len, &ch, err, sizeof err)) {
+	if (ch == NULL) {
 		log_error("decode: %s (message at WAL %s); stopping", err, lsn_format(wal_start, lsn));
 		return STREAM_FATAL;
 	}
-	switch (ch.action) {
+	switch (ch->action) {
 	case ACT_BEGIN:
-		return on_begin(c, &ch);
+		return on_begin(c, ch);
 	case ACT_COMMIT:
-		return on_commit(c, &ch);
+		return on_commit(c, ch);
 	case ACT_MESSAGE:
 		return STREAM_CONTINUE;
 	default:
-		return on_change(c, &ch);
+		return on_change(c, ch);
 	}
 }
 
@@ -848,7 +847,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		return STREAM_LOST;
 	}
 	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, ledger_min_stored(&c->ledger).lsn,
-				   c->cfg->stream_status_interval_ms};
+				   c->cfg->stream_status_interval_ms, (unsigned) c->cfg->decode_workers};
 	log_info("stream: connected");
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
@@ -864,7 +863,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
-	const struct stream_sink sink = {c,          sink_record,  sink_keepalive, sink_tick,   sink_drained,
+	const struct stream_sink sink = {c,          sink_change,  sink_keepalive, sink_tick,   sink_drained,
 					 sink_flush, sink_durable, sink_wait_fds,  sink_started};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;

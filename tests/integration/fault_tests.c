@@ -641,10 +641,14 @@ bool test_fault_loop(struct ctx *t)
 	PQsetNoticeProcessor(t->conn, quiet, NULL);
 	/* Small batches and keys: transactions are applied in parts, so faults
 	 * also land between the parts of one transaction. Four partitions:
-	 * faults also land between the shares of one batch. */
-	if (!configure(t,
-		       &(struct wc_opts){
-			       .max_changes = 500, .max_keys = 64, .max_delay = "50ms", .heartbeat = "2s", .workers = 4}) ||
+	 * faults also land between the shares of one batch. Decode threads: a
+	 * fault discards records parsed ahead, which must stream again. */
+	if (!configure(t, &(struct wc_opts){.max_changes = 500,
+					    .max_keys = 64,
+					    .max_delay = "50ms",
+					    .heartbeat = "2s",
+					    .workers = 4,
+					    .decode_workers = "2"}) ||
 	    !sql(t, "resetting wal_sender_timeout", "ALTER SYSTEM RESET wal_sender_timeout") ||
 	    !sql(t, "reloading", "SELECT pg_reload_conf()") ||
 	    !sql(t, "creating the disk-full function",
