@@ -13,7 +13,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock xalloc strbuf counters decode delta batch ledger pgarray config cron ratelimit dsn metrics
+PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config cron ratelimit dsn metrics
 MODULES := $(PURE) log session db prereq identity slot slotwait apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
@@ -114,6 +114,12 @@ bench-reconcile: all
 # writers, lag, memory, scaling, with a perf profile; its own PostgreSQL 15
 # on a free port; writes its section of bench/results.md. bench-quick runs
 # the same scenarios shorter (~8 min on 2 CPUs), bench adds the 10M backlog.
+# The apply statement on its own (bench/apply.sh): ways of sending a batch
+# side by side, backend and client CPU per 1M changes; prints, writes nothing.
+.PHONY: bench-apply
+bench-apply:
+	@sh bench/apply.sh
+
 .PHONY: bench bench-quick
 bench: all
 	@BENCH_MODE=full sh bench/suite.sh

@@ -51,6 +51,10 @@
 #   BENCH_SECTION       the results.md section written ("Suite: make
 #                       bench-quick" or "Suite: make bench"), e.g. to keep a
 #                       partial run apart from the mode's section
+#   BENCH_DECODE_WORKERS a list of decode.workers values ("0 1 2"): scenario 1
+#                       also applies its backlog once per value and
+#                       repetition (BENCH_DECODE_REPS, 2), on slots of their
+#                       own, in alternating order; prints changes/s and CPU
 # perf is optional: without it on PATH the profile is skipped.
 # `set -- $(...)` and `read a b c` split result lines into named fields on
 # purpose, not all of them used; dash has `local`.
@@ -130,6 +134,8 @@ w1=$1
 shift
 wrest="$*"
 workers="$w1${wrest:+ $wrest}"
+decode_list=${BENCH_DECODE_WORKERS:-}
+decode_reps=${BENCH_DECODE_REPS:-2}
 # The selected scenarios as " 1 2 ... ", numbers only.
 scen=" "
 for x in $(echo "${BENCH_SCENARIOS:-1 2 3 4 5}" | tr ',' ' '); do
@@ -215,7 +221,7 @@ say "mode $mode; starting PostgreSQL on 127.0.0.1:$port ($pgdir)"
 # autovacuum off so no background WAL lands between a backlog and its
 # timings; the scenarios VACUUM where it matters.
 cluster_start fsync=on synchronous_commit=on shared_buffers=1GB \
-	max_wal_size=32GB checkpoint_timeout=60min autovacuum=off max_connections=100
+	max_wal_size=32GB checkpoint_timeout=60min autovacuum=off max_connections=100 max_replication_slots=40
 pm_pid=$(head -1 "$pgdir/data/postmaster.pid")
 q -d postgres -c "CREATE DATABASE $db"
 q -f "$top/sql/schema.sql"
@@ -233,7 +239,7 @@ data_rows=$(q -c "SELECT (SELECT count(*) FROM reposts) + (SELECT count(*) FROM 
 data_ms=$(($(now_ms) - t0))
 
 conf="$tmp/walcount.yaml"
-wc_conf() { # file slot listen [workers]
+wc_conf() { # file slot listen [apply.workers] [decode.workers]
 	cat >"$1" <<EOF
 database:
   dsn: "host=127.0.0.1 port=$port dbname=$db user=postgres"
@@ -246,6 +252,7 @@ metrics:
   listen: "$3"
 EOF
 	[ "${4:-1}" -eq 1 ] || printf 'apply:\n  workers: %s\n' "$4" >>"$1"
+	[ -z "${5:-}" ] || printf 'decode:\n  workers: %s\n' "$5" >>"$1"
 }
 wc_conf "$conf" "$slot" "$metrics_addr" "$w1"
 # The main slot's config per BENCH_WORKERS value.
@@ -715,6 +722,48 @@ drain() {
 	d_cl=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/recv.time")
 }
 
+# The decode.workers passes' slots, "walcount_dw_W_R", in the order they run:
+# the repetitions alternate direction, so neither end of the list always
+# runs on the slots with more WAL of earlier passes to skip.
+decode_slots() {
+	local r w ws
+	r=1
+	while [ "$r" -le "$decode_reps" ]; do
+		ws=$decode_list
+		[ $((r % 2)) -eq 1 ] || ws=$(echo "$decode_list" | tr ' ' '\n' | grep . | sort -rn | tr '\n' ' ')
+		for w in $ws; do echo "walcount_dw_${w}_$r"; done
+		r=$((r + 1))
+	done
+}
+# Applies the round's backlog once per decode.workers pass, each on its own
+# slot created before the backlog; each pass counts the backlog again, so
+# the marker's count moves once more per pass (as in the second pass).
+decode_passes() { # marker changes
+	local s w m2 t0 ms cpu be main
+	: >"$tmp/decode-passes.txt"
+	for s in $(decode_slots); do
+		w=${s#walcount_dw_} w=${w%_*}
+		m2=$(q -c "SELECT repost_count + CASE WHEN $1 = 1 THEN 1 ELSE -1 END FROM aggregate_track WHERE track_id = $mtrack")
+		wc_conf "$tmp/dw.yaml" "$s" "$metrics_addr" "$w1" "$w"
+		own "$s"
+		t0=$(now_ms)
+		wc_start "$tmp/dw-$s.log" "$tmp/dw.yaml"
+		wc_pids "$s"
+		wait_mark "$m2" 7200
+		ms=$(($(now_ms) - t0))
+		cpu=$(cpu_s "$wc_pid") be=$(cpu_sum $be_pid) main=$(cpu_s "$wc_pid/task/$wc_pid")
+		wc_stop
+		q -c "SELECT pg_drop_replication_slot('$s')" -c "DELETE FROM walcount.progress WHERE slot_name = '$s'" >/dev/null
+		echo "$w $ms $cpu $be $main" >>"$tmp/decode-passes.txt"
+		say "  decode.workers $w (slot $s): $ms ms ($(rate "$2" "$ms") changes/s), walcount CPU $cpu s (stream thread $main s), apply backend CPU $be s"
+	done
+	for w in $decode_list; do
+		say "  decode.workers $w: median $(awk -v w="$w" '$1 == w { print $2 }' "$tmp/decode-passes.txt" | median) ms," \
+			"walcount CPU median $(awk -v w="$w" '$1 == w { print $3 }' "$tmp/decode-passes.txt" | median) s" \
+			"(stream thread $(awk -v w="$w" '$1 == w { print $5 }' "$tmp/decode-passes.txt" | median) s)"
+	done
+}
+
 : >"$tmp/rounds.txt"
 : >"$tmp/options.txt"
 : >"$tmp/wpasses.txt"
@@ -807,7 +856,7 @@ round() { # size label
 		# (slot walcount_rep), then profiles a third (walcount_prof).
 		extra="$extra ob_x"
 		q -c "SELECT pg_create_logical_replication_slot('ob_x', 'wal2json')" >/dev/null
-		for s in walcount_rep $prof; do
+		for s in walcount_rep $prof $(decode_slots); do
 			q -c "SELECT pg_create_logical_replication_slot('$s', 'wal2json')" >/dev/null
 			q -c "INSERT INTO walcount.progress (slot_name, lsn) SELECT slot_name, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$s'"
 		done
@@ -878,6 +927,7 @@ round() { # size label
 		wpass "$label" "$w1" walcount_rep 2
 		set -- $(tail -n 1 "$tmp/wpasses.txt")
 		echo "walcount $4 $9 ${10}" >>"$tmp/s1-passes.txt"
+		[ -z "$decode_list" ] || decode_passes "$m" "$changes"
 	fi
 	if [ -n "$prof" ]; then
 		say "  profile: walcount applying the same backlog from slot $prof under perf for $prof_s s"

@@ -5,7 +5,11 @@
 -- one slot), nothing is written and the statement returns 0, so a batch
 -- can never be applied twice.
 -- Deltas arrive as parallel arrays, one element per aggregate row, sorted by
--- key so concurrent writers lock rows in the same order. apply.c numbers
+-- key so concurrent writers lock rows in the same order. Every array is an
+-- int8[] in binary form (apply.c prepares the statement once per
+-- connection with these types); a key or delta that does not fit its int
+-- column fails the batch with "integer out of range", as an overflowing
+-- count does. apply.c numbers
 -- the arrays from src/counters.c: per aggregate table in its order, the
 -- keys then one array per stream column in the table's column order; a
 -- column added there moves the numbers below.
@@ -39,7 +43,7 @@ WITH bound AS (
 	-- tracks; the reconcile sweep fills the track-derived columns.
 	INSERT INTO aggregate_user AS a
 		(user_id, repost_count, track_save_count, follower_count, following_count, dominant_genre_count)
-	SELECT *, NULL::int FROM unnest($5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+	SELECT *, NULL::int FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
 	WHERE EXISTS (SELECT FROM progress)
 	ON CONFLICT (user_id) DO UPDATE SET
 		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,
@@ -48,7 +52,7 @@ WITH bound AS (
 		following_count = coalesce(a.following_count, 0) + excluded.following_count
 ), t AS (
 	INSERT INTO aggregate_track AS a (track_id, repost_count, save_count)
-	SELECT * FROM unnest($10::int[], $11::int[], $12::int[])
+	SELECT * FROM unnest($10::bigint[], $11::bigint[], $12::bigint[])
 	WHERE EXISTS (SELECT FROM progress)
 	ON CONFLICT (track_id) DO UPDATE SET
 		repost_count = a.repost_count + excluded.repost_count,
@@ -60,7 +64,7 @@ WITH bound AS (
 	SELECT d.id, d.r, d.s,
 		(SELECT pl.is_album FROM playlists pl
 		 WHERE pl.playlist_id = d.id AND pl.is_current LIMIT 1)
-	FROM unnest($13::int[], $14::int[], $15::int[]) AS d(id, r, s)
+	FROM unnest($13::bigint[], $14::bigint[], $15::bigint[]) AS d(id, r, s)
 	WHERE EXISTS (SELECT FROM progress)
 	ON CONFLICT (playlist_id) DO UPDATE SET
 		repost_count = coalesce(a.repost_count, 0) + excluded.repost_count,

@@ -45,8 +45,8 @@ bool apply_repartition(PGconn *conn, const char *slot, const struct progress *at
  * one statement (one transaction, synchronous_commit on) without waiting
  * for it: the caller keeps reading the stream while the server applies.
  * The progress row must still hold `from` (what this consumer last wrote
- * or read); otherwise nothing is written. Returns false with err set when
- * nothing could be sent. */
+ * or read); otherwise nothing is written. conn must have been set up by
+ * apply_prepare. Returns false with err set when nothing could be sent. */
 bool apply_send(PGconn *conn, const char *slot, const struct share *s, const struct progress *from, const struct progress *to,
 		char *err, size_t errlen);
 
@@ -58,7 +58,8 @@ bool apply_send(PGconn *conn, const char *slot, const struct share *s, const str
 enum db_async apply_collect(PGconn *conn, const char *slot, int part, const struct progress *from, bool wait, char *err,
 			    size_t errlen);
 
-/* Sets up a connection for apply_send (session settings). */
+/* Sets up a connection for apply_send: its session settings and the
+ * prepared batch statement (kept when the session has it already). */
 bool apply_prepare(PGconn *conn, char *err, size_t errlen);
 
 #endif

@@ -1,7 +1,4 @@
-/* checkpoint: the consumer's periodic checkpoint and the reconcile sweeps
- * it drives between batches (design.md §8): when a sweep starts, how the
- * stream is nudged past its snapshot, and where its result is recorded. */
-#include "consumer_int.h"
+#include "checkpoint.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,18 +6,103 @@
 #include <string.h>
 
 #include "db.h"
-#include "delta.h"
 #include "log.h"
 #include "metrics.h"
 #include "reconcile.h"
 #include "request.h"
 #include "sqlfiles.h"
+#include "watch.h"
+#include "xalloc.h"
 
-bool checkpoint_record(struct consumer *c, int64_t *id)
+/* Owned by the consumer (checkpoint_new, checkpoint_free); only this file
+ * reads or writes its fields. */
+struct sweeper {
+	struct consumer *c; /* the owner: apply connection, positions */
+	const struct config *cfg;
+	volatile sig_atomic_t *stop; /* set when a one-off sweep ends */
+	bool once;                   /* `walcount reconcile`: one sweep, then stop */
+	bool default_dry_run;        /* what a sweep not claimed from a request does */
+	struct sweep *sweep;         /* the reconcile sweep in progress, or NULL */
+	bool requested;
+	bool nudged;           /* a heartbeat was sent to carry the stream past S */
+	int64_t checkpoint_id; /* walcount.checkpoints row of the sweep */
+	bool failed;           /* once: the sweep failed */
+	bool dry_run;          /* the sweep in progress changes nothing */
+	int64_t request_id;    /* its walcount.sweep_requests row, or 0 */
+	bool request_check;    /* look for queued sweep requests */
+};
+
+struct sweeper *checkpoint_new(struct consumer *c, const struct config *cfg, bool once, bool dry_run, volatile sig_atomic_t *stop)
+{
+	struct sweeper *s = xcalloc(1, sizeof *s);
+
+	*s = (struct sweeper){
+		.c = c, .cfg = cfg, .stop = stop, .once = once, .default_dry_run = dry_run, .requested = once, .dry_run = dry_run};
+	return s;
+}
+
+void checkpoint_free(struct sweeper *s)
+{
+	if (s == NULL)
+		return;
+	sweep_free(s->sweep);
+	free(s);
+}
+
+void checkpoint_request(struct sweeper *s)
+{
+	s->requested = true;
+}
+
+bool checkpoint_requested(const struct sweeper *s)
+{
+	return s->requested;
+}
+
+const struct sweep *checkpoint_sweep(const struct sweeper *s)
+{
+	return s->sweep;
+}
+
+bool checkpoint_dry_run(const struct sweeper *s)
+{
+	return s->dry_run;
+}
+
+bool checkpoint_failed(const struct sweeper *s)
+{
+	return s->failed;
+}
+
+void checkpoint_note(struct sweeper *s, uint64_t xid, const struct delta *d, size_t n)
+{
+	if (n > 0 && s->sweep != NULL && !sweep_saw(s->sweep, xid) && !sweep_note(s->sweep, d, n))
+		log_warn("reconcile: out of memory noting deltas; sweep abandoned");
+}
+
+bool checkpoint_abandon(struct sweeper *s)
+{
+	if (s->sweep == NULL)
+		return false;
+	sweep_free(s->sweep);
+	s->sweep = NULL;
+	s->requested = true;
+	return true;
+}
+
+/* `walcount reconcile` next to this process notifies REQUEST_CHANNEL. */
+bool checkpoint_connected(struct sweeper *s, char *err, size_t errlen)
+{
+	s->request_check = true;
+	return db_command(consumer_conn(s->c), "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, errlen);
+}
+
+bool checkpoint_record(struct sweeper *s, int64_t *id)
 {
 	char err[512], lsn[LSN_BUFLEN];
-	const char *params[2] = {c->cfg->slot_name, lsn_format(c->ledger.applied.lsn, lsn)};
-	PGresult *res = db_exec_params(c->db, "recording checkpoint", sql_checkpoint_record, 2, params, err, sizeof err);
+	const char *params[2] = {s->cfg->slot_name, lsn_format(consumer_applied_position(s->c), lsn)};
+	PGresult *res = db_exec_params(consumer_conn(s->c), "recording checkpoint", sql_checkpoint_record, 2, params, err,
+				       sizeof err);
 
 	bool ok = res != NULL;
 
@@ -35,43 +117,42 @@ bool checkpoint_record(struct consumer *c, int64_t *id)
 /* A checkpoint whose sweep never finished (a crash, a source table that
  * went missing, a replica identity that hid changes) is swept first at
  * start; the counts are stale until then. */
-void checkpoint_resume_unfinished(struct consumer *c)
+void checkpoint_resume_unfinished(struct sweeper *s, struct watch *w)
 {
 	char err[512], v[8] = "";
-	const char *params[1] = {c->cfg->slot_name};
-	PGresult *res = db_exec_params(c->db, "reading the last checkpoint", sql_checkpoint_unswept, 1, params, err, sizeof err);
+	const char *params[1] = {s->cfg->slot_name};
+	PGresult *res = db_exec_params(consumer_conn(s->c), "reading the last checkpoint", sql_checkpoint_unswept, 1, params, err,
+				       sizeof err);
 
 	if (res == NULL)
 		log_warn("%s", err);
 	else if (PQntuples(res) == 1)
 		snprintf(v, sizeof v, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (strcmp(v, "t") == 0 && c->cfg->reconcile_enabled && !c->sweep_requested) {
+	if (strcmp(v, "t") == 0 && s->cfg->reconcile_enabled && !s->requested) {
 		log_info("reconcile: the last checkpoint's sweep did not finish; sweeping now");
-		c->sweep_requested = true;
-		watch_mark_stale(c);
+		s->requested = true;
+		watch_mark_stale(w);
 	}
 }
 
 /* Every checkpoint.interval: apply what is held, record the LSN (the next
  * status update confirms it to the slot), then sweep. */
-enum stream_result checkpoint_cron(void *ctx, int64_t now)
+enum stream_result checkpoint_cron(struct sweeper *s)
 {
-	struct consumer *c = ctx;
 	int64_t id;
-	enum stream_result rc = consumer_flush_durable(c);
+	enum stream_result rc = consumer_flush_durable(s->c);
 
-	(void) now;
 	if (rc != STREAM_CONTINUE)
 		return rc;
-	if (c->cfg->reconcile_enabled)
-		c->sweep_requested = true;
-	else if (checkpoint_record(c, &id))
+	if (s->cfg->reconcile_enabled)
+		s->requested = true;
+	else if (checkpoint_record(s, &id))
 		log_debug("checkpoint %" PRId64 " at durable progress", id);
 	return STREAM_CONTINUE;
 }
 
-static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
+static void store_sweep_result(struct sweeper *s, const struct sweep_result *r)
 {
 	char err[512], checked[24], ms[24], id[24], json[2048] = "{", *p = json + 1;
 	const char *params[4] = {id, checked, json, ms};
@@ -88,12 +169,13 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 		}
 	strcat(json, "}");
 	metrics_reconcile_duration((double) r->duration_ms / 1e3);
-	if (c->checkpoint_id == 0)
+	if (s->checkpoint_id == 0)
 		return;
-	snprintf(id, sizeof id, "%" PRId64, c->checkpoint_id);
+	snprintf(id, sizeof id, "%" PRId64, s->checkpoint_id);
 	snprintf(checked, sizeof checked, "%" PRIu64, r->checked);
 	snprintf(ms, sizeof ms, "%" PRId64, r->duration_ms);
-	PGresult *res = db_exec_params(c->db, "recording reconcile result", sql_checkpoint_result, 4, params, err, sizeof err);
+	PGresult *res = db_exec_params(consumer_conn(s->c), "recording reconcile result", sql_checkpoint_result, 4, params, err,
+				       sizeof err);
 	if (res == NULL)
 		log_warn("%s", err);
 	PQclear(res);
@@ -101,155 +183,156 @@ static void store_sweep_result(struct consumer *c, const struct sweep_result *r)
 
 /* Tells whoever asked for the sweep (`walcount reconcile` here or, through
  * walcount.sweep_requests, on another host) how it went. */
-static void answer(struct consumer *c, bool ok, const char *text)
+static void answer(struct sweeper *s, bool ok, const char *text)
 {
 	char err[512];
 
-	if (c->opts->sweep_once && ok)
+	if (s->once && ok)
 		printf("%s\n", text);
-	if (c->request_id != 0 && !request_finish(c->db, c->request_id, ok, text, err, sizeof err))
+	if (s->request_id != 0 && !request_finish(consumer_conn(s->c), s->request_id, ok, text, err, sizeof err))
 		log_warn("%s", err);
-	c->request_id = 0;
-	c->sweep_dry_run = c->opts->dry_run;
+	s->request_id = 0;
+	s->dry_run = s->default_dry_run;
 }
 
-void checkpoint_abandon_request(struct consumer *c)
+void checkpoint_abandon_request(struct sweeper *s)
 {
-	if (c->db != NULL)
-		answer(c, false, "the consumer stopped before the sweep finished");
+	if (consumer_conn(s->c) != NULL)
+		answer(s, false, "the consumer stopped before the sweep finished");
 }
 
 /* The seed's job is quiet unless it corrected something; so is this, except
  * for `walcount reconcile`, whose caller asked. */
-static void report_sweep(struct consumer *c)
+static void report_sweep(struct sweeper *s)
 {
-	const struct sweep_result *r = sweep_result(c->sweep);
+	const struct sweep_result *r = sweep_result(s->sweep);
 	char cols[1024], line[1400];
 
 	reconcile_describe(r, cols, sizeof cols);
-	if (!c->sweep_dry_run)
-		store_sweep_result(c, r);
+	if (!s->dry_run)
+		store_sweep_result(s, r);
 	if (r->corrected > 0)
 		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
-			 c->sweep_dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
+			 s->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
 	snprintf(line, sizeof line, "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms", r->checked,
-		 c->sweep_dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
+		 s->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
 		 r->duration_ms);
-	answer(c, true, line);
+	answer(s, true, line);
 }
 
-static void end_sweep(struct consumer *c, bool ok)
+static void end_sweep(struct sweeper *s, struct watch *w, bool ok)
 {
 	if (ok) {
-		report_sweep(c);
-		watch_sweep_done(c);
+		report_sweep(s);
+		watch_sweep_done(w);
 	} else {
-		answer(c, false, "the sweep failed; the consumer's log says why");
+		answer(s, false, "the sweep failed; the consumer's log says why");
 	}
-	sweep_free(c->sweep);
-	c->sweep = NULL;
-	if (c->opts->sweep_once) {
-		c->fatal_sweep = !ok;
-		*c->stop = 1;
+	sweep_free(s->sweep);
+	s->sweep = NULL;
+	if (s->once) {
+		s->failed = !ok;
+		*s->stop = 1;
 	}
 }
 
 /* Starts a sweep at a clean point: nothing held, no transaction open, so
  * every change applied from here on is noted against the snapshot. */
-static enum stream_result begin_sweep(struct consumer *c)
+static enum stream_result begin_sweep(struct sweeper *s, struct watch *w)
 {
 	char err[512];
 	bool retry;
-	enum stream_result rc = consumer_flush_durable(c);
+	const uint64_t *recent;
+	enum stream_result rc = consumer_flush_durable(s->c);
 
-	if (rc != STREAM_CONTINUE || c->ledger.txn.open)
+	if (rc != STREAM_CONTINUE || consumer_in_transaction(s->c))
 		return rc;
-	size_t n = c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
-	c->sweep = sweep_begin(c->cfg, c->sweep_dry_run, c->recent, n, &retry, err, sizeof err);
-	c->sweep_nudged = false;
-	c->checkpoint_id = 0;
+	size_t n = consumer_recent_xids(s->c, &recent);
+	s->sweep = sweep_begin(s->cfg, s->dry_run, recent, n, &retry, err, sizeof err);
+	s->nudged = false;
+	s->checkpoint_id = 0;
 	/* A dry run writes nothing, not even its checkpoint row. */
-	if (c->sweep != NULL && !c->sweep_dry_run)
-		checkpoint_record(c, &c->checkpoint_id);
-	if (c->sweep != NULL)
-		watch_sweep_began(c);
-	if (c->sweep != NULL || retry) {
-		c->sweep_requested = c->sweep == NULL;
+	if (s->sweep != NULL && !s->dry_run)
+		checkpoint_record(s, &s->checkpoint_id);
+	if (s->sweep != NULL)
+		watch_sweep_began(w, s->dry_run);
+	if (s->sweep != NULL || retry) {
+		s->requested = s->sweep == NULL;
 		return STREAM_CONTINUE;
 	}
 	log_warn("%s; the sweep is skipped until the next checkpoint", err);
-	c->sweep_requested = false;
-	answer(c, false, err);
-	if (c->opts->sweep_once)
-		c->fatal_sweep = true, *c->stop = 1;
+	s->requested = false;
+	answer(s, false, err);
+	if (s->once)
+		s->failed = true, *s->stop = 1;
 	return STREAM_CONTINUE;
 }
 
 /* Drives a sweep: recount in the background; once the stream has applied
  * all the snapshot saw, one correcting chunk per call, between batches. A
  * quiet stream is nudged with a heartbeat so it gets there. */
-static enum stream_result drive_sweep(struct consumer *c)
+static enum stream_result drive_sweep(struct sweeper *s, struct watch *w)
 {
 	char err[512];
-	lsn_t applied = consumer_idle_position(c);
-	enum sweep_state st = sweep_poll(c->sweep, applied, err, sizeof err);
+	lsn_t applied = consumer_idle_position(s->c);
+	enum sweep_state st = sweep_poll(s->sweep, applied, err, sizeof err);
 	enum stream_result rc = STREAM_CONTINUE;
 
-	if (st == SWEEP_WAITING && !c->sweep_nudged) {
-		c->sweep_nudged = true;
-		return consumer_heartbeat(c, 0);
+	if (st == SWEEP_WAITING && !s->nudged) {
+		s->nudged = true;
+		return consumer_heartbeat(s->c, 0);
 	}
-	if (st == SWEEP_CORRECTING && (rc = consumer_flush_durable(c)) == STREAM_CONTINUE)
-		st = sweep_step(c->sweep, err, sizeof err);
+	if (st == SWEEP_CORRECTING && (rc = consumer_flush_durable(s->c)) == STREAM_CONTINUE)
+		st = sweep_step(s->sweep, err, sizeof err);
 	if (st == SWEEP_FAILED)
 		log_warn("%s; the sweep is skipped until the next checkpoint", err);
 	if (st == SWEEP_DONE || st == SWEEP_FAILED)
-		end_sweep(c, st == SWEEP_DONE);
+		end_sweep(s, w, st == SWEEP_DONE);
 	return rc;
 }
 
 /* A sweep request queued by `walcount reconcile` (walcount.sweep_requests)
  * becomes the next sweep, with its dry-run flag. */
-static enum stream_result claim_request(struct consumer *c)
+static enum stream_result claim_request(struct sweeper *s)
 {
 	char err[512];
 	bool dry_run = false;
-	enum stream_result rc = consumer_settle(c);
+	enum stream_result rc = consumer_settle(s->c);
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
-	c->request_check = false;
-	if (!request_claim(c->db, c->cfg->slot_name, &c->request_id, &dry_run, err, sizeof err))
+	s->request_check = false;
+	if (!request_claim(consumer_conn(s->c), s->cfg->slot_name, &s->request_id, &dry_run, err, sizeof err))
 		log_warn("%s", err);
-	if (c->request_id != 0) {
+	if (s->request_id != 0) {
 		log_info("reconcile: %ssweep requested by `walcount reconcile` (request %" PRId64 ")", dry_run ? "dry-run " : "",
-			 c->request_id);
-		c->sweep_dry_run = dry_run;
-		c->sweep_requested = true;
+			 s->request_id);
+		s->dry_run = dry_run;
+		s->requested = true;
 	}
 	return STREAM_CONTINUE;
 }
 
 /* Notifications arrive on the apply connection between its statements. */
-static void read_notifications(struct consumer *c)
+static void read_notifications(struct sweeper *s)
 {
-	if (c->db == NULL || PQconsumeInput(c->db) != 1)
+	PGconn *conn = consumer_conn(s->c);
+
+	if (conn == NULL || PQconsumeInput(conn) != 1)
 		return;
-	for (PGnotify *n; (n = PQnotifies(c->db)) != NULL; PQfreemem(n))
-		if (strcmp(n->extra, c->cfg->slot_name) == 0)
-			c->request_check = true;
+	for (PGnotify *n; (n = PQnotifies(conn)) != NULL; PQfreemem(n))
+		if (strcmp(n->extra, s->cfg->slot_name) == 0)
+			s->request_check = true;
 }
 
-enum stream_result checkpoint_reconcile_cron(void *ctx, int64_t now)
+enum stream_result checkpoint_reconcile_cron(struct sweeper *s, struct watch *w)
 {
-	struct consumer *c = ctx;
 	enum stream_result rc = STREAM_CONTINUE;
 
-	(void) now;
-	if (c->sweep != NULL)
-		return drive_sweep(c);
-	read_notifications(c);
-	if (c->request_check && c->request_id == 0 && !c->opts->sweep_once)
-		rc = claim_request(c);
-	return rc == STREAM_CONTINUE && c->sweep_requested && watch_sweep_may_begin(c) ? begin_sweep(c) : rc;
+	if (s->sweep != NULL)
+		return drive_sweep(s, w);
+	read_notifications(s);
+	if (s->request_check && s->request_id == 0 && !s->once)
+		rc = claim_request(s);
+	return rc == STREAM_CONTINUE && s->requested && watch_sweep_may_begin(w) ? begin_sweep(s, w) : rc;
 }

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "counters.h"
+#include "decodepool.h"
 #include "xalloc.h"
 
 enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
@@ -29,10 +30,10 @@ struct key {
 	size_t offset;   /* of the field in struct config */
 	const char *def; /* default, parsed like a file value; NULL is null */
 	int64_t min;     /* T_INT, T_DURATION (ms), T_SIZE (bytes): smallest value */
+	int64_t max;     /* T_INT: largest value; 0: no bound */
 	unsigned flags;
 	const char *const *names;                /* T_ENUM: accepted names, in enum order */
 	const char *(*check)(const char *value); /* T_STRING: extra rule; returns a hint when broken */
-	int64_t max;                             /* T_INT: largest value; 0 when unbounded */
 };
 
 /* T_ENUM fields are written through an int pointer. */
@@ -87,6 +88,7 @@ static const struct key keys[] = {
 	{KEY("stream.reconnect_min",   T_DURATION, stream_reconnect_min_ms,   "200ms",          1, 0)},
 	{KEY("stream.reconnect_max",   T_DURATION, stream_reconnect_max_ms,   "30s",            1, 0)},
 	{KEY("stream.connect_attempts", T_INT,     stream_connect_attempts,   "10",             1, 0)},
+	{KEY("decode.workers",         T_INT,      decode_workers,            "2",              0, 0), .max = DECODEPOOL_MAX_WORKERS},
 };
 /* clang-format on */
 

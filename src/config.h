@@ -44,6 +44,7 @@ struct config {
 	int64_t stream_reconnect_min_ms;
 	int64_t stream_reconnect_max_ms;
 	int64_t stream_connect_attempts;
+	int64_t decode_workers;
 };
 
 /* Limits on the file, checked before libyaml builds a document, so that a

@@ -1,5 +1,4 @@
 #include "consumer.h"
-#include "consumer_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,19 +8,80 @@
 
 #include "apply.h"
 #include "batch.h"
+#include "checkpoint.h"
 #include "clock.h"
+#include "consumer_host.h"
 #include "cron.h"
 #include "db.h"
 #include "decode.h"
 #include "delta.h"
+#include "fanout.h"
+#include "identity.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
-#include "reconcile.h"
-#include "request.h"
 #include "slot.h"
 #include "sqlfiles.h"
 #include "stream.h"
+#include "watch.h"
 #include "xalloc.h"
+
+/* Transactions remembered for the sweep's start (see sweep_begin). */
+#define RECENT_XIDS 1024
+
+/* Commit times of the source transactions a batch completes, for the
+ * commit-to-apply histogram. Grows as needed; emptied by every flush. */
+struct commit_times {
+	int64_t *us;
+	size_t n, cap;
+};
+
+/* The batch sent to the server and not yet known to be durable (its
+ * position is the ledger's). Its commit times move here when it is sent. */
+struct inflight {
+	size_t changes;
+	int64_t sent_ms;
+	struct commit_times commits;
+};
+
+struct stats {
+	uint64_t skipped;
+	uint64_t applied; /* changes in committed batches */
+	uint64_t batches;
+	uint64_t reported; /* `applied` at the last progress line */
+};
+
+/* The sweep driver and the prerequisite watch keep their own state, owned
+ * here through opaque pointers (made and freed by consumer_run): they
+ * reach the consumer only through consumer_host.h, and each other only
+ * through the calls the consumer makes with both. */
+struct consumer {
+	const struct config *cfg;
+	PGconn *db;           /* apply connection (partition 0's); NULL while broken */
+	struct fanout fanout; /* the other partitions' apply connections */
+	struct batch *batch;
+	struct ledger ledger; /* positions: applied, held, in flight, idle */
+	struct inflight inflight;
+	int64_t batch_since_ms; /* when the batch got its first change */
+	int64_t txn_commit_us;  /* the open transaction's commit time, or 0 */
+	struct commit_times commits;
+	struct stats stats;
+	const struct consumer_opts *opts;
+	volatile sig_atomic_t *stop;
+	struct sweeper *sweeper; /* checkpoints and sweeps (checkpoint.h) */
+	struct watch *watch;     /* the prerequisites (watch.h) */
+	uint64_t recent[RECENT_XIDS];
+	size_t recent_next;
+	bool started;               /* the first apply connection was made */
+	bool apply_error;           /* a batch failed on this connection */
+	bool locked;                /* c->db holds the start-up lock (slot_lock) */
+	struct slot_opts slot_opts; /* the first slot_ensure's; cleared after */
+	bool standby;               /* another process streams from the slot */
+	int64_t standby_since_ms;
+	int last_walsender;    /* backend PID of this process's last stream */
+	struct server_id seen; /* the server streamed from last (identity.h) */
+	struct cron_task cron[7];
+};
 
 static const int64_t report_interval_ms = 10000;
 static const int64_t signal_poll_ms = 100;
@@ -45,6 +105,27 @@ lsn_t consumer_idle_position(const struct consumer *c)
 	return ledger_idle_position(&c->ledger);
 }
 
+PGconn *consumer_conn(const struct consumer *c)
+{
+	return c->db;
+}
+
+lsn_t consumer_applied_position(const struct consumer *c)
+{
+	return c->ledger.applied.lsn;
+}
+
+bool consumer_in_transaction(const struct consumer *c)
+{
+	return c->ledger.txn.open;
+}
+
+size_t consumer_recent_xids(const struct consumer *c, const uint64_t **xids)
+{
+	*xids = c->recent;
+	return c->recent_next < RECENT_XIDS ? c->recent_next : RECENT_XIDS;
+}
+
 static void drop_connections(struct consumer *c)
 {
 	PQfinish(c->db);
@@ -63,12 +144,8 @@ static void discard(struct consumer *c)
 	c->commits.n = 0;
 	c->inflight.commits.n = 0;
 	ledger_discard(&c->ledger);
-	if (c->sweep != NULL) {
+	if (checkpoint_abandon(c->sweeper))
 		log_warn("reconcile: sweep abandoned, its noted deltas included a lost batch; it is retried");
-		sweep_free(c->sweep);
-		c->sweep = NULL;
-		c->sweep_requested = true;
-	}
 }
 
 static double real_now_us(void)
@@ -138,19 +215,17 @@ enum stream_result consumer_settle(struct consumer *c)
 static enum stream_result apply_now(struct consumer *c, bool force)
 {
 	char err[512];
-	int sent;
 	enum stream_result rc = consumer_settle(c);
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	if (c->db == NULL)
 		return apply_failed(c, "no database connection");
-	if (!fanout_send(&c->fanout, c->db, c->cfg->slot_name, c->batch, &c->ledger, force, clock_now_ms(), &sent, err,
-			 sizeof err))
+	if (!fanout_send(&c->fanout, c->db, c->cfg->slot_name, c->batch, &c->ledger, force, clock_now_ms(), err, sizeof err))
 		return apply_failed(c, err);
-	struct commit_times done = c->commits;
+	struct commit_times sent = c->commits;
 	c->commits = c->inflight.commits;
-	c->inflight = (struct inflight){batch_changes(c->batch), clock_now_ms(), done};
+	c->inflight = (struct inflight){batch_changes(c->batch), clock_now_ms(), sent};
 	batch_reset(c->batch);
 	/* No partition had anything to write: applied as it stands. */
 	if (!c->ledger.inflight)
@@ -326,41 +401,39 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	if (ch->action == ACT_TRUNCATE) {
 		log_warn("TRUNCATE of public.%s at %s: its counts are stale; reconcile sweep requested",
 			 src_table_name(ch->table), lsn_format(ch->lsn, lsn));
-		c->sweep_requested = true;
+		checkpoint_request(c->sweeper);
 	}
 	size_t n = unapplied(c, d, delta_derive(ch, d, &why));
 	if (why != SKIP_NONE)
 		note_skip(c, ch, why);
-	enum stream_result rc = why == SKIP_IDENTITY ? watch_skipped(c, ch) : STREAM_CONTINUE;
+	enum stream_result rc = why == SKIP_IDENTITY ? watch_skipped(c->watch, c->sweeper, ch) : STREAM_CONTINUE;
 	if (rc != STREAM_CONTINUE)
 		return rc;
-	if (n > 0 && c->sweep != NULL && !sweep_saw(c->sweep, ch->xid) && !sweep_note(c->sweep, d, n))
-		log_warn("reconcile: out of memory noting deltas; sweep abandoned");
+	checkpoint_note(c->sweeper, ch->xid, d, n);
 	/* Even a change that moves nothing is added: its position must be
 	 * recorded so a restart does not count it a second time. */
 	return add_change(c, d, n);
 }
 
-static enum stream_result sink_record(void *ctx, const char *data, size_t len, lsn_t wal_start)
+static enum stream_result sink_change(void *ctx, const struct change *ch, const char *err, lsn_t wal_start)
 {
 	struct consumer *c = ctx;
-	struct change ch;
-	char err[512], lsn[LSN_BUFLEN];
+	char lsn[LSN_BUFLEN];
 
 	/* Never skip what cannot be read: stop, and say where it is. */
-	if (!decode_record(data, len, &ch, err, sizeof err)) {
+	if (ch == NULL) {
 		log_error("decode: %s (message at WAL %s); stopping", err, lsn_format(wal_start, lsn));
 		return STREAM_FATAL;
 	}
-	switch (ch.action) {
+	switch (ch->action) {
 	case ACT_BEGIN:
-		return on_begin(c, &ch);
+		return on_begin(c, ch);
 	case ACT_COMMIT:
-		return on_commit(c, &ch);
+		return on_commit(c, ch);
 	case ACT_MESSAGE:
 		return STREAM_CONTINUE;
 	default:
-		return on_change(c, &ch);
+		return on_change(c, ch);
 	}
 }
 
@@ -442,6 +515,31 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 	return STREAM_CONTINUE;
 }
 
+/* The cron tasks of the sweep driver and the watch, on their own state. */
+static enum stream_result cron_checkpoint(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+
+	(void) now;
+	return checkpoint_cron(c->sweeper);
+}
+
+static enum stream_result cron_reconcile(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+
+	(void) now;
+	return checkpoint_reconcile_cron(c->sweeper, c->watch);
+}
+
+static enum stream_result cron_watch(void *ctx, int64_t now)
+{
+	struct consumer *c = ctx;
+
+	(void) now;
+	return watch_cron(c->watch, c->sweeper);
+}
+
 /* Signals only set flags; their work is done here, in the loop. */
 static enum stream_result cron_signals(void *ctx, int64_t now)
 {
@@ -450,7 +548,7 @@ static enum stream_result cron_signals(void *ctx, int64_t now)
 	(void) now;
 	if (c->opts->sweep_now != NULL && *c->opts->sweep_now) {
 		*c->opts->sweep_now = 0;
-		c->sweep_requested = true;
+		checkpoint_request(c->sweeper);
 	}
 	if (c->opts->reload_now != NULL && *c->opts->reload_now) {
 		*c->opts->reload_now = 0;
@@ -571,12 +669,6 @@ static void end_standby(struct consumer *c)
 	exec_or_warn(c->db, "naming the connection", "RESET application_name");
 }
 
-/* `walcount reconcile` next to this process notifies REQUEST_CHANNEL. */
-static bool listen_for_requests(struct consumer *c, char *err, size_t errlen)
-{
-	return db_command(c->db, "listening for sweep requests", "LISTEN " REQUEST_CHANNEL, err, errlen);
-}
-
 /* Reads the progress rows and starts again from them. They must be one per
  * partition of apply.workers. After a change of apply.workers, rows that
  * all stand at one position (a stop leaves them so: flush_all) are
@@ -672,11 +764,10 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 	c->slot_opts = (struct slot_opts){0};
 	c->seen = server;
 	end_standby(c);
-	c->request_check = true;
-	if (!listen_for_requests(c, err, sizeof err))
+	if (!checkpoint_connected(c->sweeper, err, sizeof err))
 		return not_ready(c, err);
 	if (!c->started)
-		checkpoint_resume_unfinished(c);
+		checkpoint_resume_unfinished(c->sweeper, c->watch);
 	c->started = true;
 	return READY;
 }
@@ -756,7 +847,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		return STREAM_LOST;
 	}
 	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, ledger_min_stored(&c->ledger).lsn,
-				   c->cfg->stream_status_interval_ms};
+				   c->cfg->stream_status_interval_ms, (unsigned) c->cfg->decode_workers};
 	log_info("stream: connected");
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
@@ -772,7 +863,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 
 static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
-	const struct stream_sink sink = {c,          sink_record,  sink_keepalive, sink_tick,   sink_drained,
+	const struct stream_sink sink = {c,          sink_change,  sink_keepalive, sink_tick,   sink_drained,
 					 sink_flush, sink_durable, sink_wait_fds,  sink_started};
 	int64_t delay = c->cfg->stream_reconnect_min_ms;
 	int attempt = 0;
@@ -813,8 +904,6 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.cfg = cfg,
 		.opts = opts,
 		.stop = stop,
-		.sweep_requested = opts->sweep_once,
-		.sweep_dry_run = opts->dry_run,
 		.db = opts->conn,
 		.locked = opts->conn != NULL,
 		.slot_opts = opts->slot,
@@ -823,28 +912,31 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 				{"report", &report_interval_ms, cron_report, 0},
 				{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
 				{"slot refresh", &cfg->slot_refresh_interval_ms, cron_slot_refresh, 0},
-				{"checkpoint", &cfg->checkpoint_interval_ms, checkpoint_cron, 0},
+				{"checkpoint", &cfg->checkpoint_interval_ms, cron_checkpoint, 0},
 				{"signals", &signal_poll_ms, cron_signals, 0},
-				{"reconcile", &signal_poll_ms, checkpoint_reconcile_cron, 0},
-				{"prerequisites", &cfg->slot_refresh_interval_ms, watch_cron, 0},
+				{"reconcile", &signal_poll_ms, cron_reconcile, 0},
+				{"prerequisites", &cfg->slot_refresh_interval_ms, cron_watch, 0},
 			},
 	};
 	char lsn[LSN_BUFLEN];
 
 	c.batch = batch_new();
+	c.sweeper = checkpoint_new(&c, cfg, opts->sweep_once, opts->dry_run, stop);
+	c.watch = watch_new(&c, cfg, opts->sweep_once);
 	ledger_init(&c.ledger, (int) cfg->apply_workers, cfg->apply_workers == 1 ? 0 : partition_lazy_ms);
 	fanout_init(&c.fanout, (int) cfg->apply_workers);
 	int rc = run_loop(&c, stop);
 	if (c.db != NULL)
-		watch_cron(&c, 0);
-	if (c.fatal_sweep)
+		watch_cron(c.watch, c.sweeper);
+	if (checkpoint_failed(c.sweeper))
 		rc = 1;
 	if (rc == 0)
 		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
 			 lsn_format(c.ledger.applied.lsn, lsn), c.stats.applied, c.stats.batches);
-	checkpoint_abandon_request(&c);
+	checkpoint_abandon_request(c.sweeper);
 	batch_free(c.batch);
-	sweep_free(c.sweep);
+	checkpoint_free(c.sweeper);
+	watch_free(c.watch);
 	free(c.commits.us);
 	free(c.inflight.commits.us);
 	drop_connections(&c);

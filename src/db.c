@@ -196,6 +196,32 @@ bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams
 	return false;
 }
 
+bool db_prepare(PGconn *conn, const char *what, const char *name, const char *sql, int nparams, const Oid *types, char *err,
+		size_t errlen)
+{
+	PGresult *res = PQdescribePrepared(conn, name);
+
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		return true;
+	}
+	PQclear(res);
+	res = check_result(conn, PQprepare(conn, name, sql, nparams, types), what, err, errlen);
+	PQclear(res);
+	return res != NULL;
+}
+
+bool db_send_prepared(PGconn *conn, const char *what, const char *name, int nparams, const char *const *params,
+		      const int *lengths, const int *formats, char *err, size_t errlen)
+{
+	char line[512];
+
+	if (PQsendQueryPrepared(conn, name, nparams, params, lengths, formats, 0) == 1)
+		return true;
+	snprintf(err, errlen, "%s: %s", what, db_error_line(conn, line, sizeof line));
+	return false;
+}
+
 enum db_async db_collect(PGconn *conn, const char *what, bool wait, PGresult **last, char *err, size_t errlen)
 {
 	PGresult *kept = NULL;

@@ -54,6 +54,18 @@ bool db_command_params(PGconn *conn, const char *what, const char *sql, int npar
 bool db_send_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
 		    size_t errlen);
 
+/* Prepares sql as statement `name` on conn, unless the session holds one
+ * of that name already (a connection set up again after a stream
+ * reconnect). types[i] != 0 fixes parameter i's type. True when the
+ * statement is there, else false with err set. */
+bool db_prepare(PGconn *conn, const char *what, const char *name, const char *sql, int nparams, const Oid *types, char *err,
+		size_t errlen);
+
+/* As db_send_params for the prepared statement `name`, with per parameter
+ * its length and format (1: binary) as PQsendQueryPrepared takes them. */
+bool db_send_prepared(PGconn *conn, const char *what, const char *name, int nparams, const char *const *params,
+		      const int *lengths, const int *formats, char *err, size_t errlen);
+
 enum db_async { DB_BUSY, DB_DONE, DB_FAILED };
 
 /* The outcome of what was sent on conn: DB_BUSY while the server is still

@@ -50,15 +50,27 @@ static void arena_free(void *p)
 		free(p);
 }
 
+static bool installed;
+
+void decode_init(void)
+{
+	if (installed)
+		return;
+	json_object_seed(0);
+	json_set_alloc_funcs(arena_alloc, arena_free);
+	installed = true;
+}
+
+void decode_thread_exit(void)
+{
+	free(arena.base);
+	arena.base = NULL;
+}
+
 /* Routes jansson through the arena (once) and opens it for one record. */
 static void arena_open(void)
 {
-	static bool installed;
-
-	if (!installed) {
-		json_set_alloc_funcs(arena_alloc, arena_free);
-		installed = true;
-	}
+	decode_init();
 	if (arena.base == NULL)
 		arena.base = malloc(ARENA_BYTES);
 	arena.used = 0;

@@ -1,5 +1,6 @@
 /* decode: one wal2json format-version 2 record (a JSON text) into a change.
- * Pure: no I/O, no global state. */
+ * Pure: no I/O; the only process-wide state is jansson's, set once
+ * (decode_init), and each thread parses in an arena of its own. */
 #ifndef WALCOUNT_DECODE_H
 #define WALCOUNT_DECODE_H
 
@@ -66,6 +67,15 @@ struct change {
  * a table other than public.reposts/saves/follows, an unknown action, a
  * missing required field or a wrong JSON type is an error. */
 bool decode_record(const char *json, size_t len, struct change *out, char *err, size_t errlen);
+
+/* Sets what jansson keeps process-wide (its hash seed, the allocator behind
+ * the per-thread arena). decode_record calls it itself; a program that
+ * parses on several threads calls it first, before they start. */
+void decode_init(void);
+
+/* Frees the calling thread's arena: a thread that called decode_record
+ * calls it before it ends. */
+void decode_thread_exit(void);
 
 const char *change_action_name(enum change_action a);
 

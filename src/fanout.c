@@ -18,7 +18,13 @@ bool fanout_connect(struct fanout *f, const struct config *cfg, char *err, size_
 		if (f->conn[p] != NULL)
 			continue;
 		f->conn[p] = db_connect(cfg, DB_NORMAL, err, errlen);
-		if (f->conn[p] == NULL || !apply_prepare(f->conn[p], err, errlen))
+		/* A connection without the prepared statement is no use to
+		 * apply_send: the next call connects it again. */
+		if (f->conn[p] != NULL && !apply_prepare(f->conn[p], err, errlen)) {
+			PQfinish(f->conn[p]);
+			f->conn[p] = NULL;
+		}
+		if (f->conn[p] == NULL)
 			return false;
 	}
 	return true;
@@ -79,7 +85,7 @@ static bool has_rows(size_t (*start)[AGG_MAX_PARTITIONS + 1], int p)
 }
 
 bool fanout_send(struct fanout *f, PGconn *main, const char *slot, const struct batch *b, struct ledger *l, bool force,
-		 int64_t now_ms, int *sent, char *err, size_t errlen)
+		 int64_t now_ms, char *err, size_t errlen)
 {
 	struct batch_row *rows[AGG__COUNT];
 	size_t start[AGG__COUNT][AGG_MAX_PARTITIONS + 1];
@@ -88,7 +94,6 @@ bool fanout_send(struct fanout *f, PGconn *main, const char *slot, const struct 
 
 	if (!ok)
 		snprintf(err, errlen, "applying batch: out of memory");
-	*sent = 0;
 	for (int p = 0; ok && p < f->parts; p++) {
 		bool rows_here = has_rows(start, p);
 		if (!ledger_share_needed(l, p, rows_here, force, now_ms)) {
@@ -101,7 +106,7 @@ bool fanout_send(struct fanout *f, PGconn *main, const char *slot, const struct 
 		}
 		ok = send_share(f, main, slot, rows, start, l, p, err, errlen);
 		if (ok)
-			mask |= (uint64_t) 1 << p, ++*sent;
+			mask |= (uint64_t) 1 << p;
 	}
 	for (int t = 0; t < AGG__COUNT; t++)
 		free(rows[t]);

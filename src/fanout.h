@@ -38,11 +38,10 @@ void fanout_close(struct fanout *f);
 /* Sends the batch being filled, cut at l->pending: the share of every
  * partition ledger_share_needed picks (force: every partition behind the
  * cut), and records what was sent in l. The previous batch must be
- * collected. *sent gets how many shares went out. Returns false with err
- * set when one could not be sent or memory ran out (nothing may be assumed
- * about the shares sent then). */
+ * collected. Returns false with err set when one could not be sent or
+ * memory ran out (nothing may be assumed about the shares sent then). */
 bool fanout_send(struct fanout *f, PGconn *main, const char *slot, const struct batch *b, struct ledger *l, bool force,
-		 int64_t now_ms, int *sent, char *err, size_t errlen);
+		 int64_t now_ms, char *err, size_t errlen);
 
 /* Collects the outcomes of the in-flight shares into l: DB_DONE once all
  * are durable, DB_BUSY while some run (only when !wait), DB_FAILED with

@@ -1,5 +1,7 @@
-/* pgarray: PostgreSQL array literals ("{1,2,3}") of batch rows, the text
- * form set-based statements take their per-key values in. */
+/* pgarray: PostgreSQL arrays of batch rows, the form set-based statements
+ * take their per-key values in: as text literals ("{1,2,3}"), or in the
+ * binary form of an int8[] (the apply statement's, cheaper to write here and
+ * to read on the server: bench/apply.sh). */
 #ifndef WALCOUNT_PGARRAY_H
 #define WALCOUNT_PGARRAY_H
 
@@ -19,5 +21,15 @@ bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int 
  * keys into arrays[0], then one array per stream column of t (counters.h)
  * into arrays[1..]. False when out of memory, as pgarray_rows. */
 bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n);
+
+/* The binary (send/receive) form of a one-dimensional int8[] without NULLs
+ * of rows[0..n), the keys when field < 0, else d[field], for a parameter
+ * sent with format 1: a header, then each element as its length (8) and
+ * its value, all big-endian. Replaces what a held; a->len is its length
+ * (it holds NUL bytes). False when out of memory, as pgarray_rows. */
+bool pgarray_rows_bin(struct strbuf *a, const struct batch_row *rows, size_t n, int field);
+
+/* pgarray_table in the binary form of pgarray_rows_bin. */
+bool pgarray_table_bin(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n);
 
 #endif

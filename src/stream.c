@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "decodepool.h"
 #include "log.h"
 
 /* Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
@@ -18,14 +19,19 @@
 /* 'k' + walEnd + sendTime + replyRequested */
 #define KEEPALIVE_LEN 18
 #define SHUTDOWN_DRAIN_MS 5000
+/* Records read ahead of the one the sink takes next: enough to keep the
+ * decode threads busy while it takes them, few enough for a flat RSS. */
+#define DECODE_MAX_RECORDS 1024
+#define DECODE_MAX_BYTES (4 * 1024 * 1024)
 
 /* Per-connection state. */
 struct conn_state {
 	PGconn *conn;
 	const struct stream_opts *opts;
 	const struct stream_sink *sink;
-	lsn_t sent_flush;       /* last flush position reported */
-	int64_t next_status_ms; /* when the next standby status update is due */
+	struct decodepool *pool; /* records read, not yet taken by the sink */
+	lsn_t sent_flush;        /* last flush position reported */
+	int64_t next_status_ms;  /* when the next standby status update is due */
 };
 
 static int64_t pg_now_us(void)
@@ -145,11 +151,56 @@ static bool socket_has_data(PGconn *conn)
 	return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
 }
 
+/* Hands the records parsed so far to the sink, in stream order, after
+ * waiting for the oldest wait ones (0: none). */
+static enum stream_result deliver(struct conn_state *cs, size_t wait)
+{
+	const struct decoded *d;
+
+	decodepool_wait(cs->pool, wait);
+	while ((d = decodepool_peek(cs->pool)) != NULL) {
+		enum stream_result rc = cs->sink->change(cs->sink->ctx, d->ok ? &d->change : NULL, d->ok ? NULL : d->err,
+							 d->wal_start);
+		decodepool_pop(cs->pool);
+		if (rc != STREAM_CONTINUE)
+			return rc;
+	}
+	return STREAM_CONTINUE;
+}
+
+/* Every record read so far, to the sink. */
+static enum stream_result deliver_all(struct conn_state *cs)
+{
+	enum stream_result rc = STREAM_CONTINUE;
+
+	while (rc == STREAM_CONTINUE && decodepool_pending(cs->pool) > 0)
+		rc = deliver(cs, decodepool_pending(cs->pool));
+	return rc;
+}
+
+/* The reader waits on a parse only when the queue is full, and then for
+ * half of it, to read on in a run rather than one record at a time. */
+static enum stream_result submit(struct conn_state *cs, const char *data, size_t len, lsn_t wal_start)
+{
+	enum stream_result rc;
+
+	while (decodepool_full(cs->pool))
+		if ((rc = deliver(cs, decodepool_pending(cs->pool) / 2 + 1)) != STREAM_CONTINUE)
+			return rc;
+	decodepool_submit(cs->pool, data, len, wal_start);
+	return deliver(cs, 0);
+}
+
 static enum stream_result handle_message(struct conn_state *cs, const char *buf, int len)
 {
 	if (buf[0] == 'w' && len >= XLOGDATA_HEADER)
-		return cs->sink->record(cs->sink->ctx, buf + XLOGDATA_HEADER, (size_t) (len - XLOGDATA_HEADER), get_u64(buf + 1));
+		return submit(cs, buf + XLOGDATA_HEADER, (size_t) (len - XLOGDATA_HEADER), get_u64(buf + 1));
 	if (buf[0] == 'k' && len >= KEEPALIVE_LEN) {
+		/* The server's WAL end is past every record before it: the sink
+		 * may confirm it as idle only once it has handled them all. */
+		enum stream_result rc = deliver_all(cs);
+		if (rc != STREAM_CONTINUE)
+			return rc;
 		cs->sink->keepalive(cs->sink->ctx, get_u64(buf + 1));
 		if (buf[17] && !send_status(cs, true))
 			return STREAM_LOST;
@@ -179,11 +230,13 @@ static enum stream_result copy_ended(struct conn_state *cs, int rc)
  * CopyDone and read until the server's reply so a late error is seen. */
 static enum stream_result finish(struct conn_state *cs)
 {
-	enum stream_result rc = cs->sink->flush(cs->sink->ctx);
+	enum stream_result rc = deliver_all(cs);
 	int64_t deadline = clock_now_ms() + SHUTDOWN_DRAIN_MS;
 	char *buf;
 	int n;
 
+	if (rc == STREAM_CONTINUE)
+		rc = cs->sink->flush(cs->sink->ctx);
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	if (!send_status(cs, true) || PQputCopyEnd(cs->conn, NULL) <= 0 || PQflush(cs->conn) != 0)
@@ -213,7 +266,15 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 	int n = PQgetCopyData(cs->conn, &buf, 1);
 	if (n == 0) {
 		int64_t deadline = next_tick < cs->next_status_ms ? next_tick : cs->next_status_ms;
-		if ((rc = cs->sink->drained(cs->sink->ctx, socket_has_data(cs->conn))) != STREAM_CONTINUE)
+		bool backlog = socket_has_data(cs->conn);
+		/* Group commit sees every record read so far, as without threads.
+		 * In a backlog drained() only collects a batch's result, and a
+		 * wait per network read would cost a thread switch per read. */
+		if (backlog)
+			decodepool_kick(cs->pool);
+		if ((rc = backlog ? deliver(cs, 0) : deliver_all(cs)) != STREAM_CONTINUE)
+			return rc;
+		if ((rc = cs->sink->drained(cs->sink->ctx, backlog)) != STREAM_CONTINUE)
 			return rc;
 		/* Report what the drained batch made durable without waiting. */
 		if (!send_status(cs, false))
@@ -231,16 +292,24 @@ static enum stream_result turn(struct conn_state *cs, bool *received)
 enum stream_result stream_run(PGconn *conn, const struct stream_opts *opts, const struct stream_sink *sink,
 			      volatile sig_atomic_t *stop, bool *received)
 {
-	struct conn_state cs = {conn, opts, sink, LSN_INVALID, 0};
+	struct conn_state cs = {conn, opts, sink, NULL, LSN_INVALID, 0};
 	enum stream_result rc = STREAM_CONTINUE;
+	char err[256];
 
 	*received = false;
-	if (!start_replication(&cs))
+	/* A pool per connection: a lost one discards what was in flight, and
+	 * the next streams it again from the durable position. */
+	cs.pool = decodepool_new(opts->decode_workers, DECODE_MAX_RECORDS, DECODE_MAX_BYTES, err, sizeof err);
+	if (cs.pool == NULL) {
+		log_error("stream: %s", err);
 		return STREAM_LOST;
-	if ((rc = sink->started(sink->ctx)) != STREAM_CONTINUE)
-		return rc;
-	cs.next_status_ms = clock_now_ms() + opts->status_interval_ms;
+	}
+	if (!start_replication(&cs))
+		rc = STREAM_LOST;
+	else if ((rc = sink->started(sink->ctx)) == STREAM_CONTINUE)
+		cs.next_status_ms = clock_now_ms() + opts->status_interval_ms;
 	while (rc == STREAM_CONTINUE)
 		rc = *stop ? finish(&cs) : turn(&cs, received);
+	decodepool_free(cs.pool);
 	return rc;
 }

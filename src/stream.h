@@ -1,6 +1,7 @@
 /* stream: the logical replication protocol. Starts wal2json on a slot, hands
- * each record to a sink, answers keepalives and reports the sink's durable
- * LSN as flushed. One connection per call; reconnecting is the caller's. */
+ * each record, decoded (decodepool), to a sink in stream order, answers
+ * keepalives and reports the sink's durable LSN as flushed. One connection
+ * per call; reconnecting is the caller's. */
 #ifndef WALCOUNT_STREAM_H
 #define WALCOUNT_STREAM_H
 
@@ -10,6 +11,7 @@
 
 #include <libpq-fe.h>
 
+#include "decode.h"
 #include "lsn.h"
 #include "result.h"
 
@@ -17,17 +19,20 @@
  * STREAM_FATAL. */
 struct stream_sink {
 	void *ctx;
-	/* One wal2json record of len bytes (not NUL-terminated) that starts at
-	 * WAL position wal_start (from the XLogData header). */
-	enum stream_result (*record)(void *ctx, const char *data, size_t len, lsn_t wal_start);
-	/* The server's WAL end from a keepalive. */
+	/* One wal2json record, decoded, in stream order, that starts at WAL
+	 * position wal_start (from the XLogData header). ch is NULL when the
+	 * record does not parse, and err (one line) says why. */
+	enum stream_result (*change)(void *ctx, const struct change *ch, const char *err, lsn_t wal_start);
+	/* The server's WAL end from a keepalive, after every record before it. */
 	void (*keepalive)(void *ctx, lsn_t wal_end);
 	/* Called every loop turn: do what is due. Sets *next_ms to the
 	 * monotonic millisecond time it next needs a call (INT64_MAX: none). */
 	enum stream_result (*tick)(void *ctx, int64_t now_ms, int64_t *next_ms);
 	/* Every message read so far is handled: the moment to apply what is
 	 * held (group commit). backlog: the socket already holds more, so
-	 * waiting for it makes a larger batch at no cost in latency. */
+	 * waiting for it makes a larger batch at no cost in latency; then
+	 * records still being parsed may be pending (decode.workers > 0):
+	 * they come before the next call without backlog. */
 	enum stream_result (*drained)(void *ctx, bool backlog);
 	/* Apply everything held, at shutdown. */
 	enum stream_result (*flush)(void *ctx);
@@ -46,6 +51,7 @@ struct stream_opts {
 	lsn_t start;    /* where to resume; the server takes the later
 				  * of this and the slot's confirmed_flush_lsn */
 	int64_t status_interval_ms;
+	unsigned decode_workers; /* threads parsing records; 0: the stream's own */
 };
 
 /* Streams on conn (a replication connection) until *stop becomes non-zero,

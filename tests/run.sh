@@ -6,8 +6,10 @@
 #   (no argument)        make test: the -O2 build's unit, deployment and
 #                        integration tests (the short fault loop included),
 #                        then the unit and integration tests built with
-#                        ASan/UBSan (build-san), the fuzz crashers replayed
-#                        under them, and the unit tests under Valgrind
+#                        ASan/UBSan (build-san), the integration tests there
+#                        with apply.workers = 4 (IT_WORKERS) so that both
+#                        apply paths run, the fuzz crashers replayed under
+#                        them, and the unit tests under Valgrind
 #   --check              make check: the formatting check, the -O2 build's
 #                        unit tests and its integration tests with a
 #                        shorter fault loop (IT_FAULT_SECONDS, default 20)
@@ -15,7 +17,8 @@
 #   --integration-only   the -O2 build's integration tests (make integration)
 #   --sanitize           the ASan/UBSan parts only (make check-sanitize)
 #   --valgrind           the unit tests under Valgrind (make check-valgrind)
-#   IT_ONLY=a,b  IT_SEED=n  IT_FAULT_SECONDS=s  passed on to the integration
+#   IT_ONLY=a,b  IT_SEED=n  IT_FAULT_SECONDS=s  IT_WORKERS=n (apply.workers
+#   of every test that does not set its own)  passed on to the integration
 #   tests; IT_PORT=p  the cluster's port (the failover tests also use p+1
 #   and p+2), by default the first free one from a random start
 set -u
@@ -74,7 +77,7 @@ run_part() {
 	compose) sh tests/compose-check.sh ;;
 	integration) integration "$top/bin/walcount" build/tests/integration ;;
 	san-unit) sh tests/run-unit.sh $(unit_bins "$san") | sed 's/^unit:/san-unit:/' ;;
-	san-integration) integration "$san/walcount" "$san/tests/integration" |
+	san-integration) IT_WORKERS=${IT_WORKERS:-4} integration "$san/walcount" "$san/tests/integration" |
 		sed 's/^integration:/san-integration:/' ;;
 	fuzz-replay) sh tests/fuzz/replay.sh "$san/fuzz" ;;
 	valgrind) sh tests/run-valgrind.sh $(unit_bins build) ;;

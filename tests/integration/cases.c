@@ -81,6 +81,10 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 		fprintf(f, "  idle_timeout: %s\n", o->metrics_idle_timeout);
 	fprintf(f, "log:\n  level: %s\n", o->log_level ? o->log_level : "info");
 	fprintf(f, "stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n");
+	/* IT_DECODE_WORKERS runs every test with that many decode threads. */
+	const char *workers = o->decode_workers ? o->decode_workers : getenv("IT_DECODE_WORKERS");
+	if (workers != NULL && *workers)
+		fprintf(f, "decode:\n  workers: %s\n", workers);
 	if (fclose(f) != 0)
 		return fail(t, "%s: %s", t->wc.config, strerror(errno));
 	return true;

@@ -36,6 +36,7 @@ struct wc_opts {
 	const char *create_report_after;  /* slot.create_report_after; default 5s */
 	const char *metrics_idle_timeout; /* metrics.idle_timeout; default 10s */
 	long workers;                     /* apply.workers; default IT_WORKERS, else 1 */
+	const char *decode_workers;       /* decode.workers; default $IT_DECODE_WORKERS, else walcount's */
 };
 
 struct ctx {

@@ -187,7 +187,7 @@ static bool exact_on_new_primary(struct ctx *t, struct failover *f)
 		return false;
 	f->reconnect_s = it_now() - f->promoted_at;
 	if (!run_changes(t, 3000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) ||
-	    !value(t, t->conn, "SELECT lsn <= pg_current_wal_lsn() FROM walcount.progress", v, sizeof v))
+	    !value(t, t->conn, "SELECT bool_and(lsn <= pg_current_wal_lsn()) FROM walcount.progress", v, sizeof v))
 		return false;
 	if (strcmp(v, "t") != 0)
 		return fail(t, "walcount.progress is past the new primary's WAL end");
@@ -248,8 +248,8 @@ static bool fail_over(struct ctx *t, struct failover *f)
 		return t->reason[0] ? false : fail_err(t, "padding", err);
 	/* The heartbeat persists the idle position: walcount is as far ahead
 	 * as it gets. */
-	if (it_poll(t->conn, "SELECT lsn >= $1::pg_lsn FROM walcount.progress WHERE slot_name = $2", 2, params, 60, &t->wc, err,
-		    sizeof err) != 1)
+	if (it_poll(t->conn, "SELECT min(lsn) >= $1::pg_lsn FROM walcount.progress WHERE slot_name = $2", 2, params, 60, &t->wc,
+		    err, sizeof err) != 1)
 		return fail(t, "walcount's progress did not reach the primary's WAL end %s within 60 s", end);
 	const char *lp[1] = {end};
 	if (!it_value(f->next.conn, "SELECT $1::pg_lsn - pg_last_wal_replay_lsn()", 1, lp, lag, sizeof lag, err, sizeof err))
@@ -290,7 +290,8 @@ static bool fingerprint(struct ctx *t, PGconn *conn, char *out, size_t outlen)
 {
 	return value(
 		t, conn,
-		"SELECT (SELECT lsn || '/' || coalesce(partial_xid, 0) || '/' || partial_changes FROM walcount.progress) "
+		"SELECT (SELECT string_agg(lsn || '/' || coalesce(partial_xid, 0) || '/' || partial_changes, ',' ORDER BY part) "
+		"FROM walcount.progress) "
 		"|| ' ' || (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = current_database()) || ' ' || "
 		"(SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a) || "
 		"(SELECT md5(string_agg(a::text, ',' ORDER BY track_id)) FROM aggregate_track a) || "

@@ -641,10 +641,14 @@ bool test_fault_loop(struct ctx *t)
 	PQsetNoticeProcessor(t->conn, quiet, NULL);
 	/* Small batches and keys: transactions are applied in parts, so faults
 	 * also land between the parts of one transaction. Four partitions:
-	 * faults also land between the shares of one batch. */
-	if (!configure(t,
-		       &(struct wc_opts){
-			       .max_changes = 500, .max_keys = 64, .max_delay = "50ms", .heartbeat = "2s", .workers = 4}) ||
+	 * faults also land between the shares of one batch. Decode threads: a
+	 * fault discards records parsed ahead, which must stream again. */
+	if (!configure(t, &(struct wc_opts){.max_changes = 500,
+					    .max_keys = 64,
+					    .max_delay = "50ms",
+					    .heartbeat = "2s",
+					    .workers = 4,
+					    .decode_workers = "2"}) ||
 	    !sql(t, "resetting wal_sender_timeout", "ALTER SYSTEM RESET wal_sender_timeout") ||
 	    !sql(t, "reloading", "SELECT pg_reload_conf()") ||
 	    !sql(t, "creating the disk-full function",
@@ -739,7 +743,8 @@ bool test_fault_partial_heartbeat(struct ctx *t)
 	const char *holder =
 		"SELECT coalesce((SELECT active_pid::text FROM pg_replication_slots WHERE slot_name = $1 AND active), '')";
 
-	if (!configure(t, &(struct wc_opts){.max_keys = 64, .heartbeat = "3s"}) || !start_streaming(t) ||
+	/* One partition: the test reads the one progress row's marker. */
+	if (!configure(t, &(struct wc_opts){.max_keys = 64, .heartbeat = "3s", .workers = 1}) || !start_streaming(t) ||
 	    !run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	/* Right after a heartbeat: the big transaction commits before the next

@@ -11,8 +11,9 @@
  * 10+10, reconcile_no_drift 5 sweeps instead of 20, two_instances_fresh 2
  * rounds instead of 3, bi_two_consumers 6 walsender kills instead of 16,
  * huge_transaction 200,000 rows instead of 1,000,000);
- * IT_FAULT_SECONDS sets the fault loop's length. The tests are listed in
- * registry.h. */
+ * IT_FAULT_SECONDS sets the fault loop's length; IT_DECODE_WORKERS sets
+ * decode.workers for every test that does not set its own. The tests are
+ * listed in registry.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -82,6 +82,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->stream_reconnect_min_ms, b->stream_reconnect_min_ms);
 	assert_int_equal(a->stream_reconnect_max_ms, b->stream_reconnect_max_ms);
 	assert_int_equal(a->stream_connect_attempts, b->stream_connect_attempts);
+	assert_int_equal(a->decode_workers, b->decode_workers);
 }
 
 /* Parses yaml and checks it leaves every key at its default. */
@@ -122,6 +123,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.stream_reconnect_min_ms, 200);
 	assert_int_equal(cfg.stream_reconnect_max_ms, 30 * 1000);
 	assert_int_equal(cfg.stream_connect_attempts, 10);
+	assert_int_equal(cfg.decode_workers, 2);
 	config_free(&cfg);
 }
 
@@ -160,7 +162,9 @@ static void test_full_file(void **state)
 				   "  status_interval: 5s\n"
 				   "  reconnect_min: 1s\n"
 				   "  reconnect_max: 2m\n"
-				   "  connect_attempts: 3\n";
+				   "  connect_attempts: 3\n"
+				   "decode:\n"
+				   "  workers: 4\n";
 	struct config cfg;
 
 	(void) state;
@@ -182,6 +186,7 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg.stream_reconnect_min_ms, 1000);
 	assert_int_equal(cfg.stream_reconnect_max_ms, 120 * 1000);
 	assert_int_equal(cfg.stream_connect_attempts, 3);
+	assert_int_equal(cfg.decode_workers, 4);
 	config_free(&cfg);
 }
 
@@ -368,6 +373,8 @@ static void test_error_out_of_range(void **state)
 	expect_error("apply:\n  workers: 0\n", NULL, "config.yaml:2:12: apply.workers must be > 0");
 	expect_error("apply:\n  workers: 65\n", NULL, "config.yaml:2:12: apply.workers must be <= 64");
 	expect_error("reconcile:\n  chunk_rows: -3\n", NULL, "config.yaml:2:15: reconcile.chunk_rows must be > 0");
+	expect_error("decode:\n  workers: -1\n", NULL, "config.yaml:2:12: decode.workers must be >= 0");
+	expect_error("decode:\n  workers: 65\n", NULL, "config.yaml:2:12: decode.workers must be <= 64");
 	expect_error("checkpoint:\n  interval: 0s\n", NULL, "config.yaml:2:13: checkpoint.interval must be > 0");
 	expect_error("batch:\n  max_changes: 99999999999999999999\n", NULL,
 		     "config.yaml:2:16: batch.max_changes: '99999999999999999999' is out of range");
@@ -546,12 +553,14 @@ static void test_error_bad_env_value(void **state)
 	static const struct env_var delay[] = {{"WALCOUNT_BATCH_MAX_DELAY", "5"}, {NULL, NULL}};
 	static const struct env_var level[] = {{"WALCOUNT_LOG_LEVEL", "loud"}, {NULL, NULL}};
 	static const struct env_var slot[] = {{"WALCOUNT_SLOT_NAME", "a.b"}, {NULL, NULL}};
+	static const struct env_var workers[] = {{"WALCOUNT_DECODE_WORKERS", "1000"}, {NULL, NULL}};
 
 	(void) state;
 	expect_error("", keys, "WALCOUNT_BATCH_MAX_KEYS: batch.max_keys must be >= 8");
 	expect_error("batch:\n  max_delay: 1s\n", delay,
 		     "WALCOUNT_BATCH_MAX_DELAY: batch.max_delay: bad duration '5' (use ms, s, m or h)");
 	expect_error("", level, "WALCOUNT_LOG_LEVEL: log.level: bad value 'loud' (use error, warn, info or debug)");
+	expect_error("", workers, "WALCOUNT_DECODE_WORKERS: decode.workers must be <= 64");
 	expect_error("", slot, "WALCOUNT_SLOT_NAME: slot.name: bad value 'a.b' (use 1 to 63 characters of a-z, 0-9 and _)");
 }
 
