@@ -813,7 +813,7 @@ wpass() {
 	bs=$(awk '/^walcount_batch_duration_seconds_sum / { printf "%.0f", $2 * 1000 }' "$tmp/round-$1-$3-metrics.txt")
 	q -c "SELECT pg_drop_replication_slot('$3')" -c "DELETE FROM walcount.progress WHERE slot_name = '$3'" >/dev/null
 	echo "$1 $2 $4 $ms $c_wc $c_ws $c_be $be_n $nb $bs $ex" >>"$tmp/wpasses.txt"
-	say "  $(wlabel "$2") pass $4 (slot $3): $ms ms ($(rate "$changes" "$ms") changes/s), $be_n apply connections; $ex"
+	say "  $(wlabel "$2") pass $4 (slot $3): $ms ms ($(rate "$changes" "$ms") changes/s, apply connections: $be_n); $ex"
 }
 round() { # size label
 	local n label extra prof s1x s c0 l0 t0 m changes lw0 k kind is_opt wslots x
