@@ -397,43 +397,40 @@ static bool fault_sigkill(struct ctx *t, struct fault_run *r)
 /* The apply connection: application_name walcount, an ordinary backend
  * (the walsender has the same name). Waits for it when walcount is between
  * connections. */
-static bool fault_apply_conn(struct ctx *t)
+/* Terminates walcount's apply connections that sql picks ($1 the
+ * database, $2 pick when given), retrying until one exists. */
+static bool terminate_apply(struct ctx *t, const char *sql, const char *pick)
 {
-	const char *params[1] = {t->db};
+	const char *params[2] = {t->db, pick};
 	char err[IT_ERRLEN], v[16];
 
 	for (double end = it_now() + 60; it_now() < end; it_sleep_ms(50)) {
-		if (!it_value(t->conn,
-			      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 "
-			      "AND application_name = 'walcount' AND backend_type = 'client backend'",
-			      1, params, v, sizeof v, err, sizeof err))
-			return fail_err(t, "terminating the apply connection", err);
+		if (!it_value(t->conn, sql, pick ? 2 : 1, params, v, sizeof v, err, sizeof err))
+			return fail_err(t, "terminating an apply connection", err);
 		if (atoi(v) > 0)
 			return true;
 	}
 	return fail(t, "walcount had no apply connection for 60 s");
 }
 
+#define APPLY_CONNS                                                                                           \
+	"SELECT pid, row_number() OVER (ORDER BY pid) - 1 AS i, count(*) OVER () AS n FROM pg_stat_activity " \
+	"WHERE datname = $1 AND application_name = 'walcount' AND backend_type = 'client backend'"
+
+static bool fault_apply_conn(struct ctx *t)
+{
+	return terminate_apply(t, "SELECT count(pg_terminate_backend(pid)) FROM (" APPLY_CONNS ") apply", NULL);
+}
+
 /* One of walcount's apply connections, picked at random: the others keep
  * committing their shares while its partition's fails. */
 static bool fault_worker_conn(struct ctx *t)
 {
-	char err[IT_ERRLEN], v[16], pick[16];
-	const char *params[2] = {t->db, pick};
+	char pick[16];
 
 	snprintf(pick, sizeof pick, "%ld", rng_between(&t->rng, 0, 63));
-	for (double end = it_now() + 60; it_now() < end; it_sleep_ms(50)) {
-		if (!it_value(t->conn,
-			      "WITH apply AS (SELECT pid, row_number() OVER (ORDER BY pid) - 1 AS i, count(*) OVER () AS n "
-			      "FROM pg_stat_activity WHERE datname = $1 AND application_name = 'walcount' "
-			      "AND backend_type = 'client backend') "
-			      "SELECT count(pg_terminate_backend(pid)) FROM apply WHERE i = $2::int % n",
-			      2, params, v, sizeof v, err, sizeof err))
-			return fail_err(t, "terminating an apply connection", err);
-		if (atoi(v) > 0)
-			return true;
-	}
-	return fail(t, "walcount had no apply connection for 60 s");
+	return terminate_apply(t, "SELECT count(pg_terminate_backend(pid)) FROM (" APPLY_CONNS ") apply WHERE i = $2::int % n",
+			       pick);
 }
 
 /* pg_ctl restart as the cluster's owner, fast or immediate. */
