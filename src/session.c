@@ -9,11 +9,13 @@
 #include "xalloc.h"
 
 /* README "Session settings" says why each one. All are user-settable, so a
- * role without superuser may send them; all exist since PostgreSQL 14. */
+ * role without superuser may send them; all exist since PostgreSQL 14.
+ * TimeZone is GMT, not UTC: the same offset, but PostgreSQL knows GMT
+ * without a time zone database, which a bare server install may lack. */
 static const char SETTINGS[] = "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0 "
 			       "-c idle_session_timeout=0 -c default_transaction_isolation=read\\ committed "
 			       "-c default_transaction_read_only=off -c synchronous_commit=on -c search_path=public "
-			       "-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=UTC";
+			       "-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=GMT";
 
 /* The DSN's options, parsed as libpq does (conninfo or URI); NULL when it
  * has none or does not parse (the connection then reports why). */

@@ -178,7 +178,7 @@ static const char RECORD_SETTINGS_SQL[] =
 	"FOR EACH STATEMENT EXECUTE FUNCTION public.it_record_settings()";
 #define WANT_SETTINGS                                                                                         \
 	"statement_timeout=0 lock_timeout=0 idle_in_transaction_session_timeout=0 idle_session_timeout=0 "    \
-	"synchronous_commit=on default_transaction_isolation=read committed search_path=public TimeZone=UTC " \
+	"synchronous_commit=on default_transaction_isolation=read committed search_path=public TimeZone=GMT " \
 	"work_mem=7MB"
 
 /* Settings a DBA may put on the database (or role) for the application's
