@@ -154,13 +154,11 @@ for x in $hot_setups; do
 done
 # Scenario 5 alone leaves out scenario 1's extra passes, profile, option
 # drains and identity round; scenario 1 alone runs only its own rounds.
-if want 5; then
-	:
-elif want 1; then
-	sizes=$(printf '%s\n%s\n' "$s1_size" "$opt_size" | sort -nu | tr '\n' ' ')
+# With both, scenario 1's sizes are rounds too (its table reads them).
+want 5 || sizes=""
+if want 1; then
+	sizes=$(printf '%s\n' $sizes "$s1_size" "$opt_size" | sort -nu | tr '\n' ' ')
 	sizes=${sizes% }
-else
-	sizes=""
 fi
 want 1 || opt_size=-1
 
