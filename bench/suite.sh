@@ -445,6 +445,18 @@ fi
 hot_prep() {
 	q -c "VACUUM ANALYZE reposts, saves, follows, aggregate_user, aggregate_track, aggregate_playlist" -c "CHECKPOINT"
 }
+# The keep-up verdict of setup $1 with apply.workers $2 over its runs:
+# keep (yes: every run kept up; n/a: no run was judged; no) and nk (runs
+# that kept up).
+keep_verdict() {
+	nk=$(awk -v s="$1" -v w="$2" '$1 == s && $17 == w && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
+	keep=no
+	if [ "$nk" -eq "$hot_reps" ]; then
+		keep=yes
+	elif ! awk -v s="$1" -v w="$2" '$1 == s && $17 == w && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
+		keep=n/a
+	fi
+}
 wal_snap() { q -F ' ' -c "SELECT wal_records, wal_fpi, wal_bytes, wal_sync FROM pg_stat_wal"; }
 # One writer run of the current setup ($s2_clients clients, $s2_jobs
 # threads, 90% of the writes on $s2_hot tracks): $hot_warm s of warm-up
@@ -608,25 +620,13 @@ hot_setup() {
 	b=$(median <"$tmp/hot-$s2-base.list") w=$(median <"$tmp/hot-$s2-wc.list") t=$(median <"$tmp/hot-$s2-trg.list")
 	for wx in $workers; do
 		t=$(median <"$(wlist "$wx")")
-		nk=$(awk -v s="$s2" -v w="$wx" '$1 == s && $17 == w && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
-		keep=no
-		if [ "$nk" -eq "$hot_reps" ]; then
-			keep=yes
-		elif ! awk -v s="$s2" -v w="$wx" '$1 == s && $17 == w && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
-			keep=n/a
-		fi
+		keep_verdict "$s2" "$wx"
 		echo "$s2 $wx $t $(ratio "$t" "$b") $(ratio "$t" "$w") $keep $nk $(awk -v s="$s2" -v w="$wx" '$1 == s && $17 == w {
 			if ($12 > m) m = $12; a += $6; c += $7; d += $8; n++; k = $18 }
 			END { printf "%d %.2f %.2f %.2f %d", m, a / n, c / n, d / n, k }' "$tmp/hot-wc-runs.txt")" >>"$tmp/hot-workers.txt"
 	done
 	t=$(median <"$tmp/hot-$s2-trg.list")
-	nk=$(awk -v s="$s2" -v w="$w1" '$1 == s && $17 == w && $16 == "yes"' "$tmp/hot-wc-runs.txt" | wc -l)
-	keep=no
-	if [ "$nk" -eq "$hot_reps" ]; then
-		keep=yes
-	elif ! awk -v s="$s2" -v w="$w1" '$1 == s && $17 == w && $16 == "no"' "$tmp/hot-wc-runs.txt" | grep -q .; then
-		keep=n/a
-	fi
+	keep_verdict "$s2" "$w1"
 	echo "$s2 $s2_clients $s2_jobs $s2_hot $b $t $w $(ratio "$w" "$b") $(ratio "$w" "$t") $(ratio "$t" "$b") $keep $nk \
 $(awk -v s="$s2" -v w="$w1" '$1 == s && $17 == w && $12 > m { m = $12 } END { print m + 0 }' "$tmp/hot-wc-runs.txt")" >>"$tmp/hot-setups.txt"
 	say "  $s2 median tx/s: no triggers $b, walcount $w ($(ratio "$w" "$b") x), triggers $t (walcount/triggers $(ratio "$w" "$t") x); walcount keeps up: $keep ($nk of $hot_reps runs)"

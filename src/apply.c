@@ -63,7 +63,7 @@ bool apply_send(PGconn *conn, const char *slot, const struct share *s, const str
 	/* The arrays grow with the batch (batch.max_keys): out of memory
 	 * refuses the batch rather than aborting the process (xalloc.h). */
 	for (int t = 0; ok && t < AGG__COUNT; t++)
-		ok = pgarray_table_bin(&arrays[agg_stream_array((enum agg_table) t)], (enum agg_table) t, s->rows[t], s->n[t]);
+		ok = pgarray_table(&arrays[agg_stream_array((enum agg_table) t)], (enum agg_table) t, s->rows[t], s->n[t], true);
 	if (!ok)
 		snprintf(err, errlen, "applying batch: out of memory");
 	else

@@ -13,15 +13,6 @@ bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int 
 	return !strbuf_failed(a);
 }
 
-bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n)
-{
-	bool ok = pgarray_rows(&arrays[0], rows, n, -1);
-
-	for (int c = 0; ok && c < agg_stream_columns(t); c++)
-		ok = pgarray_rows(&arrays[1 + c], rows, n, c);
-	return ok;
-}
-
 /* int8's type oid (pg_type.dat), named in the binary array's header. */
 #define INT8_OID 20
 
@@ -54,11 +45,12 @@ bool pgarray_rows_bin(struct strbuf *a, const struct batch_row *rows, size_t n, 
 	return !strbuf_failed(a);
 }
 
-bool pgarray_table_bin(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n)
+bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n, bool binary)
 {
-	bool ok = pgarray_rows_bin(&arrays[0], rows, n, -1);
+	bool (*one)(struct strbuf *, const struct batch_row *, size_t, int) = binary ? pgarray_rows_bin : pgarray_rows;
+	bool ok = one(&arrays[0], rows, n, -1);
 
 	for (int c = 0; ok && c < agg_stream_columns(t); c++)
-		ok = pgarray_rows_bin(&arrays[1 + c], rows, n, c);
+		ok = one(&arrays[1 + c], rows, n, c);
 	return ok;
 }

@@ -19,8 +19,9 @@ bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int 
 
 /* The arrays a statement takes for rows[0..n) of aggregate table t: the
  * keys into arrays[0], then one array per stream column of t (counters.h)
- * into arrays[1..]. False when out of memory, as pgarray_rows. */
-bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n);
+ * into arrays[1..], each as pgarray_rows, or pgarray_rows_bin when binary.
+ * False when out of memory, as pgarray_rows. */
+bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n, bool binary);
 
 /* The binary (send/receive) form of a one-dimensional int8[] without NULLs
  * of rows[0..n), the keys when field < 0, else d[field], for a parameter
@@ -28,8 +29,5 @@ bool pgarray_table(struct strbuf *arrays, enum agg_table t, const struct batch_r
  * its value, all big-endian. Replaces what a held; a->len is its length
  * (it holds NUL bytes). False when out of memory, as pgarray_rows. */
 bool pgarray_rows_bin(struct strbuf *a, const struct batch_row *rows, size_t n, int field);
-
-/* pgarray_table in the binary form of pgarray_rows_bin. */
-bool pgarray_table_bin(struct strbuf *arrays, enum agg_table t, const struct batch_row *rows, size_t n);
 
 #endif

@@ -219,7 +219,7 @@ static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct st
 		first++;
 	for (end = first; end < n && rows[end].key <= c->hi; end++)
 		;
-	bool ok = pgarray_table(arrays, c->t, rows + first, end - first);
+	bool ok = pgarray_table(arrays, c->t, rows + first, end - first, false);
 	free(rows);
 	return ok;
 }

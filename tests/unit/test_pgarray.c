@@ -91,14 +91,14 @@ static void test_binary_empty(void **state)
 	strbuf_free(&a);
 }
 
-/* pgarray_table_bin: the keys then one array per stream column of the
+/* pgarray_table, binary: the keys then one array per stream column of the
  * table (aggregate_track: repost_count, save_count). */
 static void test_binary_table(void **state)
 {
 	struct strbuf arrays[3] = {{0}};
 
 	(void) state;
-	assert_true(pgarray_table_bin(arrays, AGG_TRACK, rows, 3));
+	assert_true(pgarray_table(arrays, AGG_TRACK, rows, 3, true));
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(arrays[i].len, 20 + 3 * 12);
 		strbuf_free(&arrays[i]);
