@@ -599,6 +599,8 @@ static enum stream_result sink_flush(void *ctx)
 
 /* The apply connections: a share's result, or the server ending an idle
  * connection, wakes the stream's wait. */
+_Static_assert(STREAM_SINK_FDS >= 1 + AGG_MAX_PARTITIONS, "the stream must wait on every apply socket");
+
 static int sink_wait_fds(void *ctx, int *fds, int max)
 {
 	const struct consumer *c = ctx;

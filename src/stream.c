@@ -124,13 +124,10 @@ static int poll_ms(int64_t ms)
 
 /* Waits until the stream's socket or the sink's (-1: none) is readable or
  * deadline_ms passes. */
-/* The sink's own sockets at most (stream_sink.wait_fds). */
-#define SINK_FDS 65
-
 static bool wait_socket(PGconn *conn, const struct stream_sink *sink, int64_t deadline_ms)
 {
-	struct pollfd pfd[1 + SINK_FDS] = {{.fd = PQsocket(conn), .events = POLLIN}};
-	int fds[SINK_FDS], n = sink != NULL ? sink->wait_fds(sink->ctx, fds, SINK_FDS) : 0;
+	struct pollfd pfd[1 + STREAM_SINK_FDS] = {{.fd = PQsocket(conn), .events = POLLIN}};
+	int fds[STREAM_SINK_FDS], n = sink != NULL ? sink->wait_fds(sink->ctx, fds, STREAM_SINK_FDS) : 0;
 
 	if (pfd[0].fd < 0)
 		return false;

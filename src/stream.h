@@ -15,6 +15,10 @@
 #include "lsn.h"
 #include "result.h"
 
+/* The most sockets a sink can ask the stream to wait on; a sink that needs
+ * more fails to compile (consumer.c asserts it), rather than being cut off. */
+#define STREAM_SINK_FDS 65
+
 /* The consumer side. Each callback returns STREAM_CONTINUE, STREAM_LOST or
  * STREAM_FATAL. */
 struct stream_sink {
@@ -38,8 +42,9 @@ struct stream_sink {
 	enum stream_result (*flush)(void *ctx);
 	/* The LSN that is durably applied and may be reported as flushed. */
 	lsn_t (*durable)(void *ctx);
-	/* Sockets of the sink's own to wake up for as well, into fds[0..max);
-	 * returns how many: the results of work it has in flight. */
+	/* Sockets of the sink's own to wake up for as well, into fds[0..max)
+	 * with max = STREAM_SINK_FDS; returns how many: the results of work it
+	 * has in flight. */
 	int (*wait_fds)(void *ctx, int *fds, int max);
 	/* START_REPLICATION succeeded: the slot is this connection's now. */
 	enum stream_result (*started)(void *ctx);
