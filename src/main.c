@@ -120,7 +120,7 @@ static int cmd_init(const struct config *cfg, const struct options *o)
 	if (out == SLOT_HELD)
 		log_info("init: ready, %s (a running consumer)", err);
 	else
-		log_info("init: ready, slot %s", cfg->slot_name);
+		log_event(LOG_INFO, "init_ready", 0, 0, "init: ready, slot %s", cfg->slot_name);
 	PQfinish(conn);
 	return 0;
 }
@@ -208,7 +208,7 @@ static int cmd_drop(const struct config *cfg, const struct options *o)
 	PGconn *conn = db_connect(cfg, DB_NORMAL, err, sizeof err);
 	bool ok = conn != NULL && slot_drop(conn, cfg, err, sizeof err);
 	if (ok)
-		log_info("drop: slot %s and its state removed", cfg->slot_name);
+		log_event(LOG_INFO, "dropped", 0, 0, "drop: slot %s and its state removed", cfg->slot_name);
 	else
 		log_error("%s", err);
 	PQfinish(conn);
@@ -392,6 +392,7 @@ int main(int argc, char **argv)
 		return cmd->fn == cmd_status ? STATUS_UNKNOWN : 1;
 	}
 	log_setup(cfg.log_level, cfg.log_format);
+	log_set_slot(cfg.slot_name);
 	live_path = o.config_path;
 	live_cfg = &cfg;
 	int rc = cmd->fn(&cfg, &o);
