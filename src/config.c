@@ -897,7 +897,8 @@ void config_reload(struct config *live, const struct config *fresh, char *applie
 
 const char *const config_reserved_env[] = {
 	"WALCOUNT_CONFIG",     /* the file, when --config is not given */
-	"WALCOUNT_LOCAL_PORT", /* scripts/run-local.sh (make run): the local server's port */
+	"WALCOUNT_LOCAL_PORT", /* scripts/run-local.sh (make run): the local server's port, */
+	"WALCOUNT_LOCAL_DIR",  /* and its directory */
 	"WALCOUNT_BIN",        /* tests/run.sh: the binary the integration tests run */
 	NULL,
 };

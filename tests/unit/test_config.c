@@ -589,6 +589,7 @@ static void test_check_env(void **state)
 			"WALCOUNT_DATABASE_DSN=host=x port=1",
 			"WALCOUNT_CONFIG=/etc/walcount.yaml",
 			"WALCOUNT_LOCAL_PORT=5500",
+			"WALCOUNT_LOCAL_DIR=/tmp/pg",
 			"WALCOUNT_BIN=bin/walcount",
 			"walcount_batch_max_change=5", /* another prefix: not ours */
 			"XWALCOUNT_FOO=1",
