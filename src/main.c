@@ -304,9 +304,26 @@ struct parsed {
 	char error[256]; /* the first usage error, "" when none */
 };
 
-static bool is_word(const char *arg)
+/* Keeps the first usage error: the one to report. */
+static void usage_problem(struct parsed *p, const char *what, const char *arg)
 {
-	return arg[0] != '-';
+	if (!*p->error)
+		snprintf(p->error, sizeof p->error, "%s '%s'", what, arg);
+}
+
+/* A word: the command, help, or help's topic. */
+static void parse_word(const char *arg, struct parsed *p)
+{
+	bool first = p->cmd == NULL && !p->is_help;
+
+	if (first && strcmp(arg, "help") == 0)
+		p->is_help = true;
+	else if (first && (p->cmd = find_command(arg)) != NULL)
+		return;
+	else if (p->is_help && p->topic == NULL)
+		p->topic = arg;
+	else
+		usage_problem(p, first ? "unknown command" : "unknown argument", arg);
 }
 
 /* One argument (two for --config); returns the index of the last one used. */
@@ -321,19 +338,14 @@ static int parse_arg(int argc, char **argv, int i, struct options *o, struct par
 		print_version();
 	else if (strcmp(arg, "--config") == 0 && i + 1 < argc)
 		o->config_path = argv[++i];
-	else if (strcmp(arg, "--config") == 0 && !*p->error)
-		snprintf(p->error, sizeof p->error, "--config needs a PATH");
+	else if (strcmp(arg, "--config") == 0)
+		usage_problem(p, "a PATH must follow", arg);
 	else if ((bit = set_flag(arg, o)) != 0)
 		p->seen |= bit;
-	else if (p->cmd == NULL && !p->is_help && is_word(arg) && strcmp(arg, "help") == 0)
-		p->is_help = true;
-	else if (p->cmd == NULL && !p->is_help && is_word(arg) && (p->cmd = find_command(arg)) != NULL)
-		;
-	else if (p->is_help && p->topic == NULL && is_word(arg))
-		p->topic = arg;
-	else if (!*p->error)
-		snprintf(p->error, sizeof p->error, "%s '%s'",
-			 p->cmd == NULL && !p->is_help && is_word(arg) ? "unknown command" : "unknown argument", arg);
+	else if (arg[0] != '-')
+		parse_word(arg, p);
+	else
+		usage_problem(p, "unknown argument", arg);
 	return i;
 }
 

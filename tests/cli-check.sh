@@ -79,7 +79,7 @@ done
 expect "help of an unknown command" 2 "" "walcount: unknown command 'bogus' (see walcount help)" help bogus
 expect "unknown command" 2 "" "walcount: unknown command 'bogus' (see walcount --help)" bogus
 expect "unknown option" 2 "" "walcount: unknown argument '--bogus' (see walcount help run)" run --bogus
-expect "--config without a path" 2 "" "walcount: --config needs a PATH (see walcount help run)" run --config
+expect "--config without a path" 2 "" "walcount: a PATH must follow '--config' (see walcount help run)" run --config
 expect "an option that does not apply" 2 "" \
 	"walcount: --json does not apply to run (see walcount help run)" run --json
 expect "two options that do not apply" 2 "" \
