@@ -212,8 +212,9 @@ static void report_sweep(struct sweeper *s)
 	if (!s->dry_run)
 		store_sweep_result(s, r);
 	if (r->corrected > 0)
-		log_info("reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
-			 s->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
+		log_event(LOG_INFO, "sweep_corrected", 0, 0,
+			  "reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
+			  s->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
 	snprintf(line, sizeof line, "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms", r->checked,
 		 s->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
 		 r->duration_ms);
@@ -305,8 +306,9 @@ static enum stream_result claim_request(struct sweeper *s)
 	if (!request_claim(consumer_conn(s->c), s->cfg->slot_name, &s->request_id, &dry_run, err, sizeof err))
 		log_warn("%s", err);
 	if (s->request_id != 0) {
-		log_info("reconcile: %ssweep requested by `walcount reconcile` (request %" PRId64 ")", dry_run ? "dry-run " : "",
-			 s->request_id);
+		log_event(LOG_INFO, "sweep_requested", 0, 0,
+			  "reconcile: %ssweep requested by `walcount reconcile` (request %" PRId64 ")", dry_run ? "dry-run " : "",
+			  s->request_id);
 		s->dry_run = dry_run;
 		s->requested = true;
 	}

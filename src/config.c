@@ -23,6 +23,7 @@ enum key_type { T_STRING, T_BOOL, T_INT, T_DURATION, T_SIZE, T_ENUM };
 
 #define K_NULLABLE 0x1 /* YAML null, or an empty string, stores NULL */
 #define K_RESTART 0x2  /* used only at start: a reload could not apply it */
+#define K_CONNINFO 0x4 /* a libpq connection string, which may hold a password */
 
 struct key {
 	const char *path; /* dotted YAML path; the env name derives from it */
@@ -56,7 +57,7 @@ static const char *check_slot_name(const char *value);
 /* clang-format off */
 static const struct key keys[] = {
 	/*   path                      type        field                      default           min flags */
-	{KEY("database.dsn",           T_STRING,   database_dsn,              DEFAULT_DSN,      0, K_RESTART)},
+	{KEY("database.dsn",           T_STRING,   database_dsn,              DEFAULT_DSN,      0, K_RESTART | K_CONNINFO)},
 	{KEY("database.password_file", T_STRING,   database_password_file,    NULL,             0, K_RESTART | K_NULLABLE)},
 	{KEY("slot.name",              T_STRING,   slot_name,                 "walcount",       0, K_RESTART), .check = check_slot_name},
 	{KEY("slot.temporary",         T_BOOL,     slot_temporary,            "false",          0, K_RESTART)},
@@ -93,6 +94,7 @@ static const struct key keys[] = {
 /* clang-format on */
 
 #define NKEYS (sizeof keys / sizeof keys[0])
+_Static_assert(NKEYS == CONFIG_NKEYS, "set CONFIG_NKEYS in config.h to the number of keys");
 
 /* PostgreSQL's rule for slot names (ReplicationSlotValidateName). */
 static const char *check_slot_name(const char *value)
@@ -315,6 +317,72 @@ static char *env_name(const char *path, char *buf, size_t len)
 	return buf;
 }
 
+/* ---- "did you mean": the nearest known name to a misspelt one ---- */
+
+/* Levenshtein distance of a and b, both shorter than 128 bytes (longer
+ * ones count as far from everything). */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[128];
+
+	if (la >= 128 || lb >= 128)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			if (up + 1 < best)
+				best = up + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* True when candidate is name under a section: "batch.max_changes" for
+ * "max_changes", "DATABASE_PASSWORD_FILE" for "PASSWORD_FILE". */
+static bool section_left_out(const char *name, const char *candidate)
+{
+	size_t n = strlen(name), c = strlen(candidate);
+
+	return c > n && strcmp(candidate + c - n, name) == 0 && strchr("._", candidate[c - n - 1]) != NULL;
+}
+
+/* Keeps in best (len bytes) whichever of best and candidate is nearer to
+ * name, within a third of name's length: a typo, not another word. A
+ * section left out counts as one typo. */
+static void keep_nearer(const char *name, const char *candidate, char *best, size_t len, size_t *best_d)
+{
+	size_t d = section_left_out(name, candidate) ? 1 : distance(name, candidate);
+
+	if (d <= strlen(name) / 3 && d < *best_d) {
+		*best_d = d;
+		snprintf(best, len, "%s", candidate);
+	}
+}
+
+/* Writes " (did you mean X?)" into buf for the known path or section
+ * nearest to path, "" when none is near; returns buf. */
+static char *suggest_path(const char *path, char *buf, size_t len)
+{
+	char near[128] = "", section[128];
+	size_t best = SIZE_MAX;
+
+	for (const struct key *k = keys; k < keys + NKEYS; k++) {
+		keep_nearer(path, k->path, near, sizeof near, &best);
+		snprintf(section, sizeof section, "%.*s", (int) strcspn(k->path, "."), k->path);
+		keep_nearer(path, section, near, sizeof near, &best);
+	}
+	snprintf(buf, len, *near ? " (did you mean %s?)" : "", near);
+	return buf;
+}
+
 /* ---- one parse: where each value came from, and errors naming it ---- */
 
 /* Remembered so that a cross-key error can point at the value to change. */
@@ -456,8 +524,10 @@ static bool walk_pair(struct loader *L, yaml_document_t *doc, const char *path, 
 
 	if (k)
 		return apply_node(L, k, value);
-	if (!is_section(path))
-		return fail_at(L, key->start_mark, "unknown key '%s'", path);
+	if (!is_section(path)) {
+		char hint[160];
+		return fail_at(L, key->start_mark, "unknown key '%s'%s", path, suggest_path(path, hint, sizeof hint));
+	}
 	/* A section whose keys are all commented out. */
 	if (is_null(value))
 		return true;
@@ -635,6 +705,19 @@ static bool check_reconnect(struct loader *L)
 		    c->stream_reconnect_max_ms, c->stream_reconnect_min_ms);
 }
 
+/* Records in the config where this parse set each value, for `walcount
+ * config`; values it left keep their earlier origin. */
+static void keep_origins(const struct loader *L)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct origin *o = &L->origin[i];
+		if (o->from == FROM_FILE)
+			L->cfg->origin[i] = (struct config_origin){CONFIG_FILE, o->mark.line + 1, o->mark.column + 1};
+		else if (o->from == FROM_ENV)
+			L->cfg->origin[i] = (struct config_origin){CONFIG_ENV, 0, 0};
+	}
+}
+
 /* ---- public API ---- */
 
 void config_defaults(struct config *cfg)
@@ -656,8 +739,10 @@ bool config_parse(const char *name, const char *text, size_t len, config_getenv_
 
 	if (len > CONFIG_MAX_BYTES)
 		fail(&L, name, "file is %zu bytes, more than the %d KiB limit", len, CONFIG_MAX_BYTES / 1024);
-	else if (check_limits(&L, text, len) && parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L))
+	else if (check_limits(&L, text, len) && parse_yaml(&L, text, len) && apply_env(&L, env) && check_reconnect(&L)) {
+		keep_origins(&L);
 		return true;
+	}
 	/* Keys and values are quoted into the message; one with a line break
 	 * would break the one-line error contract. */
 	for (char *p = err; errlen > 0 && *p; p++)
@@ -805,6 +890,96 @@ void config_reload(struct config *live, const struct config *fresh, char *applie
 		} else {
 			memcpy(dst, src, field_size(k->type));
 		}
+		live->origin[k - keys] = fresh->origin[k - keys];
 		append_name(applied, alen, k->path);
+	}
+}
+
+const char *const config_reserved_env[] = {
+	"WALCOUNT_CONFIG",     /* the file, when --config is not given */
+	"WALCOUNT_LOCAL_PORT", /* scripts/run-local.sh (make run): the local server's port, */
+	"WALCOUNT_LOCAL_DIR",  /* and its directory */
+	"WALCOUNT_BIN",        /* tests/run.sh: the binary the integration tests run */
+	NULL,
+};
+
+static bool is_known_env(const char *name)
+{
+	char env[128];
+
+	for (const char *const *r = config_reserved_env; *r; r++)
+		if (strcmp(name, *r) == 0)
+			return true;
+	for (const struct key *k = keys; k < keys + NKEYS; k++)
+		if (strcmp(name, env_name(k->path, env, sizeof env)) == 0)
+			return true;
+	return false;
+}
+
+bool config_check_env(char *const *env, char *err, size_t errlen)
+{
+	for (char *const *e = env; e && *e; e++) {
+		char name[128], near[128] = "", candidate[128];
+		size_t best = SIZE_MAX;
+
+		if (strncmp(*e, "WALCOUNT_", 9) != 0)
+			continue;
+		snprintf(name, sizeof name, "%.*s", (int) strcspn(*e, "="), *e);
+		if (is_known_env(name))
+			continue;
+		/* Compared without the prefix they all share. */
+		for (const struct key *k = keys; k < keys + NKEYS; k++)
+			keep_nearer(name + 9, env_name(k->path, candidate, sizeof candidate) + 9, near, sizeof near, &best);
+		for (const char *const *r = config_reserved_env; *r; r++)
+			keep_nearer(name + 9, *r + 9, near, sizeof near, &best);
+		snprintf(err, errlen, "%s: unknown variable%s%s%s", name, *near ? " (did you mean WALCOUNT_" : "", near,
+			 *near ? "?)" : "");
+		return false;
+	}
+	return true;
+}
+
+/* Writes v in the largest unit of units that divides it exactly (units
+ * from the smallest up); "0" with the smallest unit for 0. */
+static void format_scaled(int64_t v, const struct unit *units, char *buf, size_t len)
+{
+	const struct unit *best = units;
+
+	for (const struct unit *u = units; u->suffix; u++)
+		if (v != 0 && v % u->factor == 0)
+			best = u;
+	snprintf(buf, len, "%" PRId64 "%s", v / best->factor, best->suffix);
+}
+
+void config_item(const struct config *cfg, size_t i, struct config_item *it, char *value, size_t len)
+{
+	const struct key *k = &keys[i];
+	const void *field = (const char *) cfg + k->offset;
+	const char *text = NULL;
+
+	*it = (struct config_item){.path = k->path, .string = k->type == T_STRING, .conninfo = k->flags & K_CONNINFO};
+	env_name(k->path, it->env, sizeof it->env);
+	it->origin = cfg->origin[i];
+	switch (k->type) {
+	case T_STRING:
+		text = *(char *const *) field;
+		it->null = text == NULL;
+		snprintf(value, len, "%s", text ? text : "");
+		break;
+	case T_BOOL:
+		snprintf(value, len, "%s", *(const bool *) field ? "true" : "false");
+		break;
+	case T_ENUM:
+		snprintf(value, len, "%s", k->names[*(const int *) field]);
+		break;
+	case T_INT:
+		snprintf(value, len, "%" PRId64, *(const int64_t *) field);
+		break;
+	case T_DURATION:
+		format_scaled(*(const int64_t *) field, duration_units, value, len);
+		break;
+	case T_SIZE:
+		format_scaled(*(const int64_t *) field, size_units, value, len);
+		break;
 	}
 }

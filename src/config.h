@@ -10,6 +10,17 @@
 
 #include "log.h"
 
+/* How many keys config.c's table has (checked there at compile time). */
+#define CONFIG_NKEYS 32
+
+/* Where a key's value came from. */
+enum config_source { CONFIG_DEFAULT, CONFIG_FILE, CONFIG_ENV };
+
+struct config_origin {
+	enum config_source source;
+	unsigned line, column; /* CONFIG_FILE: 1-based position of the value */
+};
+
 /* Strings are owned by the struct (config_free releases them); NULL means
  * unset. Durations are in milliseconds. */
 struct config {
@@ -45,6 +56,7 @@ struct config {
 	int64_t stream_reconnect_max_ms;
 	int64_t stream_connect_attempts;
 	int64_t decode_workers;
+	struct config_origin origin[CONFIG_NKEYS]; /* by key, in config_item's order */
 };
 
 /* Limits on the file, checked before libyaml builds a document, so that a
@@ -84,5 +96,33 @@ bool config_load(const char *path, config_getenv_fn env, struct config *cfg, cha
 void config_reload(struct config *live, const struct config *fresh, char *applied, size_t alen, char *ignored, size_t ilen);
 
 void config_free(struct config *cfg);
+
+/* Environment variables that start with WALCOUNT_ but are not keys: read by
+ * main (WALCOUNT_CONFIG) or by the project's scripts, which pass their
+ * environment on to walcount (scripts/run-local.sh, the integration tests).
+ * NULL-terminated. */
+extern const char *const config_reserved_env[];
+
+/* Checks the names in env, environ-style "NAME=value" strings (NULL-
+ * terminated): each that starts with WALCOUNT_ must be a key's variable or
+ * reserved, as a file may hold only known keys. On the first that is
+ * neither, returns false with err such as "WALCOUNT_BATCH_MAX_CHANGE:
+ * unknown variable (did you mean WALCOUNT_BATCH_MAX_CHANGES?)". */
+bool config_check_env(char *const *env, char *err, size_t errlen);
+
+/* One key of the table, as `walcount config` shows it. */
+struct config_item {
+	const char *path; /* "batch.max_delay" */
+	char env[64];     /* "WALCOUNT_BATCH_MAX_DELAY" */
+	bool string;      /* the value is text, quoted when shown */
+	bool conninfo;    /* a libpq connection string: show it redacted */
+	bool null;        /* unset; value is "" */
+	struct config_origin origin;
+};
+
+/* Describes key i (0 <= i < CONFIG_NKEYS, in config.yaml's order) of cfg
+ * into *it and writes its value into value as config.yaml spells it
+ * ("200ms", "64MB", "true"; strings raw, unquoted), cut at len - 1 bytes. */
+void config_item(const struct config *cfg, size_t i, struct config_item *it, char *value, size_t len);
 
 #endif

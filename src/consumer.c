@@ -171,7 +171,8 @@ static void observe_applied(struct consumer *c)
 
 static enum stream_result apply_failed(struct consumer *c, const char *why)
 {
-	log_warn("apply: %s; discarding the unapplied batch, it will be received again", why);
+	log_event(LOG_WARN, "batch_failed", c->ledger.applied.lsn, 0,
+		  "apply: %s; discarding the unapplied batch, it will be received again", why);
 	c->apply_error = true;
 	metrics_health(true, false);
 	discard(c);
@@ -195,8 +196,8 @@ static enum stream_result collect(struct consumer *c, bool wait)
 	}
 	metrics_health(true, true);
 	observe_applied(c);
-	log_debug("apply: %zu changes through %s in %" PRId64 " ms", c->inflight.changes, lsn_format(c->ledger.applied.lsn, lsn),
-		  clock_now_ms() - c->inflight.sent_ms);
+	log_event(LOG_DEBUG, "batch_applied", c->ledger.applied.lsn, 0, "apply: %zu changes through %s in %" PRId64 " ms",
+		  c->inflight.changes, lsn_format(c->ledger.applied.lsn, lsn), clock_now_ms() - c->inflight.sent_ms);
 	return STREAM_CONTINUE;
 }
 
@@ -294,7 +295,8 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 	char lsn[LSN_BUFLEN];
 
 	if (!ledger_begin(&c->ledger, ch->xid, ch->end_lsn)) {
-		log_error("stream: BEGIN of xid %" PRIu64 " at %s inside xid %" PRIu64, ch->xid, lsn_format(ch->lsn, lsn),
+		log_event(LOG_ERROR, "stream_out_of_order", ch->lsn, ch->xid,
+			  "stream: BEGIN of xid %" PRIu64 " at %s inside xid %" PRIu64, ch->xid, lsn_format(ch->lsn, lsn),
 			  c->ledger.txn.xid);
 		return STREAM_FATAL;
 	}
@@ -323,7 +325,8 @@ static enum stream_result on_commit(struct consumer *c, const struct change *ch)
 {
 	if (!ledger_commit(&c->ledger, ch->xid)) {
 		char lsn[LSN_BUFLEN];
-		log_error("stream: COMMIT of xid %" PRIu64 " at %s without its BEGIN", ch->xid, lsn_format(ch->lsn, lsn));
+		log_event(LOG_ERROR, "stream_out_of_order", ch->lsn, ch->xid,
+			  "stream: COMMIT of xid %" PRIu64 " at %s without its BEGIN", ch->xid, lsn_format(ch->lsn, lsn));
 		return STREAM_FATAL;
 	}
 	if (needs_write(c))
@@ -341,12 +344,14 @@ static void note_skip(struct consumer *c, const struct change *ch, enum skip_rea
 	if (why == SKIP_IDENTITY)
 		return; /* watch_skipped says it */
 	if (why == SKIP_NULL_FLAG)
-		log_warn("%s change of %s at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
-			 "walcount_skipped_changes_total)",
-			 change_action_name(ch->action), src_table_name(ch->table), lsn);
+		log_event(LOG_WARN, "change_skipped", ch->lsn, ch->xid,
+			  "%s change of %s at %s has a NULL is_current or is_delete: counted as not active (null_flag in "
+			  "walcount_skipped_changes_total)",
+			  change_action_name(ch->action), src_table_name(ch->table), lsn);
 	else
-		log_warn("skipped %s change of %s at %s: %s (counted in walcount_skipped_changes_total)",
-			 change_action_name(ch->action), src_table_name(ch->table), lsn, skip_reason_name(why));
+		log_event(LOG_WARN, "change_skipped", ch->lsn, ch->xid,
+			  "skipped %s change of %s at %s: %s (counted in walcount_skipped_changes_total)",
+			  change_action_name(ch->action), src_table_name(ch->table), lsn, skip_reason_name(why));
 }
 
 /* Adds one change to the batch. A batch about to exceed batch.max_keys is
@@ -392,15 +397,17 @@ static enum stream_result on_change(struct consumer *c, const struct change *ch)
 	char lsn[LSN_BUFLEN];
 
 	if (!ledger_change(&c->ledger)) {
-		log_error("stream: change at %s outside a transaction", lsn_format(ch->lsn, lsn));
+		log_event(LOG_ERROR, "stream_out_of_order", ch->lsn, ch->xid, "stream: change at %s outside a transaction",
+			  lsn_format(ch->lsn, lsn));
 		return STREAM_FATAL;
 	}
 	if (ledger_applied_everywhere(&c->ledger))
 		return STREAM_CONTINUE;
 	metrics_change(ch->table, change_action_name(ch->action));
 	if (ch->action == ACT_TRUNCATE) {
-		log_warn("TRUNCATE of public.%s at %s: its counts are stale; reconcile sweep requested",
-			 src_table_name(ch->table), lsn_format(ch->lsn, lsn));
+		log_event(LOG_WARN, "truncate", ch->lsn, ch->xid,
+			  "TRUNCATE of public.%s at %s: its counts are stale; reconcile sweep requested",
+			  src_table_name(ch->table), lsn_format(ch->lsn, lsn));
 		checkpoint_request(c->sweeper);
 	}
 	size_t n = unapplied(c, d, delta_derive(ch, d, &why));
@@ -422,7 +429,8 @@ static enum stream_result sink_change(void *ctx, const struct change *ch, const 
 
 	/* Never skip what cannot be read: stop, and say where it is. */
 	if (ch == NULL) {
-		log_error("decode: %s (message at WAL %s); stopping", err, lsn_format(wal_start, lsn));
+		log_event(LOG_ERROR, "decode_failed", wal_start, 0, "decode: %s (message at WAL %s); stopping", err,
+			  lsn_format(wal_start, lsn));
 		return STREAM_FATAL;
 	}
 	switch (ch->action) {
@@ -460,9 +468,10 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 		return STREAM_CONTINUE;
 	if (at->partial_xid != 0)
 		snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, at->partial_changes, at->partial_xid);
-	log_info("progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
-		 lsn_format(at->lsn, lsn), part, s->applied, s->batches,
-		 (double) (s->applied - s->reported) * 1000.0 / (double) report_interval_ms, s->skipped);
+	log_event(LOG_INFO, "progress", at->lsn, at->partial_xid,
+		  "progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
+		  lsn_format(at->lsn, lsn), part, s->applied, s->batches,
+		  (double) (s->applied - s->reported) * 1000.0 / (double) report_interval_ms, s->skipped);
 	s->reported = s->applied;
 	return STREAM_CONTINUE;
 }
@@ -653,7 +662,8 @@ static enum ready stand_by(struct consumer *c, const char *err)
 		log_error("reconcile: %s, which started meanwhile; run `walcount reconcile` again to ask it", err);
 		return REFUSED;
 	}
-	log_info("standby: %s; standing by until it is released (checked every %" PRId64 " ms)", err, standby_poll_ms);
+	log_event(LOG_INFO, "standby", 0, 0, "standby: %s; standing by until it is released (checked every %" PRId64 " ms)", err,
+		  standby_poll_ms);
 	c->standby = true;
 	c->standby_since_ms = clock_now_ms();
 	metrics_standby(true);
@@ -664,8 +674,8 @@ static void end_standby(struct consumer *c)
 {
 	if (!c->standby)
 		return;
-	log_info("standby: slot %s was released; taking over after %.1f s on standby", c->cfg->slot_name,
-		 (double) (clock_now_ms() - c->standby_since_ms) / 1e3);
+	log_event(LOG_INFO, "standby_ended", 0, 0, "standby: slot %s was released; taking over after %.1f s on standby",
+		  c->cfg->slot_name, (double) (clock_now_ms() - c->standby_since_ms) / 1e3);
 	c->standby = false;
 	metrics_standby(false);
 	exec_or_warn(c->db, "naming the connection", "RESET application_name");
@@ -834,7 +844,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 		return STREAM_LOST;
 	PGconn *repl = db_connect(c->cfg, DB_REPLICATION, err, sizeof err);
 	if (repl == NULL) {
-		log_warn("stream: %s", err);
+		log_event(LOG_WARN, "connect_failed", 0, 0, "stream: %s", err);
 		return STREAM_LOST;
 	}
 	switch (db_ready(c, repl)) {
@@ -850,7 +860,7 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 	}
 	struct stream_opts opts = {c->cfg->slot_name, c->cfg->slot_temporary, ledger_min_stored(&c->ledger).lsn,
 				   c->cfg->stream_status_interval_ms, (unsigned) c->cfg->decode_workers};
-	log_info("stream: connected");
+	log_event(LOG_INFO, "connected", 0, 0, "stream: connected");
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
 	rc = stream_run(repl, &opts, sink, stop, received);
@@ -893,7 +903,8 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 		if (*stop)
 			break;
 		metrics_reconnect();
-		log_warn("stream: reconnect attempt %d in %" PRId64 " ms", ++attempt, delay);
+		log_event(LOG_WARN, "reconnect", c->ledger.applied.lsn, 0, "stream: reconnect attempt %d in %" PRId64 " ms",
+			  ++attempt, delay);
 		db_backoff_sleep(delay, stop);
 		delay = db_next_backoff(c->cfg, delay);
 	}
@@ -933,8 +944,9 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	if (checkpoint_failed(c.sweeper))
 		rc = 1;
 	if (rc == 0)
-		log_info("stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
-			 lsn_format(c.ledger.applied.lsn, lsn), c.stats.applied, c.stats.batches);
+		log_event(LOG_INFO, "stopped", c.ledger.applied.lsn, 0,
+			  "stopped: applied through %s, %" PRIu64 " changes in %" PRIu64 " batches",
+			  lsn_format(c.ledger.applied.lsn, lsn), c.stats.applied, c.stats.batches);
 	checkpoint_abandon_request(c.sweeper);
 	batch_free(c.batch);
 	checkpoint_free(c.sweeper);

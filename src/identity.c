@@ -144,13 +144,15 @@ static enum identity_verdict check_seen(PGconn *repl, const char *name, const st
 			 "streamed from (diverged); nothing written",
 			 name, server->timeline, seen->timeline);
 	else if (v == IDENTITY_OK && seen->lsn > at)
-		log_warn("failover: %s was promoted (timeline %u from timeline %u at %s); what this process applied after "
-			 "that point, through %s, never reached it and is lost with the old primary; continuing from its "
-			 "own progress",
-			 name, server->timeline, seen->timeline, lsn_format(at, a), lsn_format(seen->lsn, b));
+		log_event(LOG_WARN, "failover", at, 0,
+			  "failover: %s was promoted (timeline %u from timeline %u at %s); what this process applied after "
+			  "that point, through %s, never reached it and is lost with the old primary; continuing from its "
+			  "own progress",
+			  name, server->timeline, seen->timeline, lsn_format(at, a), lsn_format(seen->lsn, b));
 	else if (v == IDENTITY_OK)
-		log_info("failover: %s was promoted (timeline %u from timeline %u at %s); continuing from its own progress", name,
-			 server->timeline, seen->timeline, lsn_format(at, a));
+		log_event(LOG_INFO, "failover", at, 0,
+			  "failover: %s was promoted (timeline %u from timeline %u at %s); continuing from its own progress",
+			  name, server->timeline, seen->timeline, lsn_format(at, a));
 	return v;
 }
 

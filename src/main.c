@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_show.h"
 #include "consumer.h"
 #include "db.h"
+#include "help.h"
 #include "http.h"
 #include "identity.h"
 #include "log.h"
@@ -16,8 +18,9 @@
 #include "request.h"
 #include "slot.h"
 #include "status.h"
+#include "version.h"
 
-#define WALCOUNT_VERSION "0.1.0"
+extern char **environ;
 
 static volatile sig_atomic_t stop_requested, sweep_requested, reload_requested;
 
@@ -81,47 +84,6 @@ struct options {
 
 enum { OPT_JSON = 1, OPT_YES = 2, OPT_TAKEOVER = 4, OPT_DRY_RUN = 8, OPT_TAKE_OWNERSHIP = 16 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"walcount %s: exact denormalised counters from a logical replication slot\n"
-		"\n"
-		"Usage: walcount COMMAND [OPTIONS]\n"
-		"\n"
-		"Commands:\n"
-		"  run [--takeover] [--take-ownership]\n"
-		"                    check prerequisites, create the state schema and the slot with\n"
-		"                    an exact initial load when missing, then stream until\n"
-		"                    SIGINT/SIGTERM (flushes, confirms and exits 0); while another\n"
-		"                    process streams the slot, stand by and take over once it ends\n"
-		"  init [--takeover] [--take-ownership]\n"
-		"                    only the checks, the state schema, the slot and its initial\n"
-		"                    load; idempotent\n"
-		"  status [--json]   slot and consumer health; exit 0 ok, 1 warning, 2 critical,\n"
-		"                    3 unknown\n"
-		"  reconcile [--dry-run]\n"
-		"                    one reconcile sweep now, printing what it corrected (or\n"
-		"                    would correct); while a `run` streams the slot, on any host,\n"
-		"                    that process runs it and this one prints its result\n"
-		"  drop --yes        drop the slot and walcount's state, releasing its ownership of\n"
-		"                    the counts (refused while a consumer streams, starts or\n"
-		"                    stands by)\n"
-		"\n"
-		"Options:\n"
-		"  --config PATH  configuration file (default: $WALCOUNT_CONFIG, else ./config.yaml);\n"
-		"                 every key can be overridden by WALCOUNT_<SECTION>_<KEY>\n"
-		"  --takeover     end another process that holds the slot (a stale consumer)\n"
-		"  --take-ownership\n"
-		"                 the counts are owned by another slot: drop that slot and its\n"
-		"                 state and recount exactly for this one\n"
-		"  --json         status as one JSON object\n"
-		"  --yes          confirm drop\n"
-		"  --dry-run      reconcile: report, change nothing\n"
-		"  --help         this text\n"
-		"  --version      print the version\n",
-		WALCOUNT_VERSION);
-}
-
 /* Prerequisites, state schema, ownership and slot: everything `run` does
  * before streaming, under the start-up lock (slot_lock). Checks come first
  * so a failed one writes nothing. Returns the connection, still holding
@@ -158,7 +120,7 @@ static int cmd_init(const struct config *cfg, const struct options *o)
 	if (out == SLOT_HELD)
 		log_info("init: ready, %s (a running consumer)", err);
 	else
-		log_info("init: ready, slot %s", cfg->slot_name);
+		log_event(LOG_INFO, "init_ready", 0, 0, "init: ready, slot %s", cfg->slot_name);
 	PQfinish(conn);
 	return 0;
 }
@@ -223,6 +185,18 @@ static int cmd_status(const struct config *cfg, const struct options *o)
 	return (int) status_run(cfg, o->json);
 }
 
+/* The configuration has loaded, so it is valid: print it. */
+static int cmd_config(const struct config *cfg, const struct options *o)
+{
+	char *text = config_show(cfg, o->config_path, o->json);
+	bool ok = text != NULL && puts(text) != EOF && fflush(stdout) == 0;
+
+	free(text);
+	if (!ok)
+		fprintf(stderr, "walcount config: cannot print it (out of memory, or stdout not writable)\n");
+	return ok ? 0 : 1;
+}
+
 static int cmd_drop(const struct config *cfg, const struct options *o)
 {
 	char err[1024];
@@ -234,7 +208,7 @@ static int cmd_drop(const struct config *cfg, const struct options *o)
 	PGconn *conn = db_connect(cfg, DB_NORMAL, err, sizeof err);
 	bool ok = conn != NULL && slot_drop(conn, cfg, err, sizeof err);
 	if (ok)
-		log_info("drop: slot %s and its state removed", cfg->slot_name);
+		log_event(LOG_INFO, "dropped", 0, 0, "drop: slot %s and its state removed", cfg->slot_name);
 	else
 		log_error("%s", err);
 	PQfinish(conn);
@@ -246,6 +220,7 @@ static const struct command {
 	int (*fn)(const struct config *cfg, const struct options *o);
 	unsigned flags; /* OPT_* this command accepts */
 } commands[] = {
+	{"config", cmd_config, OPT_JSON},
 	{"drop", cmd_drop, OPT_YES},
 	{"init", cmd_init, OPT_TAKEOVER | OPT_TAKE_OWNERSHIP},
 	{"reconcile", cmd_reconcile, OPT_DRY_RUN},
@@ -284,43 +259,135 @@ static unsigned set_flag(const char *arg, struct options *o)
 	return 0;
 }
 
-static void usage_error(const char *what, const char *arg)
+/* Names the OPT_* bits in mask, as "--json, --yes". */
+static const char *flag_names(unsigned mask, char *buf, size_t len)
 {
-	fprintf(stderr, "walcount: %s '%s' (see walcount --help)\n", what, arg);
-	exit(2);
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0] && n < len; i++)
+		if (mask & flags[i].flag)
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", flags[i].name);
+	return buf;
 }
 
-/* Parses argv into the command and options; exits on --help/--version and
- * on usage errors. */
-static const struct command *parse_args(int argc, char **argv, struct options *o)
+/* status is a monitoring plugin: its usage errors are UNKNOWN too. */
+static int usage_exit(const struct command *cmd)
 {
-	const struct command *cmd = NULL;
-	unsigned seen = 0, bit;
+	return cmd != NULL && strcmp(cmd->name, "status") == 0 ? STATUS_UNKNOWN : 2;
+}
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("walcount %s\n", WALCOUNT_VERSION);
-			exit(0);
-		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			o->config_path = argv[++i];
-		} else if ((bit = set_flag(argv[i], o)) != 0) {
-			seen |= bit;
-		} else if (cmd == NULL && argv[i][0] != '-' && (cmd = find_command(argv[i])) != NULL) {
-			continue;
-		} else {
-			usage_error("unknown argument", argv[i]);
-		}
-	}
-	if (cmd == NULL) {
-		usage(stderr);
+static void print_version(void)
+{
+	printf("walcount %s (revision %s)\n", WALCOUNT_VERSION, walcount_revision);
+	exit(0);
+}
+
+/* `walcount help [TOPIC]`, and --help after a command. */
+static void print_help(const char *topic)
+{
+	if (topic == NULL)
+		help_general(stdout);
+	else if (!help_command(stdout, topic)) {
+		fprintf(stderr, "walcount: unknown command '%s' (see walcount help)\n", topic);
 		exit(2);
 	}
-	if (seen & ~cmd->flags)
-		usage_error("an option given does not apply to", cmd->name);
-	return cmd;
+	exit(0);
+}
+
+/* What argv asked for, before it is judged. */
+struct parsed {
+	const struct command *cmd;
+	const char *topic; /* help's COMMAND */
+	bool is_help, want_help;
+	unsigned seen;   /* OPT_* given */
+	char error[256]; /* the first usage error, "" when none */
+};
+
+/* Keeps the first usage error: the one to report. */
+static void usage_problem(struct parsed *p, const char *what, const char *arg)
+{
+	if (!*p->error)
+		snprintf(p->error, sizeof p->error, "%s '%s'", what, arg);
+}
+
+/* A word: the command, help, or help's topic. */
+static void parse_word(const char *arg, struct parsed *p)
+{
+	bool first = p->cmd == NULL && !p->is_help;
+
+	if (first && strcmp(arg, "help") == 0)
+		p->is_help = true;
+	else if (first && (p->cmd = find_command(arg)) != NULL)
+		return;
+	else if (p->is_help && p->topic == NULL)
+		p->topic = arg;
+	else
+		usage_problem(p, first ? "unknown command" : "unknown argument", arg);
+}
+
+/* One argument (two for --config); returns the index of the last one used. */
+static int parse_arg(int argc, char **argv, int i, struct options *o, struct parsed *p)
+{
+	const char *arg = argv[i];
+	unsigned bit;
+
+	if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+		p->want_help = true;
+	else if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0)
+		print_version();
+	else if (strcmp(arg, "--config") == 0 && i + 1 < argc)
+		o->config_path = argv[++i];
+	else if (strcmp(arg, "--config") == 0)
+		usage_problem(p, "a PATH must follow", arg);
+	else if ((bit = set_flag(arg, o)) != 0)
+		p->seen |= bit;
+	else if (arg[0] != '-')
+		parse_word(arg, p);
+	else
+		usage_problem(p, "unknown argument", arg);
+	return i;
+}
+
+/* Parses argv into the command and options; exits on help, --version and
+ * usage errors. */
+static const struct command *parse_args(int argc, char **argv, struct options *o)
+{
+	struct parsed p = {0};
+	char names[128];
+
+	for (int i = 1; i < argc; i++)
+		i = parse_arg(argc, argv, i, o, &p);
+	if (*p.error) {
+		fprintf(stderr, "walcount: %s (see walcount %s%s)\n", p.error, p.cmd ? "help " : "--help",
+			p.cmd ? p.cmd->name : "");
+		exit(usage_exit(p.cmd));
+	}
+	if (p.is_help)
+		print_help(p.topic ? p.topic : p.want_help ? "help" : NULL);
+	if (p.want_help)
+		print_help(p.cmd ? p.cmd->name : NULL);
+	if (p.cmd == NULL) {
+		help_general(stderr);
+		exit(2);
+	}
+	if (p.seen & ~p.cmd->flags) {
+		unsigned extra = p.seen & ~p.cmd->flags;
+		fprintf(stderr, "walcount: %s %s not apply to %s (see walcount help %s)\n",
+			flag_names(extra, names, sizeof names), (extra & (extra - 1)) ? "do" : "does", p.cmd->name, p.cmd->name);
+		exit(usage_exit(p.cmd));
+	}
+	return p.cmd;
+}
+
+/* The environment's WALCOUNT_* names, then the file with its overrides. */
+static bool load_config(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	if (!config_check_env(environ, err, errlen)) {
+		config_defaults(cfg);
+		return false;
+	}
+	return config_load(path, env_lookup, cfg, err, errlen);
 }
 
 int main(int argc, char **argv)
@@ -330,12 +397,14 @@ int main(int argc, char **argv)
 	struct config cfg;
 	char err[1024];
 
-	if (!config_load(o.config_path, env_lookup, &cfg, err, sizeof err)) {
+	if (!load_config(o.config_path, &cfg, err, sizeof err)) {
 		fprintf(stderr, "walcount: %s\n", err);
 		config_free(&cfg);
-		return 1;
+		/* A monitoring plugin that cannot judge says UNKNOWN. */
+		return cmd->fn == cmd_status ? STATUS_UNKNOWN : 1;
 	}
 	log_setup(cfg.log_level, cfg.log_format);
+	log_set_slot(cfg.slot_name);
 	live_path = o.config_path;
 	live_cfg = &cfg;
 	int rc = cmd->fn(&cfg, &o);

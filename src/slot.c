@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "lsn.h"
 #include "metrics.h"
 #include "slotwait.h"
 #include "sqlfiles.h"
@@ -102,6 +103,16 @@ static enum slot_state inspect(PGconn *conn, const char *name, int *holder, char
 	return st;
 }
 
+/* The LSN a server returned as text, for a log line's lsn field; 0 (none)
+ * when it is not one. */
+static lsn_t lsn_or_0(const char *text)
+{
+	lsn_t lsn = LSN_INVALID;
+
+	lsn_parse(text, &lsn);
+	return lsn;
+}
+
 /* Ends the backend holding the slot (a stale walcount, as Materialize's
  * takeover does) so this process can have it. */
 static void take_over(PGconn *conn, const char *name)
@@ -112,7 +123,8 @@ static void take_over(PGconn *conn, const char *name)
 	if (res == NULL)
 		log_warn("%s", err);
 	else if (PQntuples(res) == 1)
-		log_warn("takeover: terminated PID %s, which held slot %s", PQgetvalue(res, 0, 0), name);
+		log_event(LOG_WARN, "takeover", 0, 0, "takeover: terminated PID %s, which held slot %s", PQgetvalue(res, 0, 0),
+			  name);
 	PQclear(res);
 }
 
@@ -152,8 +164,9 @@ static bool load_in_snapshot(PGconn *conn, const struct config *cfg, const char 
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return false;
 	}
-	log_info("initial load: slot %s at %s; rows written: %s aggregate_user, %s aggregate_track, %s aggregate_playlist", slot,
-		 point, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	log_event(LOG_INFO, "initial_load", lsn_or_0(point), 0,
+		  "initial load: slot %s at %s; rows written: %s aggregate_user, %s aggregate_track, %s aggregate_playlist", slot,
+		  point, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 	PQclear(res);
 	return true;
 }
@@ -190,7 +203,8 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, cfg->slot_create_report_after_ms, stop, err, errlen);
 	bool ok = res != NULL;
 	if (ok) {
-		log_info("slot created: %s at %s", cfg->slot_name, PQgetvalue(res, 0, 1));
+		log_event(LOG_INFO, "slot_created", lsn_or_0(PQgetvalue(res, 0, 1)), 0, "slot created: %s at %s", cfg->slot_name,
+			  PQgetvalue(res, 0, 1));
 		ok = load_in_snapshot(conn, cfg, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), err, errlen);
 	}
 	PQclear(res);
@@ -243,9 +257,10 @@ static bool note_missing(PGconn *conn, const char *slot, char *err, size_t errle
 	bool ok = res != NULL;
 
 	if (ok && PQntuples(res) == 1) {
-		log_warn("rebuild: slot %s is missing but walcount.progress is at %s (promoted server or dropped slot); "
-			 "creating it and loading the counts again",
-			 slot, PQgetvalue(res, 0, 0));
+		log_event(LOG_WARN, "rebuild", lsn_or_0(PQgetvalue(res, 0, 0)), 0,
+			  "rebuild: slot %s is missing but walcount.progress is at %s (promoted server or dropped slot); "
+			  "creating it and loading the counts again",
+			  slot, PQgetvalue(res, 0, 0));
 		metrics_rebuild(REBUILD_SLOT_MISSING);
 	}
 	PQclear(res);
@@ -263,8 +278,9 @@ static enum slot_outcome take_ownership(PGconn *conn, const struct config *cfg, 
 		return SLOT_REFUSED;
 	if (!db_command_params(conn, "moving ownership of the counts", sql_owner_move, 2, params, err, errlen))
 		return SLOT_RETRY;
-	log_warn("ownership: slot %s takes over the counts from slot %s, which is dropped; recounting them exactly",
-		 cfg->slot_name, old);
+	log_event(LOG_WARN, "ownership_moved", 0, 0,
+		  "ownership: slot %s takes over the counts from slot %s, which is dropped; recounting them exactly",
+		  cfg->slot_name, old);
 	return SLOT_OK;
 }
 
@@ -348,7 +364,8 @@ enum slot_outcome slot_ensure(PGconn *conn, const struct config *cfg, const stru
 	}
 	if (rebuild_reason(conn, cfg->slot_name, why, sizeof why, err, errlen, &failed, &label) == NULL)
 		return failed ? SLOT_RETRY : SLOT_OK;
-	log_warn("rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name, why);
+	log_event(LOG_WARN, "rebuild", 0, 0,
+		  "rebuild: slot %s cannot continue exactly: %s; dropping it and loading the counts again", cfg->slot_name, why);
 	metrics_rebuild(label);
 	drop_slot_quietly(conn, cfg->slot_name);
 	return create_and_load(conn, cfg, stop, err, errlen) ? SLOT_OK : SLOT_RETRY;
@@ -407,7 +424,7 @@ bool slot_drop(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 	if (st != SLOT_MISSING) {
 		if (!drop_inactive(conn, cfg->slot_name, err, errlen))
 			return false;
-		log_info("dropped slot %s", cfg->slot_name);
+		log_event(LOG_INFO, "slot_dropped", 0, 0, "dropped slot %s", cfg->slot_name);
 	}
 	/* A DO block takes no parameters: the slot name goes in a setting. */
 	return db_command_params(conn, "dropping walcount state", "SELECT set_config('walcount.drop_slot', $1, false)", 1, params,

@@ -110,7 +110,7 @@ static bool start_replication(struct conn_state *cs)
 		return false;
 	}
 	PQclear(res);
-	log_info("stream: started slot %s at %s", o->slot, lsn);
+	log_event(LOG_INFO, "stream_started", o->start, 0, "stream: started slot %s at %s", o->slot, lsn);
 	return true;
 }
 
@@ -214,11 +214,12 @@ static enum stream_result copy_ended(struct conn_state *cs, int rc)
 
 	if (rc == -1) {
 		PGresult *res = PQgetResult(cs->conn);
-		log_warn("stream: server ended replication: %s",
-			 PQresultStatus(res) == PGRES_COMMAND_OK ? "no error" : db_error_line(cs->conn, line, sizeof line));
+		log_event(LOG_WARN, "disconnected", 0, 0, "stream: server ended replication: %s",
+			  PQresultStatus(res) == PGRES_COMMAND_OK ? "no error" : db_error_line(cs->conn, line, sizeof line));
 		PQclear(res);
 	} else {
-		log_warn("stream: connection lost: %s", db_error_line(cs->conn, line, sizeof line));
+		log_event(LOG_WARN, "disconnected", 0, 0, "stream: connection lost: %s",
+			  db_error_line(cs->conn, line, sizeof line));
 	}
 	return STREAM_LOST;
 }

@@ -110,10 +110,11 @@ enum stream_result watch_skipped(struct watch *w, struct sweeper *s, const struc
 	const char *table = src_table_name(ch->table);
 	const struct sweep *sweep = checkpoint_sweep(s);
 
-	log_warn("skipped %s change of %s at %s: its old row image lacks is_current and is_delete, the replica identity "
-		 "does not carry them (identity in walcount_skipped_changes_total); a reconcile sweep recounts once "
-		 "public.%s is REPLICA IDENTITY FULL",
-		 change_action_name(ch->action), table, lsn_format(ch->lsn, lsn), table);
+	log_event(LOG_WARN, "change_skipped", ch->lsn, ch->xid,
+		  "skipped %s change of %s at %s: its old row image lacks is_current and is_delete, the replica identity "
+		  "does not carry them (identity in walcount_skipped_changes_total); a reconcile sweep recounts once "
+		  "public.%s is REPLICA IDENTITY FULL",
+		  change_action_name(ch->action), table, lsn_format(ch->lsn, lsn), table);
 	if (sweep != NULL && !sweep_saw(sweep, ch->xid))
 		abandon_sweep(w, s, "a change it needed was skipped for its replica identity");
 	else if (sweep != NULL)
@@ -133,7 +134,8 @@ static void check_sources(struct watch *w, struct sweeper *s, PGresult *res)
 			snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%spublic.%s", *missing ? ", " : "",
 				 PQgetvalue(res, i, 0));
 	if (*missing != '\0' && !w->sources_missing) {
-		log_error("source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
+		log_event(LOG_ERROR, "source_table_missing", 0, 0,
+			  "source table %s does not exist (renamed or dropped?): the slot streams source tables by name, "
 			  "so its changes are not counted until it is back; a reconcile sweep then recounts them",
 			  missing);
 		w->sources_missing = true;
@@ -141,7 +143,7 @@ static void check_sources(struct watch *w, struct sweeper *s, PGresult *res)
 		abandon_sweep(w, s, "a source table is missing");
 		go_stale(w, s);
 	} else if (*missing == '\0' && w->sources_missing) {
-		log_info("source tables are back; reconcile sweep requested");
+		log_event(LOG_INFO, "source_tables_back", 0, 0, "source tables are back; reconcile sweep requested");
 		w->sources_missing = false;
 		checkpoint_request(s);
 	}
@@ -159,7 +161,8 @@ static void check_identity(struct watch *w, struct sweeper *s, PGresult *res)
 		bad |= 1u << i;
 		if ((w->identity_bad & (1u << i)) && w->identity[i] == *code)
 			continue;
-		log_error("replica identity of public.%s is %s: the old row images of its UPDATEs and DELETEs lack "
+		log_event(LOG_ERROR, "replica_identity_lacking", 0, 0,
+			  "replica identity of public.%s is %s: the old row images of its UPDATEs and DELETEs lack "
 			  "is_current and is_delete, so those changes are not counted and the counts are stale until a "
 			  "reconcile sweep after the fix; fix: ALTER TABLE public.%s REPLICA IDENTITY FULL;",
 			  table, PQgetvalue(res, i, 4), table);
@@ -169,8 +172,9 @@ static void check_identity(struct watch *w, struct sweeper *s, PGresult *res)
 		go_stale(w, s);
 	}
 	if (bad == 0 && w->identity_bad != 0) {
-		log_info("replica identity of the source tables covers is_current and is_delete again; reconcile sweep "
-			 "requested");
+		log_event(LOG_INFO, "replica_identity_restored", 0, 0,
+			  "replica identity of the source tables covers is_current and is_delete again; reconcile sweep "
+			  "requested");
 		checkpoint_request(s);
 	}
 	w->identity_bad = bad;
@@ -192,7 +196,8 @@ static void check_plugin(struct watch *w, struct sweeper *s)
 	}
 	bool bad = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "wal2json") != 0;
 	if (bad && !w->plugin_bad) {
-		log_error("slot %s uses plugin %s, not wal2json (replaced while walcount was disconnected?): its changes "
+		log_event(LOG_ERROR, "slot_plugin_wrong", 0, 0,
+			  "slot %s uses plugin %s, not wal2json (replaced while walcount was disconnected?): its changes "
 			  "are not counted; fix: SELECT pg_drop_replication_slot('%s'); then restart walcount, which rebuilds "
 			  "exactly",
 			  w->cfg->slot_name, PQgetvalue(res, 0, 0), w->cfg->slot_name);

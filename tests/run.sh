@@ -3,7 +3,8 @@
 # wal2json cluster started here, and a closing "N passed, N failed" line
 # over all parts. Each part prints its own "PART: N passed, M failed"; a
 # part without that line (it crashed) counts as one failure.
-#   (no argument)        make test: the -O2 build's unit, deployment and
+#   (no argument)        make test: the -O2 build's unit, command-line
+#                        (cli, tests/cli-check.sh), deployment and
 #                        integration tests (the short fault loop included),
 #                        then the unit and integration tests built with
 #                        ASan/UBSan (build-san), the integration tests there
@@ -11,7 +12,8 @@
 #                        apply paths run, the fuzz crashers replayed under
 #                        them, and the unit tests under Valgrind
 #   --check              make check: the formatting check, the -O2 build's
-#                        unit tests and its integration tests with a
+#                        unit and command-line tests and its integration
+#                        tests with a
 #                        shorter fault loop (IT_FAULT_SECONDS, default 20)
 #                        and fewer rounds of the repetitive ones (IT_QUICK=1)
 #   --integration-only   the -O2 build's integration tests (make integration)
@@ -32,9 +34,9 @@ san="$top/build-san"
 summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
 
 case "$mode" in
-all) parts="unit compose integration san-unit san-integration fuzz-replay valgrind" ;;
+all) parts="unit cli compose integration san-unit san-integration fuzz-replay valgrind" ;;
 --check)
-	parts="format unit integration"
+	parts="format unit cli integration"
 	export IT_FAULT_SECONDS="${IT_FAULT_SECONDS:-20}" IT_QUICK="${IT_QUICK:-1}" ;;
 --integration-only) parts="integration" ;;
 --sanitize) parts="san-unit san-integration fuzz-replay" ;;
@@ -72,6 +74,8 @@ run_part() {
 	case "$1" in
 	format) sh scripts/format.sh --check ;;
 	unit) sh tests/run-unit.sh $(unit_bins build) ;;
+	# The command line without a server: help, usage errors, `walcount config`.
+	cli) sh tests/cli-check.sh bin/walcount ;;
 	# The deployment files: there is no Docker engine here, so the compose
 	# file, the Dockerfiles and the image's first start are checked without.
 	compose) sh tests/compose-check.sh ;;

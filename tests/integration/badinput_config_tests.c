@@ -28,7 +28,7 @@ static const struct config_case CONFIG_CASES[] = {
 	{"wrong-sequence", "batch:\n  max_delay: [1, 2]\n", 0, ":2:14: batch.max_delay must be a duration, not a sequence"},
 	{"wrong-enum", "log:\n  level: loud\n", 0, ":2:10: log.level: bad value 'loud' (use error, warn, info or debug)"},
 	{"wrong-duration", "batch:\n  max_delay: 5\n", 0, ":2:14: batch.max_delay: bad duration '5' (use ms, s, m or h)"},
-	{"unknown-key", "batch:\n  max_change: 5\n", 0, ":2:3: unknown key 'batch.max_change'"},
+	{"unknown-key", "batch:\n  max_change: 5\n", 0, ":2:3: unknown key 'batch.max_change' (did you mean batch.max_changes?)"},
 };
 
 /* Each case: exit 1, nothing on stdout, exactly "walcount: PATH<want>" on
@@ -83,13 +83,19 @@ bool test_bi_config_file(struct ctx *t)
 		     "walcount: WALCOUNT_BATCH_MAX_CHANGES: batch.max_changes: bad integer 'many'\n", 1))
 		return false;
 	cases++;
+	/* A misspelt variable is refused as a misspelt key is. */
+	const char *typo[] = {"/usr/bin/env", "WALCOUNT_BATCH_MAX_CHANGE=5", IT.bin, "run", "--config", good, NULL};
+	if (!refused(t, "bi-config-env-typo", typo,
+		     "walcount: WALCOUNT_BATCH_MAX_CHANGE: unknown variable (did you mean WALCOUNT_BATCH_MAX_CHANGES?)\n", 1))
+		return false;
+	cases++;
 	bool exists = true;
 	if (!slot_exists(t, "walcount", &exists) || (exists && !fail(t, "a refused config created slot \"walcount\"")))
 		return false;
 	if (!caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
 		return false;
 	snprintf(t->details, sizeof t->details,
-		 "%d cases (missing, directory, unreadable, 3 not YAML, 6 wrong types or keys, env): exit 1 with the exact "
+		 "%d cases (missing, directory, unreadable, 3 not YAML, 6 wrong types or keys, env value, env name): exit 1 with the exact "
 		 "one-line message each; the running consumer stayed exact (drift 0)",
 		 cases);
 	return true;

@@ -79,7 +79,8 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 	fprintf(f, "metrics:\n  listen: \"%s\"\n", o->metrics_listen ? o->metrics_listen : "");
 	if (o->metrics_idle_timeout)
 		fprintf(f, "  idle_timeout: %s\n", o->metrics_idle_timeout);
-	fprintf(f, "log:\n  level: %s\n", o->log_level ? o->log_level : "info");
+	fprintf(f, "log:\n  level: %s\n  format: %s\n", o->log_level ? o->log_level : "info",
+		o->log_format ? o->log_format : "text");
 	fprintf(f, "stream:\n  status_interval: 1s\n  reconnect_min: 100ms\n  reconnect_max: 2s\n");
 	/* IT_DECODE_WORKERS runs every test with that many decode threads. */
 	const char *workers = o->decode_workers ? o->decode_workers : getenv("IT_DECODE_WORKERS");

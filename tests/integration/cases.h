@@ -28,6 +28,7 @@ struct wc_opts {
 	const char *user;           /* default postgres */
 	const char *password_file;
 	const char *log_level;            /* default info */
+	const char *log_format;           /* log.format; default text */
 	const char *dsn_extra;            /* appended to the DSN */
 	const char *checkpoint_interval;  /* checkpoint.interval; default 10m */
 	bool reconcile;                   /* reconcile.enabled; default false */

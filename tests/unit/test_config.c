@@ -329,8 +329,14 @@ static void test_env_wins_over_file(void **state)
 static void test_error_unknown_key(void **state)
 {
 	(void) state;
-	expect_error("slot:\n  nmae: x\n", NULL, "config.yaml:2:3: unknown key 'slot.nmae'");
-	expect_error("log:\n  level: info\nslots:\n  name: x\n", NULL, "config.yaml:3:1: unknown key 'slots'");
+	expect_error("slot:\n  nmae: x\n", NULL, "config.yaml:2:3: unknown key 'slot.nmae' (did you mean slot.name?)");
+	expect_error("log:\n  level: info\nslots:\n  name: x\n", NULL,
+		     "config.yaml:3:1: unknown key 'slots' (did you mean slot?)");
+	expect_error("batch:\n  max_change: 5\n", NULL,
+		     "config.yaml:2:3: unknown key 'batch.max_change' (did you mean batch.max_changes?)");
+	expect_error("max_changes: 5\n", NULL, "config.yaml:1:1: unknown key 'max_changes' (did you mean batch.max_changes?)");
+	/* Nothing near: no guess. */
+	expect_error("batch:\n  colour: red\n", NULL, "config.yaml:2:3: unknown key 'batch.colour'");
 	expect_error("batch.max_changes: 5\n", NULL, "config.yaml:1:1: key 'batch.max_changes' must be nested, not dotted");
 }
 
@@ -564,6 +570,135 @@ static void test_error_bad_env_value(void **state)
 	expect_error("", slot, "WALCOUNT_SLOT_NAME: slot.name: bad value 'a.b' (use 1 to 63 characters of a-z, 0-9 and _)");
 }
 
+/* ---- the environment's WALCOUNT_* names ---- */
+
+static void expect_env_refused(const char *var, const char *want)
+{
+	char copy[128], err[256] = "";
+	char *env[] = {"PATH=/bin", copy, "HOME=/root", NULL};
+
+	snprintf(copy, sizeof copy, "%s", var);
+	assert_false(config_check_env(env, err, sizeof err));
+	assert_string_equal(err, want);
+}
+
+static void test_check_env(void **state)
+{
+	char *fine[] = {"PATH=/bin",
+			"WALCOUNT_BATCH_MAX_CHANGES=5",
+			"WALCOUNT_DATABASE_DSN=host=x port=1",
+			"WALCOUNT_CONFIG=/etc/walcount.yaml",
+			"WALCOUNT_LOCAL_PORT=5500",
+			"WALCOUNT_LOCAL_DIR=/tmp/pg",
+			"WALCOUNT_BIN=bin/walcount",
+			"walcount_batch_max_change=5", /* another prefix: not ours */
+			"XWALCOUNT_FOO=1",
+			NULL};
+	char err[256] = "";
+
+	(void) state;
+	assert_true(config_check_env(fine, err, sizeof err));
+	assert_true(config_check_env(NULL, err, sizeof err));
+	expect_env_refused("WALCOUNT_BATCH_MAX_CHANGE=5",
+			   "WALCOUNT_BATCH_MAX_CHANGE: unknown variable (did you mean WALCOUNT_BATCH_MAX_CHANGES?)");
+	expect_env_refused("WALCOUNT_DATABSE_DSN=host=x",
+			   "WALCOUNT_DATABSE_DSN: unknown variable (did you mean WALCOUNT_DATABASE_DSN?)");
+	expect_env_refused("WALCOUNT_CONFG=x", "WALCOUNT_CONFG: unknown variable (did you mean WALCOUNT_CONFIG?)");
+	expect_env_refused("WALCOUNT_PASSWORD_FILE=/pw",
+			   "WALCOUNT_PASSWORD_FILE: unknown variable (did you mean WALCOUNT_DATABASE_PASSWORD_FILE?)");
+	expect_env_refused("WALCOUNT_FOO=1", "WALCOUNT_FOO: unknown variable");
+	expect_env_refused("WALCOUNT_=1", "WALCOUNT_: unknown variable");
+}
+
+/* ---- where each value came from, and how it reads back ---- */
+
+/* Key index of path, through config_item. */
+static size_t key_index(const char *path)
+{
+	struct config def;
+	struct config_item it;
+	char value[64];
+
+	config_defaults(&def);
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		config_item(&def, i, &it, value, sizeof value);
+		if (strcmp(it.path, path) == 0) {
+			config_free(&def);
+			return i;
+		}
+	}
+	fail_msg("no key %s", path);
+	return 0;
+}
+
+static void assert_item(const struct config *cfg, const char *path, const char *value, enum config_source source, unsigned line,
+			unsigned column)
+{
+	struct config_item it;
+	char got[256];
+
+	config_item(cfg, key_index(path), &it, got, sizeof got);
+	assert_string_equal(it.path, path);
+	assert_string_equal(got, value);
+	assert_int_equal(it.origin.source, source);
+	assert_int_equal(it.origin.line, line);
+	assert_int_equal(it.origin.column, column);
+}
+
+static void test_origins_and_values(void **state)
+{
+	static const struct env_var env[] = {{"WALCOUNT_BATCH_MAX_DELAY", "90s"}, {NULL, NULL}};
+	static const char yaml[] = "batch:\n  max_delay: 1s\n  max_changes: 7\n"
+				   "status:\n  lag_warning: 2048kB\n  lag_critical: 1536kB\n"
+				   "checkpoint:\n  interval: 120m\n";
+	struct config cfg;
+	struct config_item it;
+	char value[256];
+
+	(void) state;
+	parse_ok(yaml, env, &cfg);
+	assert_item(&cfg, "batch.max_delay", "90s", CONFIG_ENV, 0, 0);
+	assert_item(&cfg, "batch.max_changes", "7", CONFIG_FILE, 3, 16);
+	assert_item(&cfg, "status.lag_warning", "2MB", CONFIG_FILE, 5, 16);
+	assert_item(&cfg, "status.lag_critical", "1536kB", CONFIG_FILE, 6, 17);
+	assert_item(&cfg, "checkpoint.interval", "2h", CONFIG_FILE, 8, 13);
+	assert_item(&cfg, "batch.max_keys", "100000", CONFIG_DEFAULT, 0, 0);
+	assert_item(&cfg, "slot.temporary", "false", CONFIG_DEFAULT, 0, 0);
+	assert_item(&cfg, "log.format", "text", CONFIG_DEFAULT, 0, 0);
+	assert_item(&cfg, "stream.reconnect_min", "200ms", CONFIG_DEFAULT, 0, 0);
+	config_item(&cfg, key_index("database.password_file"), &it, value, sizeof value);
+	assert_true(it.null && it.string && !it.conninfo);
+	assert_string_equal(it.env, "WALCOUNT_DATABASE_PASSWORD_FILE");
+	config_item(&cfg, key_index("database.dsn"), &it, value, sizeof value);
+	assert_true(!it.null && it.string && it.conninfo);
+	assert_string_equal(value, "host=localhost port=5432 dbname=audius user=walcount");
+	config_free(&cfg);
+}
+
+/* Every key's value, read back and parsed again, is the same value. */
+static void test_values_round_trip(void **state)
+{
+	struct config def, again;
+	struct config_item it;
+	char value[256], yaml[512], err[256];
+
+	(void) state;
+	config_defaults(&def);
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		config_item(&def, i, &it, value, sizeof value);
+		if (it.null)
+			continue;
+		size_t dot = strcspn(it.path, ".");
+		snprintf(yaml, sizeof yaml, "%.*s:\n  %s: '%s'\n", (int) dot, it.path, it.path + dot + 1, value);
+		config_defaults(&again);
+		if (!config_parse("x.yaml", yaml, strlen(yaml), NULL, &again, err, sizeof err))
+			fail_msg("%s: %s", it.path, err);
+		assert_config_equal(&again, &def);
+		config_free(&again);
+	}
+	config_free(&def);
+}
+
 /* ---- config_load ---- */
 
 static void test_load_missing_file(void **state)
@@ -704,6 +839,9 @@ int main(void)
 		cmocka_unit_test(test_env_overrides),
 		cmocka_unit_test(test_env_empty_password_file_is_null),
 		cmocka_unit_test(test_env_wins_over_file),
+		cmocka_unit_test(test_check_env),
+		cmocka_unit_test(test_origins_and_values),
+		cmocka_unit_test(test_values_round_trip),
 		cmocka_unit_test(test_error_unknown_key),
 		cmocka_unit_test(test_error_mapping_where_scalar_expected),
 		cmocka_unit_test(test_error_sequence_where_scalar_expected),
