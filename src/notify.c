@@ -61,7 +61,9 @@ void notify_init(void)
 		log_warn("notify: NOTIFY_SOCKET=%s is not an AF_UNIX path or @name; not notifying the service manager", spec);
 		return;
 	}
-	if ((sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+	/* Non-blocking: a manager that does not read (its queue holds only
+	 * net.unix.max_dgram_qlen datagrams) must never stall the stream. */
+	if ((sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
 		log_warn("notify: socket: %s; not notifying the service manager", strerror(errno));
 		return;
 	}

@@ -115,6 +115,13 @@ static void test_messages(void **state)
 	assert_string_equal(next_message(fd), "WATCHDOG=1");
 	notify_stopping();
 	assert_string_equal(next_message(fd), "STOPPING=1");
+	/* A manager that does not read fills its queue (max_dgram_qlen): the
+	 * sender goes on, dropping messages, and never blocks. */
+	for (int i = 0; i < 64; i++)
+		notify_status("unread %d", i);
+	assert_string_equal(next_message(fd), "STATUS=unread 0");
+	while (*next_message(fd) != '\0')
+		;
 	notify_close();
 	notify_stopping();
 	assert_string_equal(next_message(fd), "");
