@@ -6,7 +6,8 @@
 #     keeps an edited configuration; `make uninstall` removes all but it
 #   - `make install PREFIX=...` (no DESTDIR, so the unit's ExecStart is the
 #     installed binary): `systemd-analyze verify` on the installed unit, any
-#     line it prints counting as a failure (it only warns on unknown keys)
+#     line it prints counting as a failure (it only warns on unknown keys),
+#     and `systemd-analyze security --offline`: the sandbox's exposure score
 #   - the man pages: `mandoc -Tlint -W warning`; walcount.yaml(5) names every
 #     key of src/config.c, walcount(1) every command of src/main.c
 # Needs systemd-analyze (systemd) and mandoc: scripts/deps.sh installs them.
@@ -81,6 +82,14 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 		# where man does not look.
 		check "systemd-analyze verify walcount.service" \
 			systemd-analyze --man=no verify "$prefix/lib/systemd/system/walcount.service"
+		# The sandbox: systemd's exposure score (0 to 10, 10 = none) stays
+		# where the unit's settings put it (1.1); --threshold is in tenths.
+		if out=$(systemd-analyze security --offline=yes --threshold=12 \
+			"$prefix/lib/systemd/system/walcount.service" 2>&1); then
+			ok "systemd-analyze security: $(echo "$out" | sed -n 's/^.*Overall exposure level for [^:]*: //p')"
+		else
+			bad "systemd-analyze security: exposure at most 1.2" "$(echo "$out" | grep -e '✗' -e 'Overall')"
+		fi
 	else
 		bad "make install PREFIX=..." "$out"
 	fi
