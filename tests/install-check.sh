@@ -118,10 +118,13 @@ if [ -n "$(sed -n 's/^[[:space:]]*{KEY("\([a-z_.]*\)".*/\1/p' src/config.c)" ] &
 else
 	bad "walcount.yaml(5) documents every key of src/config.c" "missing: $missing"
 fi
-missing=$(sed -n 's/^[[:space:]]*{"\([a-z]*\)", cmd_[a-z_]*,.*/\1/p' src/main.c | while read -r cmd; do
+commands=$(sed -n 's/^[[:space:]]*{"\([a-z]*\)", cmd_[a-z_]*,.*/\1/p' src/main.c)
+missing=$(for cmd in $commands; do
 	grep -q "^\.It Cm $cmd\( \|$\)" man/walcount.1 || echo "$cmd"
 done)
-if [ -z "$missing" ]; then ok "walcount(1) documents every command of src/main.c"; else bad "walcount(1) documents every command of src/main.c" "missing: $missing"; fi
+# At least run, init, status, reconcile and drop: fewer means the table's
+# form changed and this check no longer sees it.
+if [ "$(echo "$commands" | wc -w)" -ge 5 ] && [ -z "$missing" ]; then ok "walcount(1) documents every command of src/main.c"; else bad "walcount(1) documents every command of src/main.c" "commands: $commands; missing: $missing"; fi
 
 echo "install: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
