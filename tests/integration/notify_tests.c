@@ -7,7 +7,6 @@
  * as long as the timeout, and only when WATCHDOG_USEC is set; STOPPING=1
  * comes at SIGTERM, and nothing says READY=1 after it. */
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
