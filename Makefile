@@ -13,7 +13,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics version
+PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics notify version
 MODULES := $(PURE) log help session db prereq identity slot slotwait apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
@@ -115,6 +115,45 @@ san-build:
 
 check-sanitize: deps san-build
 	@sh tests/run.sh --sanitize
+
+# make install: the binary, the man pages walcount(1) and walcount.yaml(5),
+# the example configuration (also as the configuration, unless one is there
+# already) and the systemd unit, whose paths are this install's. PREFIX and
+# DESTDIR as the GNU conventions; each directory can be set on its own.
+# make uninstall removes them again, the configuration excepted.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+# /etc for a distribution's /usr, as its packages do; else under PREFIX.
+SYSCONFDIR     ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL        ?= install
+CONFDIR         = $(DESTDIR)$(SYSCONFDIR)/walcount
+
+.PHONY: install uninstall
+$(BUILD)/walcount.service: dist/walcount.service.in FORCE
+	@mkdir -p $(BUILD)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/walcount.service.in >$@
+
+install: $(WALCOUNT) $(BUILD)/walcount.service
+	$(INSTALL) -D -m 0755 $(WALCOUNT) $(DESTDIR)$(BINDIR)/walcount
+	$(INSTALL) -D -m 0644 man/walcount.1 $(DESTDIR)$(MANDIR)/man1/walcount.1
+	$(INSTALL) -D -m 0644 man/walcount.yaml.5 $(DESTDIR)$(MANDIR)/man5/walcount.yaml.5
+	$(INSTALL) -D -m 0644 $(BUILD)/walcount.service $(DESTDIR)$(SYSTEMDUNITDIR)/walcount.service
+	$(INSTALL) -D -m 0644 config.yaml $(CONFDIR)/walcount.yaml.example
+	@if [ -e $(CONFDIR)/walcount.yaml ]; then \
+		echo "install: keeping $(CONFDIR)/walcount.yaml; the shipped one is walcount.yaml.example"; \
+	else \
+		echo "$(INSTALL) -m 0644 config.yaml $(CONFDIR)/walcount.yaml"; \
+		$(INSTALL) -m 0644 config.yaml $(CONFDIR)/walcount.yaml; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/walcount $(DESTDIR)$(MANDIR)/man1/walcount.1 $(DESTDIR)$(MANDIR)/man5/walcount.yaml.5 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/walcount.service $(CONFDIR)/walcount.yaml.example
+	@[ ! -e $(CONFDIR)/walcount.yaml ] || echo "uninstall: kept $(CONFDIR)/walcount.yaml (remove it by hand)"
+
+FORCE:
 
 # Reconcile benchmark (bench/reconcile.sh): sweep vs bare recount over >= 1M
 # source rows and streaming latency during sweeps; writes bench/results.md.

@@ -5,7 +5,7 @@
 set -eu
 
 need="gcc make pkg-config postgresql-15 postgresql-15-wal2json postgresql-client-15 libpq-dev
-libjansson-dev libyaml-dev libcmocka-dev libmicrohttpd-dev prometheus docker-compose shellcheck valgrind clang-format-14"
+libjansson-dev libyaml-dev libcmocka-dev libmicrohttpd-dev prometheus docker-compose shellcheck valgrind clang-format-14 mandoc systemd"
 # `deps.sh fuzz` (make fuzz): libFuzzer comes with clang's runtime.
 [ "${1:-}" = fuzz ] && need="$need clang libclang-rt-14-dev"
 missing=""

@@ -20,6 +20,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "slot.h"
 #include "sqlfiles.h"
 #include "stream.h"
@@ -472,6 +473,7 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 		  "progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
 		  lsn_format(at->lsn, lsn), part, s->applied, s->batches,
 		  (double) (s->applied - s->reported) * 1000.0 / (double) report_interval_ms, s->skipped);
+	notify_status("streaming slot %s, applied through %s, %" PRIu64 " changes", c->cfg->slot_name, lsn, s->applied);
 	s->reported = s->applied;
 	return STREAM_CONTINUE;
 }
@@ -572,6 +574,8 @@ static enum stream_result sink_tick(void *ctx, int64_t now, int64_t *next)
 	int64_t due = c->batch_since_ms + c->cfg->batch_max_delay_ms;
 	enum stream_result rc = cron_tick(c->cron, sizeof c->cron / sizeof c->cron[0], c, now, next);
 
+	/* Every turn of the stream's loop ticks, at least every signal_poll_ms. */
+	notify_watchdog(now);
 	if (rc != STREAM_CONTINUE)
 		return rc;
 	/* A quiet stream still brings the rows of partitions without deltas up
@@ -667,6 +671,8 @@ static enum ready stand_by(struct consumer *c, const char *err)
 	c->standby = true;
 	c->standby_since_ms = clock_now_ms();
 	metrics_standby(true);
+	/* Up and doing its job, which is to wait: `systemctl start` returns. */
+	notify_ready("standing by: %s", err);
 	return STANDING_BY;
 }
 
@@ -784,6 +790,15 @@ static enum ready db_ready(struct consumer *c, PGconn *repl)
 	return READY;
 }
 
+/* Tells the service manager that walcount is up (sd_notify READY=1). */
+static enum stream_result streaming(const struct consumer *c)
+{
+	char lsn[LSN_BUFLEN];
+
+	notify_ready("streaming slot %s from %s", c->cfg->slot_name, lsn_format(ledger_min_stored(&c->ledger).lsn, lsn));
+	return STREAM_CONTINUE;
+}
+
 /* The slot is this process's now. Another consumer may have applied and
  * confirmed between the progress read in db_ready and START_REPLICATION
  * (the server then starts at its confirmed position): read the progress
@@ -796,7 +811,7 @@ static enum stream_result sink_started(void *ctx)
 	bool failed;
 
 	if (!c->locked)
-		return STREAM_CONTINUE;
+		return streaming(c);
 	if (load_progress(c, err, sizeof err) != READY)
 		return STREAM_LOST;
 	if (slot_moved_by_others(c->db, c->cfg->slot_name, why, sizeof why, &failed, err, sizeof err)) {
@@ -810,7 +825,7 @@ static enum stream_result sink_started(void *ctx)
 	}
 	slot_unlock(c->db);
 	c->locked = false;
-	return STREAM_CONTINUE;
+	return streaming(c);
 }
 
 /* A standby looks on the connection it keeps first: only a released slot
@@ -905,6 +920,7 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 		metrics_reconnect();
 		log_event(LOG_WARN, "reconnect", c->ledger.applied.lsn, 0, "stream: reconnect attempt %d in %" PRId64 " ms",
 			  ++attempt, delay);
+		notify_status("reconnecting: attempt %d in %" PRId64 " ms", attempt, delay);
 		db_backoff_sleep(delay, stop);
 		delay = db_next_backoff(c->cfg, delay);
 	}

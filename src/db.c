@@ -2,6 +2,7 @@
 #include "clock.h"
 #include "dsn.h"
 #include "log.h"
+#include "notify.h"
 #include "session.h"
 #include "xalloc.h"
 
@@ -114,8 +115,12 @@ PGconn *db_connect(const struct config *cfg, enum db_kind kind, char *err, size_
 
 void db_backoff_sleep(int64_t ms, volatile sig_atomic_t *stop)
 {
-	for (int64_t end = clock_now_ms() + ms; !*stop && clock_now_ms() < end;)
+	/* The wait between reconnects and a standby's polls are where the
+	 * service is alive though not streaming: the watchdog is fed here. */
+	for (int64_t end = clock_now_ms() + ms; !*stop && clock_now_ms() < end;) {
+		notify_watchdog(clock_now_ms());
 		nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+	}
 }
 
 int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms)

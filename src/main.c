@@ -14,6 +14,7 @@
 #include "http.h"
 #include "identity.h"
 #include "log.h"
+#include "notify.h"
 #include "prereq.h"
 #include "request.h"
 #include "slot.h"
@@ -34,8 +35,10 @@ static void on_signal(int sig)
 		sweep_requested = 1;
 	else if (sig == SIGHUP)
 		reload_requested = 1;
-	else
+	else {
 		stop_requested = 1;
+		notify_stopping();
+	}
 }
 
 /* No SA_RESTART: a signal must wake the stream's poll(). */
@@ -131,6 +134,9 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	char err[1024];
 	enum slot_outcome out;
 
+	/* Type=notify under systemd: READY=1 once streaming (consumer.c). */
+	notify_init();
+	notify_status("starting: checking prerequisites and slot %s", cfg->slot_name);
 	/* Before prepare: the slot shows as active during the initial load, and
 	 * a SIGUSR1 sent then must not end the process. */
 	handle_signals();
@@ -155,6 +161,9 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 		log_warn("slot.temporary is set: changes made while walcount is disconnected are lost");
 	int rc = consumer_run(cfg, &copts, &stop_requested);
 	http_stop();
+	if (rc != 0)
+		notify_status("stopped by an error, see the log");
+	notify_close();
 	return rc;
 }
 

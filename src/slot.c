@@ -10,6 +10,7 @@
 #include "log.h"
 #include "lsn.h"
 #include "metrics.h"
+#include "notify.h"
 #include "slotwait.h"
 #include "sqlfiles.h"
 
@@ -200,11 +201,13 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 	if (repl == NULL)
 		return false;
 	snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL wal2json (SNAPSHOT 'export')", cfg->slot_name);
+	notify_status("creating slot %s", cfg->slot_name);
 	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, cfg->slot_create_report_after_ms, stop, err, errlen);
 	bool ok = res != NULL;
 	if (ok) {
 		log_event(LOG_INFO, "slot_created", lsn_or_0(PQgetvalue(res, 0, 1)), 0, "slot created: %s at %s", cfg->slot_name,
 			  PQgetvalue(res, 0, 1));
+		notify_status("initial load of slot %s: recounting the source tables", cfg->slot_name);
 		ok = load_in_snapshot(conn, cfg, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), err, errlen);
 	}
 	PQclear(res);

@@ -1,0 +1,250 @@
+/* notify: `walcount run` under the service manager's notify protocol
+ * (sd_notify(3)), the manager played by the test: a datagram socket at an
+ * abstract address in NOTIFY_SOCKET, drained by a thread that notes each
+ * message with its arrival time. READY=1 must come once the slot streams,
+ * and from a second instance once it stands by; STATUS= lines say what
+ * walcount does; WATCHDOG=1 comes every half of WATCHDOG_USEC with no gap
+ * as long as the timeout, and only when WATCHDOG_USEC is set; STOPPING=1
+ * comes at SIGTERM, and nothing says READY=1 after it. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cases.h"
+#include "expect.h"
+#include "harness.h"
+
+#define MAX_MSGS 2048
+/* A period walcount's loop meets on a loaded machine; systemd would end
+ * the service after a gap this long. */
+#define WATCHDOG_USEC "2000000"
+#define WATCHDOG_S 2.0
+
+struct manager {
+	int fd;
+	char addr[64]; /* NOTIFY_SOCKET */
+	pthread_t reader;
+	bool reading;
+	pthread_mutex_t lock;
+	bool done; /* under lock: the reader ends */
+	int n;     /* under lock */
+	double at[MAX_MSGS];
+	char *text[MAX_MSGS];
+};
+
+static bool done(struct manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool d = m->done;
+	pthread_mutex_unlock(&m->lock);
+	return d;
+}
+
+static void *read_messages(void *arg)
+{
+	struct manager *m = arg;
+	char buf[1024];
+
+	while (!done(m)) {
+		struct pollfd p = {.fd = m->fd, .events = POLLIN};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t len = recv(m->fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+		if (len < 0)
+			continue;
+		buf[len] = '\0';
+		pthread_mutex_lock(&m->lock);
+		if (m->n < MAX_MSGS) {
+			m->at[m->n] = it_now();
+			m->text[m->n++] = strdup(buf);
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	return NULL;
+}
+
+/* Binds an abstract address, "@walcount-it-PID-TAG", and starts reading. */
+static bool manager_open(struct ctx *t, struct manager *m, const char *tag)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	snprintf(m->addr, sizeof m->addr, "@walcount-it-%ld-%s", (long) getpid(), tag);
+	memcpy(sa.sun_path + 1, m->addr + 1, strlen(m->addr) - 1);
+	if ((m->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(m->fd, (struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(m->addr))) != 0)
+		return fail(t, "notify socket %s: %s", m->addr, strerror(errno));
+	pthread_mutex_init(&m->lock, NULL);
+	if (pthread_create(&m->reader, NULL, read_messages, m) != 0)
+		return fail(t, "notify reader thread: %s", strerror(errno));
+	m->reading = true;
+	return true;
+}
+
+static void manager_close(struct manager *m)
+{
+	if (m->reading) {
+		pthread_mutex_lock(&m->lock);
+		m->done = true;
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->reader, NULL);
+		pthread_mutex_destroy(&m->lock);
+		m->reading = false;
+	}
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	for (int i = 0; i < m->n; i++)
+		free(m->text[i]);
+	m->n = 0;
+}
+
+static int count(struct manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	int n = m->n;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+/* The index of the first message at or after `from` that starts with
+ * prefix, waiting up to timeout_s; -1 after failing the test. */
+static int wait_message(struct ctx *t, struct manager *m, const char *prefix, int from, double timeout_s)
+{
+	double end = it_now() + timeout_s;
+
+	for (int i = from;;) {
+		for (int n = count(m); i < n; i++)
+			if (strncmp(m->text[i], prefix, strlen(prefix)) == 0)
+				return i;
+		if (it_now() > end)
+			break;
+		it_sleep_ms(20);
+	}
+	fail(t, "no \"%s\" on %s within %.0f s (%d messages, the last: \"%s\")", prefix, m->addr, timeout_s, count(m),
+	     count(m) > 0 ? m->text[count(m) - 1] : "");
+	return -1;
+}
+
+static int find(struct manager *m, const char *prefix, int from, int to)
+{
+	for (int i = from; i < to; i++)
+		if (strncmp(m->text[i], prefix, strlen(prefix)) == 0)
+			return i;
+	return -1;
+}
+
+/* Starts w with NOTIFY_SOCKET (and WATCHDOG_USEC) in its environment only. */
+static bool start_notified(struct ctx *t, struct walcount *w, struct manager *m, bool watchdog)
+{
+	char err[IT_ERRLEN];
+	bool ok = setenv("NOTIFY_SOCKET", m->addr, 1) == 0 && (!watchdog || setenv("WATCHDOG_USEC", WATCHDOG_USEC, 1) == 0) &&
+		  wc_start(w, err, sizeof err);
+
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	return ok || fail_err(t, "starting walcount with NOTIFY_SOCKET", err);
+}
+
+/* READY=1 once streaming, with its STATUS=, after the start-up's; the slot
+ * is streamed when it comes. */
+static int streaming_ready(struct ctx *t, struct manager *m)
+{
+	char want[128], err[IT_ERRLEN], active[8];
+	const char *params[1] = {t->db};
+	int ready = wait_message(t, m, "READY=1", 0, 60);
+
+	if (ready < 0)
+		return -1;
+	snprintf(want, sizeof want, "READY=1\nSTATUS=streaming slot %s from ", t->db);
+	if (!expect_str_contains(t, "READY=1 message", m->text[ready], want) ||
+	    (find(m, "STATUS=starting", 0, ready) < 0 && !fail(t, "no STATUS=starting... before READY=1")))
+		return -1;
+	if (!it_value(t->conn, ACTIVE_SQL, 1, params, active, sizeof active, err, sizeof err)) {
+		fail_err(t, "reading the slot", err);
+		return -1;
+	}
+	return expect_str_eq(t, "slot active at READY=1", "t", active) ? ready : -1;
+}
+
+/* A second instance stands by, and says READY=1 and why; without
+ * WATCHDOG_USEC it sends no WATCHDOG=1. SIGTERM: STOPPING=1, exit 0. */
+static bool standby_ready(struct ctx *t, struct walcount *w, struct manager *m)
+{
+	char err[IT_ERRLEN];
+	int ready;
+
+	*w = t->wc;
+	w->pid = 0;
+	w->runs = 0;
+	snprintf(w->log, sizeof w->log, "%s/%s-standby.log", IT.tmp, t->db);
+	if (!start_notified(t, w, m, false) || (ready = wait_message(t, m, "READY=1", 0, 30)) < 0 ||
+	    !expect_str_contains(t, "standby's READY=1", m->text[ready], "\nSTATUS=standing by: "))
+		return false;
+	if (!wc_signal(w, SIGTERM, STOP_TIMEOUT, err, sizeof err))
+		return fail_err(t, "stopping the standby", err);
+	return expect_exit_code(t, "standby stopped by SIGTERM", 0, w->status, NULL) &&
+	       wait_message(t, m, "STOPPING=1", ready, 5) >= 0 &&
+	       (find(m, "WATCHDOG=1", 0, count(m)) < 0 || fail(t, "WATCHDOG=1 without WATCHDOG_USEC"));
+}
+
+/* WATCHDOG=1 from READY=1 to STOPPING=1: at the pace asked, never a gap
+ * as long as the timeout. */
+static bool watchdog_regular(struct ctx *t, struct manager *m, int ready, int stopping)
+{
+	double last = m->at[ready], gap = 0;
+	int pings = 0;
+
+	for (int i = ready; i <= stopping; i++) {
+		if (strcmp(m->text[i], "WATCHDOG=1") != 0 && i != stopping)
+			continue;
+		if (m->at[i] - last > gap)
+			gap = m->at[i] - last;
+		last = m->at[i];
+		pings += i != stopping;
+	}
+	double span = m->at[stopping] - m->at[ready];
+	snprintf(t->details, sizeof t->details, "%d WATCHDOG=1 in %.1f s (asked every %.1f s), longest gap %.2f s", pings, span,
+		 WATCHDOG_S / 2, gap);
+	return expect_ge_long(t, "WATCHDOG=1 pings", (long) (span / (WATCHDOG_S / 2)) - 2, pings) &&
+	       (gap < WATCHDOG_S || fail(t, "a %.2f s gap between WATCHDOG=1 pings, the timeout is %.1f s", gap, WATCHDOG_S));
+}
+
+static bool notify_protocol(struct ctx *t, struct manager *a, struct manager *b, struct walcount *standby)
+{
+	char want[128];
+	int ready, report, stopping;
+
+	if (!manager_open(t, a, "a") || !manager_open(t, b, "b") || !configure(t, &(struct wc_opts){0}) ||
+	    !start_notified(t, &t->wc, a, true) || (ready = streaming_ready(t, a)) < 0)
+		return false;
+	/* The progress line comes every 10 s once something was applied. */
+	snprintf(want, sizeof want, "STATUS=streaming slot %s, applied through ", t->db);
+	if (!run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
+	    (report = wait_message(t, a, want, ready, 15)) < 0 || !standby_ready(t, standby, b) || !stop_clean(t) ||
+	    (stopping = wait_message(t, a, "STOPPING=1", report, 5)) < 0)
+		return false;
+	it_sleep_ms(200);
+	return (find(a, "READY=1", stopping, count(a)) < 0 || fail(t, "READY=1 after STOPPING=1")) &&
+	       watchdog_regular(t, a, ready, stopping) && drift_zero(t);
+}
+
+bool test_notify(struct ctx *t)
+{
+	struct manager a = {.fd = -1}, b = {.fd = -1};
+	struct walcount standby = {.pid = 0};
+	char err[IT_ERRLEN];
+	bool ok = notify_protocol(t, &a, &b, &standby);
+
+	if (wc_alive(&standby))
+		wc_signal(&standby, SIGKILL, 10, err, sizeof err);
+	manager_close(&a);
+	manager_close(&b);
+	return ok;
+}
