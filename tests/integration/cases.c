@@ -160,14 +160,14 @@ bool run_changes(struct ctx *t, long target, bool reconnect)
 	return true;
 }
 
-bool marker(struct ctx *t, char m[LSN_BUFLEN])
+bool marker(struct ctx *t, struct it_mark *m)
 {
 	char err[IT_ERRLEN];
 
 	return it_marker(t->conn, ++t->markers, m, err, sizeof err) || fail_err(t, "marker transaction", err);
 }
 
-bool wait_applied(struct ctx *t, const char m[LSN_BUFLEN], double timeout_s)
+bool wait_applied(struct ctx *t, const struct it_mark *m, double timeout_s)
 {
 	char err[IT_ERRLEN];
 
@@ -176,9 +176,9 @@ bool wait_applied(struct ctx *t, const char m[LSN_BUFLEN], double timeout_s)
 
 bool caught_up(struct ctx *t, double timeout_s)
 {
-	char m[LSN_BUFLEN];
+	struct it_mark m;
 
-	return marker(t, m) && wait_applied(t, m, timeout_s);
+	return marker(t, &m) && wait_applied(t, &m, timeout_s);
 }
 
 bool drift_zero(struct ctx *t)

@@ -60,8 +60,8 @@ bool start_streaming(struct ctx *t);
 bool stop_clean(struct ctx *t);
 bool kill_hard(struct ctx *t);
 bool run_changes(struct ctx *t, long target, bool reconnect);
-bool marker(struct ctx *t, char m[LSN_BUFLEN]);
-bool wait_applied(struct ctx *t, const char m[LSN_BUFLEN], double timeout_s);
+bool marker(struct ctx *t, struct it_mark *m);
+bool wait_applied(struct ctx *t, const struct it_mark *m, double timeout_s);
 bool caught_up(struct ctx *t, double timeout_s);
 bool drift_zero(struct ctx *t);
 /* Ends the walsender holding t's slot (waiting up to 60 s for one). With

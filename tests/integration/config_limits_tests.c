@@ -46,7 +46,8 @@ static bool log_has_by(struct ctx *t, const char *needle, double deadline)
  * applied marker into *applied_s. */
 static bool reload_refused(struct ctx *t, const char *what, const char *want, double *line_s, double *applied_s)
 {
-	char needle[PATH_MAX + 512], m[LSN_BUFLEN];
+	char needle[PATH_MAX + 512];
+	struct it_mark m;
 
 	snprintf(needle, sizeof needle, "reload: %s%s; keeping the running configuration", t->wc.config, want);
 	if (!run_changes(t, 300, false))
@@ -56,7 +57,7 @@ static bool reload_refused(struct ctx *t, const char *what, const char *want, do
 	if (!log_has_by(t, needle, t0 + PROMPT_S))
 		return fail(t, "%s: no \"%s\" in walcount's log within %.0f s of the SIGHUP", what, needle, PROMPT_S);
 	*line_s = it_now() - t0;
-	if (!marker(t, m) || !wait_applied(t, m, PROMPT_S))
+	if (!marker(t, &m) || !wait_applied(t, &m, PROMPT_S))
 		return false;
 	*applied_s = it_now() - t0;
 	return true;

@@ -410,7 +410,7 @@ int it_poll(PGconn *conn, const char *sql, int nparams, const char *const *param
 	}
 }
 
-bool it_marker(PGconn *conn, int k, char m[LSN_BUFLEN], char *err, size_t errlen)
+bool it_marker(PGconn *conn, int k, struct it_mark *m, char *err, size_t errlen)
 {
 	char followee[16], txhash[32];
 	const char *params[2] = {followee, txhash};
@@ -418,9 +418,10 @@ bool it_marker(PGconn *conn, int k, char m[LSN_BUFLEN], char *err, size_t errlen
 
 	snprintf(followee, sizeof followee, "%d", 900000 + k);
 	snprintf(txhash, sizeof txhash, "marker-%d", k);
+	m->k = k;
 	if (!it_exec(conn, "BEGIN", 0, NULL, err, errlen))
 		return false;
-	bool ok = it_value(conn, "SELECT pg_current_wal_lsn()", 0, NULL, m, LSN_BUFLEN, err, errlen) &&
+	bool ok = it_value(conn, "SELECT pg_current_wal_lsn()", 0, NULL, m->lsn, LSN_BUFLEN, err, errlen) &&
 		  it_exec(conn,
 			  "INSERT INTO follows (follower_user_id, followee_user_id, is_current, is_delete, txhash) "
 			  "VALUES (999999, $1, true, false, $2)",
@@ -430,8 +431,10 @@ bool it_marker(PGconn *conn, int k, char m[LSN_BUFLEN], char *err, size_t errlen
 		PQclear(PQexec(conn, "ROLLBACK")); /* best effort: leave the connection usable */
 		return false;
 	}
-	if (!lsn_parse(m, &parsed)) {
-		snprintf(err, errlen, "pg_current_wal_lsn() returned '%s'", m);
+	if (!it_value(conn, "SELECT pg_current_wal_lsn()", 0, NULL, m->end, LSN_BUFLEN, err, errlen))
+		return false;
+	if (!lsn_parse(m->lsn, &parsed) || !lsn_parse(m->end, &parsed)) {
+		snprintf(err, errlen, "pg_current_wal_lsn() returned '%s', '%s'", m->lsn, m->end);
 		return false;
 	}
 	return true;
@@ -460,16 +463,21 @@ static void describe_lag(PGconn *conn, const char *slot, const char m[LSN_BUFLEN
 	PQclear(res);
 }
 
-bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], double timeout_s, struct walcount *wc, char *err,
+bool it_wait_applied(PGconn *conn, const char *slot, const struct it_mark *m, double timeout_s, struct walcount *wc, char *err,
 		     size_t errlen)
 {
-	const char *params[2] = {slot, m};
+	char followee[16];
+	const char *params[4] = {slot, m->lsn, m->end, followee};
+
+	snprintf(followee, sizeof followee, "%d", 900000 + m->k);
 	int rc = it_poll(conn,
-			 "SELECT coalesce((SELECT min(lsn) > $2::pg_lsn FROM walcount.progress WHERE slot_name = $1), false)", 2,
-			 params, timeout_s, wc, err, errlen);
+			 "SELECT coalesce((SELECT min(lsn) > $2::pg_lsn AND (min(lsn) >= $3::pg_lsn OR EXISTS ("
+			 "SELECT 1 FROM aggregate_user WHERE user_id = $4::int AND follower_count > 0)) "
+			 "FROM walcount.progress WHERE slot_name = $1), false)",
+			 4, params, timeout_s, wc, err, errlen);
 
 	if (rc == 0)
-		describe_lag(conn, slot, m, err, errlen);
+		describe_lag(conn, slot, m->lsn, err, errlen);
 	return rc == 1;
 }
 

@@ -110,15 +110,24 @@ void it_print_tail(const char *path, int lines);
 int it_poll(PGconn *conn, const char *sql, int nparams, const char *const *params, double timeout_s, struct walcount *wc,
 	    char *err, size_t errlen);
 
-/* The marker transaction: BEGIN; m := pg_current_wal_lsn(); INSERT an active
- * follows row (999999 -> 900000 + k, txhash 'marker-k'); COMMIT. Every
- * transaction committed before it ends at or before m, and the marker ends
- * after m, so progress beyond m means everything before is applied. */
-bool it_marker(PGconn *conn, int k, char m[LSN_BUFLEN], char *err, size_t errlen);
+/* The marker transaction: BEGIN; lsn := pg_current_wal_lsn(); INSERT an
+ * active follows row (999999 -> 900000 + k, txhash 'marker-k'); COMMIT;
+ * end := pg_current_wal_lsn(). Every transaction committed before it ends
+ * at or before lsn, and the marker's commit ends after lsn, at or before
+ * end. */
+struct it_mark {
+	char lsn[LSN_BUFLEN];
+	char end[LSN_BUFLEN];
+	int k;
+};
+bool it_marker(PGconn *conn, int k, struct it_mark *m, char *err, size_t errlen);
 
-/* Waits until walcount.progress of slot is beyond m. On timeout err tells
- * how far behind it was. */
-bool it_wait_applied(PGconn *conn, const char *slot, const char m[LSN_BUFLEN], double timeout_s, struct walcount *wc, char *err,
+/* Waits until walcount.progress of slot shows the marker applied: beyond
+ * m->lsn, and either at m->end or with the marker's follow counted.
+ * Progress beyond m->lsn alone is not enough: an idle consumer moves it to
+ * the walsender's position, which can pass the marker's INSERT before its
+ * COMMIT is decoded. On timeout err tells how far behind it was. */
+bool it_wait_applied(PGconn *conn, const char *slot, const struct it_mark *m, double timeout_s, struct walcount *wc, char *err,
 		     size_t errlen);
 
 /* Runs IT.drift_sql and returns the number of mismatching count cells (-1

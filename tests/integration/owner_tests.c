@@ -181,10 +181,11 @@ static bool two_instances_fresh(struct ctx *t)
 /* Waits until walcount.progress of slot is past a new marker. */
 static bool applied_by(struct ctx *t, const char *slot, struct walcount *w)
 {
-	char m[LSN_BUFLEN], err[IT_ERRLEN];
+	char err[IT_ERRLEN];
+	struct it_mark m;
 
-	return marker(t, m) && (it_wait_applied(t->conn, slot, m, CAUGHT_UP_TIMEOUT, w, err, sizeof err) ||
-				fail_err(t, "waiting for the marker", err));
+	return marker(t, &m) && (it_wait_applied(t->conn, slot, &m, CAUGHT_UP_TIMEOUT, w, err, sizeof err) ||
+				 fail_err(t, "waiting for the marker", err));
 }
 
 /* `status` names a wal2json slot of the database that does not own the

@@ -260,11 +260,11 @@ static bool check_unreachable(struct ctx *t)
  * `walcount status` against that state. */
 bool test_status(struct ctx *t)
 {
-	char m[LSN_BUFLEN];
+	struct it_mark m;
 	long lag;
 
-	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 2000, false) || !marker(t, m) ||
-	    !wait_applied(t, m, CAUGHT_UP_TIMEOUT) || !check_ok(t, m, &lag) || !check_retained(t) || !check_table(t) ||
+	if (!configure(t, &(struct wc_opts){0}) || !start_streaming(t) || !run_changes(t, 2000, false) || !marker(t, &m) ||
+	    !wait_applied(t, &m, CAUGHT_UP_TIMEOUT) || !check_ok(t, m.lsn, &lag) || !check_retained(t) || !check_table(t) ||
 	    !stop_clean(t) || !wait_slot(t, false, STOP_TIMEOUT) || !check_inactive(t) || !check_missing(t) ||
 	    !check_unreachable(t))
 		return false;

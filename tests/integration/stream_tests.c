@@ -22,7 +22,7 @@
 
 static bool random_workload(struct ctx *t, long workers)
 {
-	char m[LSN_BUFLEN];
+	struct it_mark m;
 
 	/* Parsed on threads: the state machine must still see stream order. */
 	if (!configure(t, &(struct wc_opts){.max_delay = "100ms", .workers = workers, .decode_workers = "2"}) ||
@@ -30,11 +30,11 @@ static bool random_workload(struct ctx *t, long workers)
 	    !stop_clean(t))
 		return false;
 	long live = t->wl.committed, live_txns = t->wl.transactions;
-	if (!run_changes(t, 20000, false) || !marker(t, m))
+	if (!run_changes(t, 20000, false) || !marker(t, &m))
 		return false;
 	long backlog = t->wl.committed - live;
 	double t0 = it_now();
-	if (!start(t) || !wait_applied(t, m, 300))
+	if (!start(t) || !wait_applied(t, &m, 300))
 		return false;
 	double secs = it_now() - t0;
 	if (!drift_zero(t))
@@ -85,7 +85,8 @@ static bool sigkill_restarts(struct ctx *t, long workers)
 {
 	enum { KILLS = 20 };
 	int partial = 0, lagging = 0;
-	char m[LSN_BUFLEN], st[32];
+	char st[32];
+	struct it_mark m;
 
 	/* Parsed on the stream's thread: the path without decode threads. */
 	if (!configure(
@@ -98,10 +99,10 @@ static bool sigkill_restarts(struct ctx *t, long workers)
 		if (!wc_alive(&t->wc))
 			return fail(t, "walcount ended by itself (%s) before kill %d",
 				    it_status_text(t->wc.status, st, sizeof st), i + 1);
-		if (!run_changes(t, rng_between(&t->rng, 300, 2500), false) || !marker(t, m))
+		if (!run_changes(t, rng_between(&t->rng, 300, 2500), false) || !marker(t, &m))
 			return false;
 		it_sleep_ms(rng_between(&t->rng, 0, 400)); /* load pattern: a random moment to kill */
-		if (!sample_state(t, m, &partial, &lagging) || !kill_hard(t) || !start(t))
+		if (!sample_state(t, m.lsn, &partial, &lagging) || !kill_hard(t) || !start(t))
 			return false;
 	}
 	if (!caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t))
@@ -186,7 +187,8 @@ bool test_reconnects(struct ctx *t)
 bool test_huge_transaction(struct ctx *t)
 {
 	const char *params[1] = {t->db};
-	char err[IT_ERRLEN], m[LSN_BUFLEN], v[32], rows[16];
+	char err[IT_ERRLEN], v[32], rows[16];
+	struct it_mark m;
 
 	if (!configure(t, &(struct wc_opts){.max_keys = 1000}) || !start_streaming(t))
 		return false;
@@ -214,7 +216,7 @@ bool test_huge_transaction(struct ctx *t)
 	if (!kill_hard(t))
 		return false;
 	long hwm1 = t->wc.hwm_kib, rss1 = t->wc.ru.ru_maxrss;
-	if (!marker(t, m) || !start(t) || !wait_applied(t, m, 600))
+	if (!marker(t, &m) || !start(t) || !wait_applied(t, &m, 600))
 		return false;
 	double done = it_now();
 	if (!drift_zero(t) || !stop_clean(t))
