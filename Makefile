@@ -13,7 +13,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config cron ratelimit dsn metrics
+PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config cron ratelimit dsn metrics version procstats
 MODULES := $(PURE) log session db prereq identity slot slotwait apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
@@ -39,6 +39,18 @@ $(BUILD)/%.o: src/%.c | $(BUILD)/sqlfiles.h
 $(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
 	@mkdir -p $(BUILD)
 	sh scripts/embed-sql.sh $(BUILD)/sqlfiles $(SQL)
+
+# The tree's revision for --version and the build_info metric; "unknown"
+# outside git (the image's build context). BUILD/revision is rewritten only
+# when it changes, so version.o is rebuilt then and only then.
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/revision: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(REVISION)' | cmp -s - $@ || echo '$(REVISION)' >$@
+$(BUILD)/version.o: $(BUILD)/revision
+$(BUILD)/version.o: WFLAGS += -DWALCOUNT_REVISION='"$(REVISION)"'
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/sqlfiles.o: $(BUILD)/sqlfiles.c
 	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -c -o $@ $<

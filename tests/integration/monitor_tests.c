@@ -53,6 +53,43 @@ static bool slot_gauge_set(struct ctx *t, int port, char **text, int *st)
 	}
 }
 
+/* While connected and refreshed, every family declared by a TYPE line has
+ * a sample (a histogram's are its _bucket lines). */
+static bool every_family_sampled(struct ctx *t, const char *text)
+{
+	char name[128], type[16], series[160];
+
+	for (const char *p = text; (p = strstr(p, "\n# TYPE ")) != NULL; p++) {
+		if (sscanf(p, "\n# TYPE %127s %15s", name, type) != 2)
+			return fail(t, "unreadable TYPE line in /metrics");
+		snprintf(series, sizeof series, "\n%s%s", name, strcmp(type, "histogram") == 0 ? "_bucket{" : "");
+		const char *q = strstr(text, series);
+		size_t n = strlen(series);
+		if (q == NULL || (series[n - 1] != '{' && q[n] != ' ' && q[n] != '{'))
+			return fail(t, "family %s has no sample while connected", name);
+	}
+	return true;
+}
+
+/* Item by item, what operators' alerts read (docker/prometheus/alerts.yml). */
+static bool check_conventions(struct ctx *t, const char *text)
+{
+	double lag = sample(text, "walcount_lag_seconds");
+	bool ok = every_family_sampled(t, text);
+
+	ok = ok && (sample(text, "walcount_connected") == 1 || fail(t, "walcount_connected is not 1 while streaming"));
+	ok = ok && (strstr(text, "\nwalcount_build_info{version=\"") != NULL || fail(t, "no walcount_build_info"));
+	ok = ok && (sample(text, "process_resident_memory_bytes") > 0 || fail(t, "no process_resident_memory_bytes"));
+	ok = ok && (sample(text, "process_open_fds") >= 3 || fail(t, "no process_open_fds"));
+	ok = ok && ((lag >= 0 && lag < 30) || fail(t, "walcount_lag_seconds %g after catching up, want 0 <= lag < 30", lag));
+	ok = ok && (sample(text, "walcount_slot_wal_status{status=\"reserved\"}") == 1 ||
+		    fail(t, "walcount_slot_wal_status{status=\"reserved\"} is not 1"));
+	ok = ok && (sample(text, "walcount_standbys") == 0 || fail(t, "walcount_standbys is not 0"));
+	ok = ok && (sample(text, "walcount_reconcile_corrected_total{table=\"aggregate_track\",column=\"comment_count\"}") == 0 ||
+		    fail(t, "walcount_reconcile_corrected_total not exported at 0 before a correction"));
+	return ok;
+}
+
 static bool check_exposition(struct ctx *t, int port)
 {
 	char *text = NULL, *health = NULL;
@@ -66,6 +103,7 @@ static bool check_exposition(struct ctx *t, int port)
 		    fail(t, "no reposts inserts counted in /metrics"));
 	ok = ok && (sample(text, "walcount_batches_total") > 0 || fail(t, "walcount_batches_total not > 0"));
 	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 || fail(t, "commit_to_apply histogram empty"));
+	ok = ok && check_conventions(t, text);
 	free(text);
 	free(health);
 	return ok;
@@ -132,6 +170,7 @@ bool test_metrics(struct ctx *t)
 		return false;
 	if (!check_exposition(t, ports[0]) || !prometheus_scrapes(t, ports[0], ports[1]))
 		return false;
-	snprintf(t->details, sizeof t->details, "/metrics passes promtool, /healthz 200, Prometheus scraped it");
+	snprintf(t->details, sizeof t->details,
+		 "/metrics passes promtool, every family sampled while connected, /healthz 200, Prometheus scraped it");
 	return true;
 }
