@@ -3,8 +3,9 @@
 # wal2json cluster started here, and a closing "N passed, N failed" line
 # over all parts. Each part prints its own "PART: N passed, M failed"; a
 # part without that line (it crashed) counts as one failure.
-#   (no argument)        make test: the -O2 build's unit, deployment and
-#                        integration tests (the short fault loop included),
+#   (no argument)        make test: the -O2 build's unit, deployment,
+#                        alert-rule and metric-name checks and integration
+#                        tests (the short fault loop included),
 #                        then the unit and integration tests built with
 #                        ASan/UBSan (build-san), the integration tests there
 #                        with apply.workers = 4 (IT_WORKERS) so that both
@@ -32,7 +33,7 @@ san="$top/build-san"
 summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
 
 case "$mode" in
-all) parts="unit compose integration san-unit san-integration fuzz-replay valgrind" ;;
+all) parts="unit compose alerts metric-names integration san-unit san-integration fuzz-replay valgrind" ;;
 --check)
 	parts="format unit integration"
 	export IT_FAULT_SECONDS="${IT_FAULT_SECONDS:-20}" IT_QUICK="${IT_QUICK:-1}" ;;
@@ -75,6 +76,10 @@ run_part() {
 	# The deployment files: there is no Docker engine here, so the compose
 	# file, the Dockerfiles and the image's first start are checked without.
 	compose) sh tests/compose-check.sh ;;
+	# The alert rules (promtool check and test rules) and the metric names
+	# the rules and the Grafana dashboard query, against a running walcount.
+	alerts) sh tests/alerts-check.sh ;;
+	metric-names) sh tests/metric-names.sh ;;
 	integration) integration "$top/bin/walcount" build/tests/integration ;;
 	san-unit) sh tests/run-unit.sh $(unit_bins "$san") | sed 's/^unit:/san-unit:/' ;;
 	san-integration) IT_WORKERS=${IT_WORKERS:-4} integration "$san/walcount" "$san/tests/integration" |
