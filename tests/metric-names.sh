@@ -6,7 +6,10 @@
 # a port where no server listens, serves /metrics while it retries the
 # connection. Families exported only while connected (the slot gauges) are
 # declared there by their TYPE lines; a histogram's _bucket, _sum and
-# _count count as its name. `up` is Prometheus' own. Ends with
+# _count count as its name. `up` is Prometheus' own. The dashboards'
+# expressions must also parse: promtool check rules, on recording rules
+# made of them with Grafana's variables filled in (the alert rules are
+# checked by tests/alerts-check.sh). Ends with
 # "metric-names: N passed, M failed".
 #   WALCOUNT_BIN  the binary (default bin/walcount)
 set -u
@@ -39,9 +42,10 @@ EOF
 env -i PATH="$PATH" "$bin" run --config "$tmp/config.yaml" >"$tmp/walcount.log" 2>&1 &
 pid=$!
 
-/usr/bin/python3 -I - "$((port + 1))" "$tmp/walcount.log" docker/prometheus/alerts.yml docker/grafana/dashboards/*.json <<'EOF'
-import json, re, sys, time, urllib.request, yaml
-port, log, rules, dashboards = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+/usr/bin/python3 -I - "$((port + 1))" "$tmp" docker/prometheus/alerts.yml docker/grafana/dashboards/*.json <<'EOF'
+import json, re, subprocess, sys, time, urllib.request, yaml
+port, tmp, rules, dashboards = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+log = tmp + "/walcount.log"
 passed = failed = 0
 def say(ok, name, detail=""):
     global passed, failed
@@ -110,10 +114,24 @@ def walk(x, where):
     elif isinstance(x, list):
         for v in x:
             yield from walk(v, where)
+# Grafana's variables, as a query would have them filled in.
+FILL = [("$__rate_interval", "1m"), ("$__range", "1h"), ("$job", "walcount"), ("$instance", ".*")]
+record = []
 for f in dashboards:
     for expr, where in walk(json.load(open(f)), "?"):
         for n in names(expr):
             uses.setdefault(n, set()).add("%s: %s" % (f, where))
+        for k, v in FILL:
+            expr = expr.replace(k, v)
+        if "$" not in expr and not expr.lstrip().startswith("label_values("):
+            record.append({"record": "dashboard:%d" % len(record), "expr": expr})
+with open(tmp + "/dashboard-rules.yml", "w") as out:
+    yaml.safe_dump({"groups": [{"name": "dashboards", "rules": record}]}, out)
+try:
+    r = subprocess.run(["promtool", "check", "rules", tmp + "/dashboard-rules.yml"], capture_output=True, text=True)
+    say(r.returncode == 0, "the dashboards' %d expressions parse (promtool check rules)" % len(record), r.stdout + r.stderr)
+except OSError as e:
+    say(False, "promtool is installed", str(e))
 say(len(uses) > 10, "names found in the expressions: %d" % len(uses))
 for n in sorted(uses):
     say(n in exported, n + " is exported", "not in walcount's /metrics; used by " + "; ".join(sorted(uses[n])))
