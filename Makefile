@@ -46,7 +46,7 @@ $(BUILD)/sqlfiles.c $(BUILD)/sqlfiles.h &: $(SQL) scripts/embed-sql.sh
 REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 $(BUILD)/revision: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(REVISION)' | cmp -s - $@ || echo '$(REVISION)' >$@
+	@[ "$$(cat $@ 2>/dev/null)" = '$(REVISION)' ] || echo '$(REVISION)' >$@
 $(BUILD)/version.o: $(BUILD)/revision
 $(BUILD)/version.o: WFLAGS += -DWALCOUNT_REVISION='"$(REVISION)"'
 .PHONY: FORCE
