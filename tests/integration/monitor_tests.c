@@ -90,6 +90,22 @@ static bool check_conventions(struct ctx *t, const char *text)
 	return ok;
 }
 
+/* Idle and caught up, walcount_lag_seconds is 0, not the age of the last
+ * applied commit (a heartbeat's transaction may be in flight for a moment). */
+static bool lag_settles(struct ctx *t, int port)
+{
+	double lag = -1;
+
+	for (double end = it_now() + 10; it_now() < end; it_sleep_ms(100)) {
+		char *text = NULL;
+		lag = http_get(port, "/metrics", &text) == 200 ? sample(text, "walcount_lag_seconds") : -1;
+		free(text);
+		if (lag == 0)
+			return true;
+	}
+	return fail(t, "walcount_lag_seconds is %g, not 0, 10 s after catching up", lag);
+}
+
 static bool check_exposition(struct ctx *t, int port)
 {
 	char *text = NULL, *health = NULL;
@@ -103,7 +119,7 @@ static bool check_exposition(struct ctx *t, int port)
 		    fail(t, "no reposts inserts counted in /metrics"));
 	ok = ok && (sample(text, "walcount_batches_total") > 0 || fail(t, "walcount_batches_total not > 0"));
 	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 || fail(t, "commit_to_apply histogram empty"));
-	ok = ok && check_conventions(t, text);
+	ok = ok && check_conventions(t, text) && lag_settles(t, port);
 	free(text);
 	free(health);
 	return ok;
