@@ -13,7 +13,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics notify version
+PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics notify version procstats
 MODULES := $(PURE) log help session db prereq identity slot slotwait apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.

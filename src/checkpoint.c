@@ -145,6 +145,8 @@ enum stream_result checkpoint_cron(struct sweeper *s)
 
 	if (rc != STREAM_CONTINUE)
 		return rc;
+	/* Both keys can change with a reload (SIGHUP). */
+	metrics_reconcile_config(s->cfg->reconcile_enabled, (double) s->cfg->checkpoint_interval_ms / 1e3);
 	if (s->cfg->reconcile_enabled)
 		s->requested = true;
 	else if (checkpoint_record(s, &id))
@@ -223,6 +225,7 @@ static void report_sweep(struct sweeper *s)
 
 static void end_sweep(struct sweeper *s, struct watch *w, bool ok)
 {
+	metrics_reconcile_done(ok);
 	if (ok) {
 		report_sweep(s);
 		watch_sweep_done(w);
@@ -262,6 +265,7 @@ static enum stream_result begin_sweep(struct sweeper *s, struct watch *w)
 		return STREAM_CONTINUE;
 	}
 	log_warn("%s; the sweep is skipped until the next checkpoint", err);
+	metrics_reconcile_done(false);
 	s->requested = false;
 	answer(s, false, err);
 	if (s->once)

@@ -66,6 +66,7 @@ struct consumer {
 	int64_t batch_since_ms; /* when the batch got its first change */
 	int64_t txn_commit_us;  /* the open transaction's commit time, or 0 */
 	struct commit_times commits;
+	int64_t unapplied_us; /* what metrics_unapplied_since was told last */
 	struct stats stats;
 	const struct consumer_opts *opts;
 	volatile sig_atomic_t *stop;
@@ -135,6 +136,21 @@ static void drop_connections(struct consumer *c)
 	fanout_close(&c->fanout);
 }
 
+/* walcount_lag_seconds: the commit time of the oldest transaction
+ * received and not applied, in stream order: the batch in flight, then the
+ * one held, then the open transaction. The metrics lock is taken only when
+ * it changes, not once per transaction of a steady stream. */
+static void note_unapplied(struct consumer *c)
+{
+	int64_t us = c->inflight.commits.n > 0 ? c->inflight.commits.us[0]
+		     : c->commits.n > 0        ? c->commits.us[0]
+		     : c->ledger.txn.open      ? c->txn_commit_us
+					       : 0;
+
+	if (us != c->unapplied_us)
+		metrics_unapplied_since(c->unapplied_us = us);
+}
+
 /* Forgets everything not durable, after an apply failure whose outcome may
  * be unknown: the next connection re-reads the progress rows and the
  * server re-sends what follows the earliest. */
@@ -145,6 +161,7 @@ static void discard(struct consumer *c)
 	c->commits.n = 0;
 	c->inflight.commits.n = 0;
 	ledger_discard(&c->ledger);
+	note_unapplied(c);
 	if (checkpoint_abandon(c->sweeper))
 		log_warn("reconcile: sweep abandoned, its noted deltas included a lost batch; it is retried");
 }
@@ -165,6 +182,7 @@ static void observe_applied(struct consumer *c)
 	for (size_t i = 0; i < f->commits.n; i++)
 		metrics_commit_to_apply((now_us - (double) f->commits.us[i]) / 1e6);
 	f->commits.n = 0;
+	note_unapplied(c);
 	metrics_batch((double) (clock_now_ms() - f->sent_ms) / 1e3, c->ledger.applied.lsn);
 	c->stats.applied += f->changes;
 	c->stats.batches++;
@@ -303,6 +321,7 @@ static enum stream_result on_begin(struct consumer *c, const struct change *ch)
 	}
 	c->txn_commit_us = ch->commit_time_us;
 	c->recent[c->recent_next++ % RECENT_XIDS] = ch->xid;
+	note_unapplied(c);
 	return STREAM_CONTINUE;
 }
 
@@ -332,6 +351,7 @@ static enum stream_result on_commit(struct consumer *c, const struct change *ch)
 	}
 	if (needs_write(c))
 		note_commit_time(c);
+	note_unapplied(c);
 	return STREAM_CONTINUE;
 }
 
@@ -519,9 +539,12 @@ static enum stream_result cron_slot_refresh(void *ctx, int64_t now)
 
 	if (res == NULL)
 		log_warn("%s", err);
-	else if (PQntuples(res) == 1)
-		metrics_slot(strtoll(PQgetvalue(res, 0, 0), NULL, 10), strtoll(PQgetvalue(res, 0, 1), NULL, 10),
-			     strcmp(PQgetvalue(res, 0, 2), "t") == 0);
+	else if (PQntuples(res) == 1) {
+		struct slot_gauges g = {strtoll(PQgetvalue(res, 0, 0), NULL, 10), strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+					strcmp(PQgetvalue(res, 0, 2), "t") == 0, PQgetvalue(res, 0, 3),
+					strtoll(PQgetvalue(res, 0, 4), NULL, 10)};
+		metrics_slot(&g);
+	}
 	PQclear(res);
 	return STREAM_CONTINUE;
 }
@@ -879,12 +902,14 @@ static enum stream_result stream_once(struct consumer *c, const struct stream_si
 	c->last_walsender = PQbackendPID(repl);
 	metrics_health(true, true);
 	rc = stream_run(repl, &opts, sink, stop, received);
-	metrics_health(false, true);
-	metrics_slot_released();
 	PQfinish(repl);
 	c->ledger.txn.open = false;
 	if (rc != STREAM_STOPPED && consumer_flush_durable(c) != STREAM_CONTINUE && rc != STREAM_FATAL)
 		rc = STREAM_LOST;
+	/* After the flush, whose collect says the stream is up. */
+	metrics_health(false, true);
+	metrics_slot_released();
+	note_unapplied(c);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "identity.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "prereq.h"
 #include "request.h"
@@ -143,6 +144,7 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* The listener first: a port in use must fail before the schema, the
 	 * slot and the initial load exist. /healthz says "not streaming" until
 	 * the consumer streams. */
+	metrics_reconcile_config(cfg->reconcile_enabled, (double) cfg->checkpoint_interval_ms / 1e3);
 	if (!http_start(cfg->metrics_listen, cfg->metrics_idle_timeout_ms, err, sizeof err)) {
 		log_error("%s", err);
 		return 1;

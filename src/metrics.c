@@ -1,5 +1,7 @@
 #include "metrics.h"
+#include "procstats.h"
 #include "strbuf.h"
+#include "version.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define N_TABLES (SRC__COUNT - SRC_REPOSTS)
@@ -18,6 +21,8 @@
  * row actions and skip reasons (test_metrics.c checks they agree). */
 static const char *const actions[] = {"insert", "update", "delete", "truncate"};
 static const char *const skip_reasons[] = {"null_flag", "unknown_type", "null_key", "identity"};
+/* pg_replication_slots.wal_status, for walcount_slot_wal_status{status}. */
+static const char *const wal_statuses[] = {"reserved", "extended", "unreserved", "lost"};
 
 /* Finite upper bounds; +Inf is the count. Lags are usually sub-second. */
 static const double bucket_bounds[N_BUCKETS] = {
@@ -39,20 +44,27 @@ static struct {
 	struct histogram batch_duration;
 	struct histogram commit_to_apply;
 	lsn_t applied_lsn;
+	int64_t unapplied_since_us;
+	bool slot_known; /* refreshed since the stream connected */
 	int64_t lag_bytes;
 	int64_t retained_wal_bytes;
 	bool slot_active;
+	int wal_status; /* index in wal_statuses, or -1 */
+	int64_t standbys;
 	uint64_t reconnects;
 	uint64_t rebuilds[REBUILD__COUNT];
 	uint64_t corrected[COL__ALL];
-	bool corrected_seen[COL__ALL]; /* a series is exported once reported */
 	double reconcile_seconds;
+	uint64_t reconcile_failures;
+	double reconcile_last_success; /* seconds since the epoch; 0: none yet */
+	bool reconcile_enabled;
+	double checkpoint_interval;
 	bool streaming;
 	bool last_batch_ok;
 	bool standby;
 	uint64_t violations[CHECK__COUNT];
 	bool counts_stale;
-} m = {.lock = PTHREAD_MUTEX_INITIALIZER, .last_batch_ok = true};
+} m = {.lock = PTHREAD_MUTEX_INITIALIZER, .last_batch_ok = true, .wal_status = -1};
 
 /* ---- updates ---- */
 
@@ -132,6 +144,13 @@ void metrics_commit_to_apply(double seconds)
 	pthread_mutex_unlock(&m.lock);
 }
 
+void metrics_unapplied_since(int64_t commit_us)
+{
+	pthread_mutex_lock(&m.lock);
+	m.unapplied_since_us = commit_us;
+	pthread_mutex_unlock(&m.lock);
+}
+
 void metrics_reconnect(void)
 {
 	pthread_mutex_lock(&m.lock);
@@ -139,18 +158,24 @@ void metrics_reconnect(void)
 	pthread_mutex_unlock(&m.lock);
 }
 
-void metrics_slot(int64_t lag_bytes, int64_t retained_wal_bytes, bool active)
+void metrics_slot(const struct slot_gauges *g)
 {
+	int status = label_index(wal_statuses, ARRAY_LEN(wal_statuses), g->wal_status);
+
 	pthread_mutex_lock(&m.lock);
-	m.lag_bytes = lag_bytes;
-	m.retained_wal_bytes = retained_wal_bytes;
-	m.slot_active = active;
+	m.slot_known = true;
+	m.lag_bytes = g->lag_bytes;
+	m.retained_wal_bytes = g->retained_wal_bytes;
+	m.slot_active = g->active;
+	m.wal_status = status;
+	m.standbys = g->standbys;
 	pthread_mutex_unlock(&m.lock);
 }
 
 void metrics_slot_released(void)
 {
 	pthread_mutex_lock(&m.lock);
+	m.slot_known = false;
 	m.slot_active = false;
 	pthread_mutex_unlock(&m.lock);
 }
@@ -170,7 +195,6 @@ void metrics_reconcile_corrected(enum agg_column column, uint64_t n)
 		return;
 	pthread_mutex_lock(&m.lock);
 	m.corrected[column] += n;
-	m.corrected_seen[column] = true;
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -178,6 +202,34 @@ void metrics_reconcile_duration(double seconds)
 {
 	pthread_mutex_lock(&m.lock);
 	m.reconcile_seconds = seconds;
+	pthread_mutex_unlock(&m.lock);
+}
+
+static double wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+void metrics_reconcile_done(bool ok)
+{
+	double now = wall_seconds();
+
+	pthread_mutex_lock(&m.lock);
+	if (ok)
+		m.reconcile_last_success = now;
+	else
+		m.reconcile_failures++;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_reconcile_config(bool enabled, double checkpoint_interval_seconds)
+{
+	pthread_mutex_lock(&m.lock);
+	m.reconcile_enabled = enabled;
+	m.checkpoint_interval = checkpoint_interval_seconds;
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -276,17 +328,50 @@ static void render_batches(struct strbuf *b)
 			 &m.commit_to_apply);
 }
 
-/* Where the stream stands: applied LSN, lag, the slot, reconnects. */
+/* The slot as the last refresh saw it. While the stream is down the
+ * families keep their HELP and TYPE but have no sample: a stale value
+ * would read as current. */
+static void render_slot(struct strbuf *b, double now)
+{
+	bool known = m.streaming && m.slot_known;
+
+	family(b, "walcount_lag_seconds", "gauge",
+	       "Now minus the commit time of the oldest source transaction received and not yet applied, 0 when "
+	       "everything received is applied; absent while not connected.");
+	if (m.streaming) {
+		double lag = m.unapplied_since_us == 0 ? 0 : now - (double) m.unapplied_since_us / 1e6;
+		strbuf_append(b, "walcount_lag_seconds ");
+		append_double(b, lag > 0 ? lag : 0);
+		strbuf_putc(b, '\n');
+	}
+	family(b, "walcount_lag_bytes", "gauge", "Current WAL LSN minus the applied LSN, in bytes; absent while not connected.");
+	if (known)
+		strbuf_appendf(b, "walcount_lag_bytes %" PRId64 "\n", m.lag_bytes);
+	family(b, "walcount_slot_retained_wal_bytes", "gauge",
+	       "WAL the replication slot retains, in bytes; absent while not connected.");
+	if (known)
+		strbuf_appendf(b, "walcount_slot_retained_wal_bytes %" PRId64 "\n", m.retained_wal_bytes);
+	family(b, "walcount_slot_active", "gauge", "1 when the replication slot is in use, else 0; absent while not connected.");
+	if (known)
+		strbuf_appendf(b, "walcount_slot_active %d\n", m.slot_active ? 1 : 0);
+	family(b, "walcount_slot_wal_status", "gauge",
+	       "1 for the slot's wal_status (reserved, extended, unreserved: WAL about to be removed, lost: removed), 0 "
+	       "for the others; absent while not connected.");
+	for (size_t i = 0; known && i < ARRAY_LEN(wal_statuses); i++)
+		strbuf_appendf(b, "walcount_slot_wal_status{status=\"%s\"} %d\n", wal_statuses[i], m.wal_status == (int) i);
+	family(b, "walcount_standbys", "gauge",
+	       "walcount standbys waiting for the slot, as this instance sees them; absent while not connected.");
+	if (known)
+		strbuf_appendf(b, "walcount_standbys %" PRId64 "\n", m.standbys);
+}
+
+/* Where the stream stands: connection, applied LSN, standby, reconnects. */
 static void render_stream(struct strbuf *b)
 {
+	family(b, "walcount_connected", "gauge", "1 while the replication stream is connected, else 0.");
+	strbuf_appendf(b, "walcount_connected %d\n", m.streaming ? 1 : 0);
 	family(b, "walcount_applied_lsn", "gauge", "Commit end LSN of the last applied batch, as a number.");
 	strbuf_appendf(b, "walcount_applied_lsn %" PRIu64 "\n", m.applied_lsn);
-	family(b, "walcount_lag_bytes", "gauge", "Current WAL LSN minus the applied LSN, in bytes.");
-	strbuf_appendf(b, "walcount_lag_bytes %" PRId64 "\n", m.lag_bytes);
-	family(b, "walcount_slot_retained_wal_bytes", "gauge", "WAL the replication slot retains, in bytes.");
-	strbuf_appendf(b, "walcount_slot_retained_wal_bytes %" PRId64 "\n", m.retained_wal_bytes);
-	family(b, "walcount_slot_active", "gauge", "1 when the replication slot is in use, else 0.");
-	strbuf_appendf(b, "walcount_slot_active %d\n", m.slot_active ? 1 : 0);
 	family(b, "walcount_standby", "gauge", "1 while this instance stands by for a slot another process streams from.");
 	strbuf_appendf(b, "walcount_standby %d\n", m.standby ? 1 : 0);
 	family(b, "walcount_reconnects_total", "counter", "Reconnections to the server after a lost connection.");
@@ -306,14 +391,71 @@ static void render_reconcile(struct strbuf *b)
 	for (int t = 0; t < AGG__COUNT; t++)
 		for (int i = 0; i < agg_swept_columns((enum agg_table) t); i++) {
 			enum agg_column c = agg_column_at((enum agg_table) t, i);
-			if (m.corrected_seen[c])
-				strbuf_appendf(b, "walcount_reconcile_corrected_total{table=\"%s\",column=\"%s\"} %" PRIu64 "\n",
-					       agg_table_name((enum agg_table) t), agg_column_name(c), m.corrected[c]);
+			strbuf_appendf(b, "walcount_reconcile_corrected_total{table=\"%s\",column=\"%s\"} %" PRIu64 "\n",
+				       agg_table_name((enum agg_table) t), agg_column_name(c), m.corrected[c]);
 		}
 	family(b, "walcount_reconcile_duration_seconds", "gauge", "Duration of the last reconcile sweep.");
 	strbuf_appendf(b, "walcount_reconcile_duration_seconds ");
 	append_double(b, m.reconcile_seconds);
 	strbuf_putc(b, '\n');
+	family(b, "walcount_reconcile_failures_total", "counter", "Reconcile sweeps that failed.");
+	strbuf_appendf(b, "walcount_reconcile_failures_total %" PRIu64 "\n", m.reconcile_failures);
+	family(b, "walcount_reconcile_last_success_timestamp_seconds", "gauge",
+	       "When the last reconcile sweep of this process finished, in seconds since the epoch; 0 before the first.");
+	strbuf_append(b, "walcount_reconcile_last_success_timestamp_seconds ");
+	append_double(b, m.reconcile_last_success);
+	strbuf_putc(b, '\n');
+	family(b, "walcount_reconcile_enabled", "gauge", "1 when reconcile.enabled sweeps after every checkpoint, else 0.");
+	strbuf_appendf(b, "walcount_reconcile_enabled %d\n", m.reconcile_enabled ? 1 : 0);
+	family(b, "walcount_checkpoint_interval_seconds", "gauge",
+	       "checkpoint.interval: how often a checkpoint (and a sweep) is due.");
+	strbuf_append(b, "walcount_checkpoint_interval_seconds ");
+	append_double(b, m.checkpoint_interval);
+	strbuf_putc(b, '\n');
+}
+
+/* Label values are escaped as the text format requires. */
+static void append_label_value(struct strbuf *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			strbuf_putc(b, '\\');
+		if (*v == '\n')
+			strbuf_append(b, "\\n");
+		else
+			strbuf_putc(b, *v);
+	}
+}
+
+static void render_build_info(struct strbuf *b)
+{
+	family(b, "walcount_build_info", "gauge", "Always 1; the labels say which build runs.");
+	strbuf_append(b, "walcount_build_info{version=\"");
+	append_label_value(b, WALCOUNT_VERSION);
+	strbuf_append(b, "\",revision=\"");
+	append_label_value(b, walcount_revision);
+	strbuf_append(b, "\"} 1\n");
+}
+
+static void process_gauge(struct strbuf *b, const char *name, const char *type, const char *help, double v)
+{
+	family(b, name, type, help);
+	strbuf_appendf(b, "%s ", name);
+	append_double(b, v);
+	strbuf_putc(b, '\n');
+}
+
+/* The standard process_* families of Prometheus' client libraries. */
+static void render_process(struct strbuf *b, const struct procstats *ps)
+{
+	process_gauge(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+		      ps->cpu_seconds);
+	process_gauge(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", ps->resident_bytes);
+	process_gauge(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", ps->virtual_bytes);
+	process_gauge(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+		      ps->start_time);
+	process_gauge(b, "process_open_fds", "gauge", "Number of open file descriptors.", ps->open_fds);
+	process_gauge(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.", ps->max_fds);
 }
 
 /* The lock is held for the whole rendering so a scrape sees one instant:
@@ -322,15 +464,23 @@ static void render_reconcile(struct strbuf *b)
 char *metrics_render(void)
 {
 	struct strbuf b = {0};
+	struct procstats ps;
+	/* Read before the lock: the consumer never waits for /proc. */
+	bool have_ps = procstats_read(&ps);
+	double now = wall_seconds();
 
 	family(&b, "walcount_up", "gauge", "1 while walcount runs.");
 	strbuf_appendf(&b, "walcount_up 1\n");
+	render_build_info(&b);
+	if (have_ps)
+		render_process(&b, &ps);
 	pthread_mutex_lock(&m.lock);
 	render_changes(&b);
 	render_skipped(&b);
 	render_prerequisites(&b);
 	render_batches(&b);
 	render_stream(&b);
+	render_slot(&b, now);
 	render_reconcile(&b);
 	pthread_mutex_unlock(&m.lock);
 	return strbuf_take(&b);

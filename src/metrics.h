@@ -32,10 +32,22 @@ void metrics_counts_stale(bool stale);
 void metrics_batch(double seconds, lsn_t applied);
 /* Commit timestamp of a source transaction to the commit of its batch. */
 void metrics_commit_to_apply(double seconds);
+/* The commit time (wall clock, microseconds since the epoch) of the oldest
+ * transaction received and not yet applied, or 0 when everything received
+ * is applied: walcount_lag_seconds is now minus it, or 0. */
+void metrics_unapplied_since(int64_t commit_us);
 void metrics_reconnect(void);
-/* From the periodic slot refresh. */
-void metrics_slot(int64_t lag_bytes, int64_t retained_wal_bytes, bool active);
-/* The stream ended: the slot is not in use by this process any more. */
+/* The slot as the periodic slot refresh read it. */
+struct slot_gauges {
+	int64_t lag_bytes;          /* current WAL LSN - applied LSN */
+	int64_t retained_wal_bytes; /* current WAL LSN - restart_lsn */
+	bool active;
+	const char *wal_status; /* pg_replication_slots.wal_status; NULL or "" when unknown */
+	int64_t standbys;       /* walcount standbys waiting for the slot */
+};
+void metrics_slot(const struct slot_gauges *g);
+/* The stream ended: the slot gauges are unknown until the next refresh
+ * after a new connection, and are not exported meanwhile. */
 void metrics_slot_released(void);
 
 /* Why a slot was (re)created and the counts loaded again: a missing slot
@@ -44,12 +56,18 @@ void metrics_slot_released(void);
  * confirmed_flush_lsn ahead of the progress. */
 enum rebuild_reason { REBUILD_SLOT_MISSING, REBUILD_NO_PROGRESS, REBUILD_WAL_LOST, REBUILD_SLOT_AHEAD, REBUILD__COUNT };
 void metrics_rebuild(enum rebuild_reason reason);
-/* A reconcile sweep: corrected cells of one column. A column is exported
- * from its first report on. */
+/* A reconcile sweep: corrected cells of one column (every swept column
+ * is exported from the start, at 0). */
 void metrics_reconcile_corrected(enum agg_column column, uint64_t n);
 void metrics_reconcile_duration(double seconds);
-/* /healthz answers 200 "ok" while streaming and the last batch succeeded,
- * 200 "standby" while standing by (metrics_standby), else 503. */
+/* A sweep finished (ok: its time becomes the last success) or failed. */
+void metrics_reconcile_done(bool ok);
+/* reconcile.enabled and checkpoint.interval, for the alert on sweeps that
+ * stopped happening. */
+void metrics_reconcile_config(bool enabled, double checkpoint_interval_seconds);
+/* walcount_connected is streaming. /healthz answers 200 "ok" while
+ * streaming and the last batch succeeded, 200 "standby" while standing by
+ * (metrics_standby), else 503. */
 void metrics_health(bool streaming, bool last_batch_ok);
 void metrics_standby(bool standby);
 /* What /healthz answers: true (200) with "ok\n" or "standby\n", false

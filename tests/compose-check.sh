@@ -4,7 +4,10 @@
 #   - docker-compose.yml: `docker-compose config -q` (Debian's docker-compose
 #     1.29, with and without the monitoring profile) and what the resolved
 #     file must say: healthchecks, depends_on, secrets, no password in it
-#   - docker/prometheus/prometheus.yml: promtool check config
+#   - docker/prometheus/prometheus.yml: promtool check config (with the
+#     alert rules it loads; tests/alerts-check.sh tests them)
+#   - docker/grafana: the provisioning files and the dashboard parse, and
+#     the dashboard's data source is the provisioned one
 #   - the Dockerfiles: a small lint (hadolint is not in Debian): minor-pinned
 #     FROM tags, never latest; a non-root USER in the runtime stage; apt-get
 #     with -y, --no-install-recommends and its lists removed; no secrets in
@@ -87,8 +90,16 @@ def get(s, *path):
     for p in path:
         v = v.get(p, {}) if isinstance(v, dict) else {}
     return v
-say(set(svc) == {"postgres", "walcount", "prometheus"}, "services are postgres, walcount, prometheus", str(sorted(svc)))
-say(get("prometheus", "profiles") == ["monitoring"], "prometheus only in profile monitoring", str(get("prometheus", "profiles")))
+say(set(svc) == {"postgres", "walcount", "prometheus", "grafana"}, "services are postgres, walcount, prometheus, grafana", str(sorted(svc)))
+for s in ("prometheus", "grafana"):
+    say(get(s, "profiles") == ["monitoring"], s + " only in profile monitoring", str(get(s, "profiles")))
+    image = svc.get(s, {}).get("image", "")
+    say(re.search(r":v?[0-9]+\.[0-9]+\.[0-9]+$", image) is not None, s + " image pinned to a patch release", image)
+def mounts(s, target):
+    return any(str(v).endswith(":" + target + ":ro") for v in get(s, "volumes") or [])
+say(mounts("prometheus", "/etc/prometheus/alerts.yml"), "prometheus mounts alerts.yml beside prometheus.yml")
+say(mounts("grafana", "/etc/grafana/provisioning") and mounts("grafana", "/etc/grafana/dashboards"),
+    "grafana mounts docker/grafana provisioning and dashboards read-only")
 say(not get("postgres", "profiles") and not get("walcount", "profiles"), "postgres and walcount in no profile")
 cmd = " ".join(get("postgres", "command") or [])
 for want in ("wal_level=logical", "max_replication_slots=", "max_wal_senders="):
@@ -159,6 +170,27 @@ if need promtool prometheus; then
 	check "promtool check config docker/prometheus/prometheus.yml" promtool check config docker/prometheus/prometheus.yml
 fi
 check "prometheus scrapes walcount:9187" grep -q "walcount:9187" docker/prometheus/prometheus.yml
+
+# The provisioning YAML and the dashboard JSON parse; every panel and
+# target queries the provisioned data source by its uid.
+grafana_files_ok() {
+	"$py" -I - <<'EOF'
+import glob, json, sys, yaml
+ds = yaml.safe_load(open("docker/grafana/provisioning/datasources/prometheus.yml"))["datasources"]
+uids = {d["uid"] for d in ds}
+prov = yaml.safe_load(open("docker/grafana/provisioning/dashboards/walcount.yml"))["providers"]
+assert [p["options"]["path"] for p in prov] == ["/etc/grafana/dashboards"], prov
+bad = []
+for f in glob.glob("docker/grafana/dashboards/*.json"):
+    d = json.load(open(f))
+    for p in d["panels"]:
+        for x in [p] + p.get("targets", []):
+            if x.get("datasource", {}).get("uid") not in uids:
+                bad.append("%s: panel %r" % (f, p.get("title")))
+sys.exit("data source not provisioned: " + "; ".join(bad) if bad else 0)
+EOF
+}
+check "docker/grafana: provisioning and dashboard parse, data source provisioned" grafana_files_ok
 
 # --- Dockerfile lint ---------------------------------------------------------
 

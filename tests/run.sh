@@ -5,10 +5,10 @@
 # part without that line (it crashed) counts as one failure.
 #   (no argument)        make test: the -O2 build's unit, command-line
 #                        (cli, tests/cli-check.sh), deployment (compose,
-#                        install) and integration tests (the short fault
-#                        loop included), then the unit and integration
-#                        tests built with ASan/UBSan (build-san), the
-#                        integration tests there
+#                        install), alert-rule and metric-name checks and
+#                        integration tests (the short fault loop included),
+#                        then the unit and integration tests built with
+#                        ASan/UBSan (build-san), the integration tests there
 #                        with apply.workers = 4 (IT_WORKERS) so that both
 #                        apply paths run, the fuzz crashers replayed under
 #                        them, and the unit tests under Valgrind
@@ -35,7 +35,7 @@ san="$top/build-san"
 summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
 
 case "$mode" in
-all) parts="unit cli compose install integration san-unit san-integration fuzz-replay valgrind" ;;
+all) parts="unit cli compose install alerts metric-names integration san-unit san-integration fuzz-replay valgrind" ;;
 --check)
 	parts="format unit cli integration"
 	export IT_FAULT_SECONDS="${IT_FAULT_SECONDS:-20}" IT_QUICK="${IT_QUICK:-1}" ;;
@@ -83,6 +83,10 @@ run_part() {
 	# make install into temporary trees, the unit through systemd-analyze
 	# verify, the man pages through mandoc.
 	install) sh tests/install-check.sh ;;
+	# The alert rules (promtool check and test rules) and the metric names
+	# the rules and the Grafana dashboard query, against a running walcount.
+	alerts) sh tests/alerts-check.sh ;;
+	metric-names) sh tests/metric-names.sh ;;
 	integration) integration "$top/bin/walcount" build/tests/integration ;;
 	san-unit) sh tests/run-unit.sh $(unit_bins "$san") | sed 's/^unit:/san-unit:/' ;;
 	san-integration) IT_WORKERS=${IT_WORKERS:-4} integration "$san/walcount" "$san/tests/integration" |

@@ -53,6 +53,59 @@ static bool slot_gauge_set(struct ctx *t, int port, char **text, int *st)
 	}
 }
 
+/* While connected and refreshed, every family declared by a TYPE line has
+ * a sample (a histogram's are its _bucket lines). */
+static bool every_family_sampled(struct ctx *t, const char *text)
+{
+	char name[128], type[16], series[160];
+
+	for (const char *p = text; (p = strstr(p, "\n# TYPE ")) != NULL; p++) {
+		if (sscanf(p, "\n# TYPE %127s %15s", name, type) != 2)
+			return fail(t, "unreadable TYPE line in /metrics");
+		snprintf(series, sizeof series, "\n%s%s", name, strcmp(type, "histogram") == 0 ? "_bucket{" : "");
+		const char *q = strstr(text, series);
+		size_t n = strlen(series);
+		if (q == NULL || (series[n - 1] != '{' && q[n] != ' ' && q[n] != '{'))
+			return fail(t, "family %s has no sample while connected", name);
+	}
+	return true;
+}
+
+/* Item by item, what operators' alerts read (docker/prometheus/alerts.yml). */
+static bool check_conventions(struct ctx *t, const char *text)
+{
+	double lag = sample(text, "walcount_lag_seconds");
+	bool ok = every_family_sampled(t, text);
+
+	ok = ok && (sample(text, "walcount_connected") == 1 || fail(t, "walcount_connected is not 1 while streaming"));
+	ok = ok && (strstr(text, "\nwalcount_build_info{version=\"") != NULL || fail(t, "no walcount_build_info"));
+	ok = ok && (sample(text, "process_resident_memory_bytes") > 0 || fail(t, "no process_resident_memory_bytes"));
+	ok = ok && (sample(text, "process_open_fds") >= 3 || fail(t, "no process_open_fds"));
+	ok = ok && ((lag >= 0 && lag < 30) || fail(t, "walcount_lag_seconds %g after catching up, want 0 <= lag < 30", lag));
+	ok = ok && (sample(text, "walcount_slot_wal_status{status=\"reserved\"}") == 1 ||
+		    fail(t, "walcount_slot_wal_status{status=\"reserved\"} is not 1"));
+	ok = ok && (sample(text, "walcount_standbys") == 0 || fail(t, "walcount_standbys is not 0"));
+	ok = ok && (sample(text, "walcount_reconcile_corrected_total{table=\"aggregate_track\",column=\"comment_count\"}") == 0 ||
+		    fail(t, "walcount_reconcile_corrected_total not exported at 0 before a correction"));
+	return ok;
+}
+
+/* Idle and caught up, walcount_lag_seconds is 0, not the age of the last
+ * applied commit (a heartbeat's transaction may be in flight for a moment). */
+static bool lag_settles(struct ctx *t, int port)
+{
+	double lag = -1;
+
+	for (double end = it_now() + 10; it_now() < end; it_sleep_ms(100)) {
+		char *text = NULL;
+		lag = http_get(port, "/metrics", &text) == 200 ? sample(text, "walcount_lag_seconds") : -1;
+		free(text);
+		if (lag == 0)
+			return true;
+	}
+	return fail(t, "walcount_lag_seconds is %g, not 0, 10 s after catching up", lag);
+}
+
 static bool check_exposition(struct ctx *t, int port)
 {
 	char *text = NULL, *health = NULL;
@@ -66,22 +119,74 @@ static bool check_exposition(struct ctx *t, int port)
 		    fail(t, "no reposts inserts counted in /metrics"));
 	ok = ok && (sample(text, "walcount_batches_total") > 0 || fail(t, "walcount_batches_total not > 0"));
 	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 || fail(t, "commit_to_apply histogram empty"));
+	ok = ok && check_conventions(t, text) && lag_settles(t, port);
 	free(text);
 	free(health);
 	return ok;
 }
 
+/* Scrapes walcount every second and evaluates the alert rules of
+ * docker/prometheus/alerts.yml as often. */
 static bool write_prometheus_config(struct ctx *t, const char *path, int port)
 {
-	FILE *f = fopen(path, "w");
+	char rules[PATH_MAX];
+	FILE *f;
 
-	if (f == NULL)
+	if (realpath("docker/prometheus/alerts.yml", rules) == NULL)
+		return fail(t, "docker/prometheus/alerts.yml: %s", strerror(errno));
+	if ((f = fopen(path, "w")) == NULL)
 		return fail(t, "%s: %s", path, strerror(errno));
 	fprintf(f,
-		"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: walcount\n"
-		"    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
-		port);
+		"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - '%s'\n"
+		"scrape_configs:\n  - job_name: walcount\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+		rules, port);
 	return fclose(f) == 0 || fail(t, "%s: %s", path, strerror(errno));
+}
+
+static int count(const char *text, const char *s)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, s)) != NULL; p += strlen(s))
+		n++;
+	return n;
+}
+
+/* The alert rules, evaluated on walcount's real series, all evaluate
+ * without error (vector matching, types), and none is pending or firing
+ * for a healthy, caught-up walcount. Evaluations before the first scrape
+ * saw no series, so 3 s of them (every second) are watched. */
+static bool rules_quiet(struct ctx *t, int prom_port)
+{
+	char *body = NULL;
+	int rules = 0, ok = 0;
+	double settled = it_now() + 3;
+
+	for (double end = it_now() + 20; ok == 0 || ok < rules || it_now() < settled; it_sleep_ms(500)) {
+		free(body);
+		body = NULL;
+		if (http_get(prom_port, "/api/v1/rules", &body) == 200) {
+			rules = count(body, "\"type\":\"alerting\"");
+			ok = count(body, "\"health\":\"ok\"");
+			if (strstr(body, "\"health\":\"err\"") != NULL) {
+				const char *e = strstr(body, "\"lastError\":\"");
+				fail(t, "an alert rule fails to evaluate: %.300s", e ? e : body);
+				free(body);
+				return false;
+			}
+		}
+		if (it_now() >= end) {
+			free(body);
+			return fail(t, "%d of %d alert rules evaluated within 20 s", ok, rules);
+		}
+	}
+	free(body);
+	body = NULL;
+	bool quiet = http_get(prom_port, "/api/v1/alerts", &body) == 200 && strstr(body, "\"alerts\":[]") != NULL;
+	if (!quiet)
+		fail(t, "alerts pending or firing for a healthy walcount: %.400s", body ? body : "");
+	free(body);
+	return quiet && rules > 10;
 }
 
 /* Starts Debian's prometheus scraping walcount every second and waits until
@@ -112,11 +217,13 @@ static bool prometheus_scrapes(struct ctx *t, int port, int prom_port)
 		seen = http_get(prom_port, query, &body) == 200 && strstr(body, "\"value\":[") != NULL;
 		free(body);
 	}
+	bool ok = seen ? rules_quiet(t, prom_port)
+		       : fail(t, "prometheus did not scrape walcount_batches_total within 60 s (see %s)", log);
 	int status;
 	kill(pid, SIGTERM);
 	if (!it_reap(pid, 20, &status, NULL))
 		kill(pid, SIGKILL), it_reap(pid, 5, &status, NULL);
-	return seen || fail(t, "prometheus did not scrape walcount_batches_total within 60 s (see %s)", log);
+	return ok;
 }
 
 bool test_metrics(struct ctx *t)
@@ -132,6 +239,8 @@ bool test_metrics(struct ctx *t)
 		return false;
 	if (!check_exposition(t, ports[0]) || !prometheus_scrapes(t, ports[0], ports[1]))
 		return false;
-	snprintf(t->details, sizeof t->details, "/metrics passes promtool, /healthz 200, Prometheus scraped it");
+	snprintf(t->details, sizeof t->details,
+		 "/metrics passes promtool, every family sampled while connected, /healthz 200, Prometheus scraped it and "
+		 "evaluated the alert rules: no error, none pending or firing");
 	return true;
 }

@@ -18,11 +18,13 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "delta.h"
 #include "http.h"
 #include "metrics.h"
+#include "version.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define PROMTOOL "/usr/bin/promtool"
@@ -69,14 +71,49 @@ static const char *const zero_lines[] = {
 	"walcount_batch_duration_seconds_sum 0",
 	"walcount_batch_duration_seconds_count 0",
 	"walcount_applied_lsn 0",
-	"walcount_slot_active 0",
+	"walcount_connected 0",
+	"walcount_standby 0",
 	"walcount_reconnects_total 0",
 	"walcount_rebuilds_total{reason=\"slot_missing\"} 0",
 	"walcount_rebuilds_total{reason=\"no_progress\"} 0",
 	"walcount_rebuilds_total{reason=\"wal_lost\"} 0",
 	"walcount_rebuilds_total{reason=\"slot_ahead\"} 0",
 	"walcount_reconcile_duration_seconds 0",
+	"walcount_reconcile_corrected_total{table=\"aggregate_user\",column=\"repost_count\"} 0",
+	"walcount_reconcile_corrected_total{table=\"aggregate_track\",column=\"comment_count\"} 0",
+	"walcount_reconcile_corrected_total{table=\"aggregate_playlist\",column=\"save_count\"} 0",
+	"walcount_reconcile_failures_total 0",
+	"walcount_reconcile_last_success_timestamp_seconds 0",
+	"walcount_reconcile_enabled 0",
+	"walcount_checkpoint_interval_seconds 0",
 };
+
+/* The families exported only while the stream is connected. */
+static const char *const slot_families[] = {
+	"walcount_lag_seconds", "walcount_lag_bytes",       "walcount_slot_retained_wal_bytes",
+	"walcount_slot_active", "walcount_slot_wal_status", "walcount_standbys",
+};
+
+/* Whether text has a sample of family name (a line "name " or "name{"). */
+static bool has_sample(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; (p = strstr(p, name)) != NULL; p++)
+		if ((p == text || p[-1] == '\n') && (p[n] == ' ' || p[n] == '{'))
+			return true;
+	return false;
+}
+
+/* Counts lines that start with prefix. */
+static int count_lines(const char *text, const char *prefix)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, prefix)) != NULL; p++)
+		n += p == text || p[-1] == '\n';
+	return n;
+}
 
 static void test_render_initial(void **state)
 {
@@ -90,7 +127,15 @@ static void test_render_initial(void **state)
 		changes++;
 	assert_int_equal(changes, 12);
 	assert_null(strstr(text, "reason=\"none\""));
-	assert_null(strstr(text, "\nwalcount_reconcile_corrected_total{"));
+	/* Every swept column, at 0 before any sweep: increase() sees the first. */
+	assert_int_equal(count_lines(text, "walcount_reconcile_corrected_total{"), 14);
+	/* Not connected yet: the slot families are declared, without a sample. */
+	for (size_t i = 0; i < ARRAY_LEN(slot_families); i++) {
+		char type[96];
+		snprintf(type, sizeof type, "# TYPE %s gauge", slot_families[i]);
+		assert_line(text, type);
+		assert_false(has_sample(text, slot_families[i]));
+	}
 	free(text);
 }
 
@@ -110,7 +155,7 @@ static void apply_updates(void)
 	metrics_commit_to_apply(-2.0); /* clock skew: counts as 0 */
 	metrics_commit_to_apply(0.5);  /* on a bound: le is <= */
 	metrics_commit_to_apply(20.0); /* past the last bound */
-	metrics_slot(4096, -1, true);
+	metrics_slot(&(struct slot_gauges){4096, -1, true, "reserved", 2});
 	metrics_reconnect();
 	metrics_reconnect();
 	metrics_reconcile_corrected(COL_TRACK_SAVE, 5);
@@ -149,6 +194,13 @@ static const char *const updated_lines[] = {
 	"walcount_lag_bytes 4096",
 	"walcount_slot_retained_wal_bytes -1",
 	"walcount_slot_active 1",
+	"walcount_slot_wal_status{status=\"reserved\"} 1",
+	"walcount_slot_wal_status{status=\"extended\"} 0",
+	"walcount_slot_wal_status{status=\"unreserved\"} 0",
+	"walcount_slot_wal_status{status=\"lost\"} 0",
+	"walcount_standbys 2",
+	"walcount_connected 1",
+	"walcount_lag_seconds 0",
 	"walcount_reconnects_total 2",
 	"walcount_reconcile_corrected_total{table=\"aggregate_track\",column=\"save_count\"} 7",
 	"walcount_reconcile_corrected_total{table=\"aggregate_user\",column=\"repost_count\"} 0",
@@ -161,10 +213,12 @@ static void test_render_updates(void **state)
 
 	(void) state;
 	apply_updates();
+	metrics_health(true, true);
 	text = render();
 	for (size_t i = 0; i < ARRAY_LEN(updated_lines); i++)
 		assert_line(text, updated_lines[i]);
 	free(text);
+	metrics_health(false, true);
 }
 
 /* Every histogram's buckets are non-decreasing in le order and its +Inf
@@ -203,6 +257,13 @@ static const struct {
 	const char *name, *type;
 } families[] = {
 	{"walcount_up", "gauge"},
+	{"walcount_build_info", "gauge"},
+	{"process_cpu_seconds_total", "counter"},
+	{"process_resident_memory_bytes", "gauge"},
+	{"process_virtual_memory_bytes", "gauge"},
+	{"process_start_time_seconds", "gauge"},
+	{"process_open_fds", "gauge"},
+	{"process_max_fds", "gauge"},
 	{"walcount_changes_total", "counter"},
 	{"walcount_skipped_changes_total", "counter"},
 	{"walcount_batches_total", "counter"},
@@ -212,11 +273,19 @@ static const struct {
 	{"walcount_lag_bytes", "gauge"},
 	{"walcount_slot_retained_wal_bytes", "gauge"},
 	{"walcount_slot_active", "gauge"},
+	{"walcount_slot_wal_status", "gauge"},
+	{"walcount_standbys", "gauge"},
+	{"walcount_lag_seconds", "gauge"},
+	{"walcount_connected", "gauge"},
 	{"walcount_standby", "gauge"},
 	{"walcount_reconnects_total", "counter"},
 	{"walcount_rebuilds_total", "counter"},
 	{"walcount_reconcile_corrected_total", "counter"},
 	{"walcount_reconcile_duration_seconds", "gauge"},
+	{"walcount_reconcile_failures_total", "counter"},
+	{"walcount_reconcile_last_success_timestamp_seconds", "gauge"},
+	{"walcount_reconcile_enabled", "gauge"},
+	{"walcount_checkpoint_interval_seconds", "gauge"},
 	{"walcount_prerequisite_violations_total", "counter"},
 	{"walcount_counts_stale", "gauge"},
 };
@@ -265,8 +334,8 @@ static void test_labels_match_names(void **state)
 	free(text);
 }
 
-/* A sweep's series appear in counters.h's table and column order, each
- * once its column has been reported. */
+/* A sweep's series appear in counters.h's table and column order, every
+ * swept column from the start. */
 static void test_corrected_series(void **state)
 {
 	char *text;
@@ -280,7 +349,7 @@ static void test_corrected_series(void **state)
 	const char *user = strstr(text, "column=\"repost_count\"} 0"), *genre = strstr(text, "column=\"dominant_genre\"}"),
 		   *track = strstr(text, "table=\"aggregate_track\",column=\"save_count\"} 7");
 	assert_true(user != NULL && genre != NULL && track != NULL && user < genre && genre < track);
-	assert_null(strstr(text, "column=\"comment_count\""));
+	assert_line(text, "walcount_reconcile_corrected_total{table=\"aggregate_track\",column=\"comment_count\"} 0");
 	free(text);
 }
 
@@ -508,20 +577,113 @@ static void test_bind_conflict(void **state)
 	close(fd);
 }
 
-/* A lost stream leaves the slot gauge at 0 until the next refresh; a
- * rebuild is counted under its reason. */
+/* A lost stream takes the slot samples away until a refresh after the
+ * next connection; a rebuild is counted under its reason. */
 static void test_released_and_rebuilds(void **state)
 {
 	char *text;
 
 	(void) state;
-	metrics_slot(0, 0, true);
+	metrics_health(true, true);
+	metrics_slot(&(struct slot_gauges){0, 0, true, "lost", 0});
+	text = render();
+	assert_line(text, "walcount_slot_wal_status{status=\"lost\"} 1");
+	assert_line(text, "walcount_slot_wal_status{status=\"reserved\"} 0");
+	free(text);
+	metrics_health(false, true);
 	metrics_slot_released();
 	metrics_rebuild(REBUILD_SLOT_MISSING);
 	text = render();
-	assert_line(text, "walcount_slot_active 0");
+	for (size_t i = 0; i < ARRAY_LEN(slot_families); i++)
+		assert_false(has_sample(text, slot_families[i]));
+	assert_line(text, "walcount_connected 0");
+	/* Connected again, but not refreshed yet: still no slot sample. */
+	metrics_health(true, true);
+	free(text);
+	text = render();
+	assert_false(has_sample(text, "walcount_slot_active"));
+	assert_true(has_sample(text, "walcount_lag_seconds"));
+	metrics_health(false, true);
 	assert_line(text, "walcount_rebuilds_total{reason=\"slot_missing\"} 1");
 	assert_line(text, "walcount_rebuilds_total{reason=\"slot_ahead\"} 0");
+	free(text);
+}
+
+static double sample_value(const char *text, const char *series)
+{
+	char prefix[160];
+	const char *p;
+
+	snprintf(prefix, sizeof prefix, "\n%s ", series);
+	p = strstr(text, prefix);
+	assert_non_null(p);
+	return strtod(p + strlen(prefix), NULL);
+}
+
+/* walcount_lag_seconds is the age of the oldest unapplied commit while
+ * connected, 0 once everything received is applied. */
+static void test_lag_seconds(void **state)
+{
+	struct timespec ts;
+	char *text;
+
+	(void) state;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	metrics_health(true, true);
+	metrics_unapplied_since((int64_t) ts.tv_sec * 1000000 - 5000000);
+	text = render();
+	double lag = sample_value(text, "walcount_lag_seconds");
+	assert_true(lag >= 5 && lag < 65);
+	free(text);
+	/* A commit time ahead of this host's clock (skew) reads 0, not < 0. */
+	metrics_unapplied_since((int64_t) ts.tv_sec * 1000000 + 3600000000);
+	text = render();
+	assert_line(text, "walcount_lag_seconds 0");
+	free(text);
+	metrics_unapplied_since(0);
+	text = render();
+	assert_line(text, "walcount_lag_seconds 0");
+	free(text);
+	metrics_health(false, true);
+}
+
+/* The build and the process, as the client libraries export them. */
+static void test_build_and_process(void **state)
+{
+	char *text = render(), line[160];
+	struct timespec ts;
+
+	(void) state;
+	snprintf(line, sizeof line, "walcount_build_info{version=\"%s\",revision=\"%s\"} 1", WALCOUNT_VERSION, walcount_revision);
+	assert_line(text, line);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double start = sample_value(text, "process_start_time_seconds");
+	assert_true(start > (double) ts.tv_sec - 3600 && start <= (double) ts.tv_sec + 1);
+	assert_true(sample_value(text, "process_resident_memory_bytes") > 0);
+	assert_true(sample_value(text, "process_cpu_seconds_total") >= 0);
+	/* stdin, stdout, stderr at least; the limit is above them. */
+	double fds = sample_value(text, "process_open_fds");
+	assert_true(fds >= 3 && sample_value(text, "process_max_fds") > fds);
+	free(text);
+}
+
+/* Sweep outcomes and the configuration the "sweep not run" alert reads. */
+static void test_reconcile_done(void **state)
+{
+	struct timespec ts;
+	char *text;
+
+	(void) state;
+	metrics_reconcile_config(true, 600);
+	metrics_reconcile_done(false);
+	metrics_reconcile_done(true);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	text = render();
+	assert_line(text, "walcount_reconcile_failures_total 1");
+	assert_line(text, "walcount_reconcile_enabled 1");
+	assert_line(text, "walcount_checkpoint_interval_seconds 600");
+	double at = sample_value(text, "walcount_reconcile_last_success_timestamp_seconds");
+	assert_true(at > (double) ts.tv_sec - 5 && at <= (double) ts.tv_sec + 1);
 	free(text);
 }
 
@@ -541,6 +703,10 @@ int main(void)
 		cmocka_unit_test(test_localhost_and_ipv6),
 		cmocka_unit_test(test_bind_conflict),
 		cmocka_unit_test(test_released_and_rebuilds),
+		cmocka_unit_test(test_lag_seconds),
+		cmocka_unit_test(test_build_and_process),
+		cmocka_unit_test(test_reconcile_done),
+		cmocka_unit_test(test_promtool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,22 @@
+/* procstats: the standard process_* metrics of this process, read from
+ * /proc (Linux) and getrlimit at scrape time, as Prometheus' client
+ * libraries define them. metrics.c renders them; the reading is here so
+ * that metrics.c does no I/O of its own. */
+#ifndef WALCOUNT_PROCSTATS_H
+#define WALCOUNT_PROCSTATS_H
+
+#include <stdbool.h>
+
+struct procstats {
+	double cpu_seconds;    /* user + system CPU time */
+	double resident_bytes; /* resident set size */
+	double virtual_bytes;  /* virtual memory size */
+	double start_time;     /* seconds since the epoch */
+	double open_fds;       /* entries of /proc/self/fd */
+	double max_fds;        /* the soft RLIMIT_NOFILE; +Inf when unlimited */
+};
+
+/* Fills *ps; false when /proc cannot be read (then nothing is exported). */
+bool procstats_read(struct procstats *ps);
+
+#endif
