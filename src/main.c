@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "consumer.h"
@@ -172,6 +173,9 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* Before prepare: the slot shows as active during the initial load, and
 	 * a SIGUSR1 sent then must not end the process. */
 	handle_signals();
+	/* The PID to signal (SIGHUP, SIGUSR1, SIGTERM): the only other one in
+	 * the log is the walsender's. */
+	log_info("walcount %s starting: pid %d, config %s", WALCOUNT_VERSION, (int) getpid(), live_path);
 	/* The listener first: a port in use must fail before the schema, the
 	 * slot and the initial load exist. /healthz says "not streaming" until
 	 * the consumer streams. */
