@@ -3,17 +3,19 @@
 # wal2json cluster started here, and a closing "N passed, N failed" line
 # over all parts. Each part prints its own "PART: N passed, M failed"; a
 # part without that line (it crashed) counts as one failure.
-#   (no argument)        make test: the -O2 build's unit, deployment and
-#                        integration tests (the short fault loop included),
-#                        then the unit and integration tests built with
-#                        ASan/UBSan (build-san), the integration tests there
+#   (no argument)        make test: the -O2 build's unit, deployment,
+#                        README-path and integration tests (the short
+#                        fault loop included), then the unit and
+#                        integration tests built with ASan/UBSan
+#                        (build-san), the integration tests there
 #                        with apply.workers = 4 (IT_WORKERS) so that both
 #                        apply paths run, the fuzz crashers replayed under
 #                        them, and the unit tests under Valgrind
 #   --check              make check: the formatting check, the -O2 build's
-#                        unit tests and its integration tests with a
-#                        shorter fault loop (IT_FAULT_SECONDS, default 20)
-#                        and fewer rounds of the repetitive ones (IT_QUICK=1)
+#                        unit tests, the README path and its integration
+#                        tests with a shorter fault loop (IT_FAULT_SECONDS,
+#                        default 20) and fewer rounds of the repetitive ones
+#                        (IT_QUICK=1)
 #   --integration-only   the -O2 build's integration tests (make integration)
 #   --sanitize           the ASan/UBSan parts only (make check-sanitize)
 #   --valgrind           the unit tests under Valgrind (make check-valgrind)
@@ -32,9 +34,9 @@ san="$top/build-san"
 summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
 
 case "$mode" in
-all) parts="unit compose integration san-unit san-integration fuzz-replay valgrind" ;;
+all) parts="unit compose readme-path integration san-unit san-integration fuzz-replay valgrind" ;;
 --check)
-	parts="format unit integration"
+	parts="format unit readme-path integration"
 	export IT_FAULT_SECONDS="${IT_FAULT_SECONDS:-20}" IT_QUICK="${IT_QUICK:-1}" ;;
 --integration-only) parts="integration" ;;
 --sanitize) parts="san-unit san-integration fuzz-replay" ;;
@@ -75,6 +77,9 @@ run_part() {
 	# The deployment files: there is no Docker engine here, so the compose
 	# file, the Dockerfiles and the image's first start are checked without.
 	compose) sh tests/compose-check.sh ;;
+	# The README's set-up section as a new user follows it: make run, the
+	# second terminal's commands, Ctrl-C, make stop (its own cluster).
+	readme-path) sh tests/readme-path.sh ;;
 	integration) integration "$top/bin/walcount" build/tests/integration ;;
 	san-unit) sh tests/run-unit.sh $(unit_bins "$san") | sed 's/^unit:/san-unit:/' ;;
 	san-integration) IT_WORKERS=${IT_WORKERS:-4} integration "$san/walcount" "$san/tests/integration" |
