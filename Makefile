@@ -15,7 +15,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 BUILD   := build
 WALCOUNT := bin/walcount
 PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config cron ratelimit dsn metrics
-MODULES := $(PURE) log session db prereq identity slot slotwait apply fanout stream consumer checkpoint watch http status reconcile request
+MODULES := $(PURE) log session db prereq identity slot slotwait loadwatch apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
 OPS_SQL := sql/schema.sql sql/roles.sql sql/drop_seed_triggers.sql
