@@ -173,9 +173,6 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 	/* Before prepare: the slot shows as active during the initial load, and
 	 * a SIGUSR1 sent then must not end the process. */
 	handle_signals();
-	/* The PID to signal (SIGHUP, SIGUSR1, SIGTERM): the only other one in
-	 * the log is the walsender's. */
-	log_info("walcount %s starting: pid %d, config %s", WALCOUNT_VERSION, (int) getpid(), live_path);
 	/* The listener first: a port in use must fail before the schema, the
 	 * slot and the initial load exist. /healthz says "not streaming" until
 	 * the consumer streams. */
@@ -187,6 +184,10 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 		http_stop();
 		return 1;
 	}
+	/* The PID to signal (SIGHUP, SIGUSR1, SIGTERM): the only other one in
+	 * the log is the walsender's. Once the start-up checks have passed, so
+	 * that a refused start stays one line. */
+	log_info("walcount %s started: pid %d, config %s", WALCOUNT_VERSION, (int) getpid(), live_path);
 	/* Held by another process: the consumer stands by on a connection of
 	 * its own. */
 	if (out == SLOT_HELD) {

@@ -143,7 +143,7 @@ readme_path() {
 		return
 	fi
 	ok "make run: walcount streams (local server on $port, metrics on $mport)"
-	pid=$(sed -n 's/.*walcount [^ ]* starting: pid \([0-9]*\),.*/\1/p' "$tmp/run.log" | head -n 1)
+	pid=$(sed -n 's/.*walcount [^ ]* started: pid \([0-9]*\),.*/\1/p' "$tmp/run.log" | head -n 1)
 	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = walcount ]; then
 		ok "walcount logs its own PID at start ($pid)"
 	else
@@ -194,7 +194,7 @@ readme_path() {
 	start_make_run
 	wait_for 120 started_or_ended
 	if streaming; then
-		pid=$(sed -n 's/.*walcount [^ ]* starting: pid \([0-9]*\),.*/\1/p' "$tmp/run.log" | head -n 1)
+		pid=$(sed -n 's/.*walcount [^ ]* started: pid \([0-9]*\),.*/\1/p' "$tmp/run.log" | head -n 1)
 		stop_make_run TERM "${pid:-0}"
 		if [ "$rc" = 0 ]; then ok "make run again, SIGTERM to walcount's PID: exit 0"; else bad "make run exits 0 after SIGTERM to walcount" "exit $rc; $(tail -n 3 "$tmp/run.log")"; fi
 	else
