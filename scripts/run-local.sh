@@ -31,7 +31,8 @@ sh "$top/scripts/pg-local.sh" start "$dir" "$port"
 export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres
 psql -qAt -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'audius'" | grep -q 1 ||
 	psql -q -d postgres -c "CREATE DATABASE audius"
-psql -q -v ON_ERROR_STOP=1 -d audius -f "$top/sql/schema.sql"
+# Again on a reused server: its "already exists, skipping" notices are noise.
+PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 -d audius -f "$top/sql/schema.sql"
 unset PGHOST PGPORT PGUSER
 
 echo "walcount: PostgreSQL on 127.0.0.1:$port, database audius, data in $dir"
