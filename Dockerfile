@@ -34,8 +34,9 @@ RUN apt-get update \
 		--home-dir /nonexistent --shell /usr/sbin/nologin walcount
 COPY --from=build /src/bin/walcount /usr/local/bin/walcount
 COPY docker/walcount/healthcheck.sh /usr/local/bin/walcount-healthcheck
-# The documented defaults; docker-compose.yml mounts the project's
-# config.yaml over it read-only.
+# The documented defaults (its DSN names `make run`'s local server: set
+# WALCOUNT_DATABASE_DSN); docker-compose.yml mounts the project's
+# config.yaml over it read-only and sets the DSN.
 COPY config.yaml /etc/walcount/config.yaml
 # Inside a container the metrics listener must not be loopback-only, or
 # neither Prometheus nor the port mapping reaches it.

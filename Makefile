@@ -1,5 +1,6 @@
-# walcount build. `make` builds bin/walcount; `make test` and `make run`
-# install what is missing first (scripts/deps.sh), see README.md.
+# walcount build. `make` builds bin/walcount; `make test`, `make check`,
+# `make run`, `make fuzz` and the benchmarks install what they are missing
+# first (scripts/deps.sh MODE: only that command's packages), see README.md.
 
 CC      ?= cc
 PG_INC  := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
@@ -14,7 +15,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 BUILD   := build
 WALCOUNT := bin/walcount
 PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics notify version procstats
-MODULES := $(PURE) log help session db prereq identity slot slotwait apply fanout stream consumer checkpoint watch http status reconcile request
+MODULES := $(PURE) log help session db prereq identity slot slotwait loadwatch apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
 OPS_SQL := sql/schema.sql sql/roles.sql sql/drop_seed_triggers.sql
@@ -22,7 +23,7 @@ SQL     := $(sort $(filter-out $(OPS_SQL),$(wildcard sql/*.sql)))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all test check format format-check unit integration run check-sanitize clean deps bench-reconcile
-.PHONY: fuzz fuzz-build fuzz-replay check-valgrind soak san-build deps-fuzz
+.PHONY: fuzz fuzz-build fuzz-replay check-valgrind soak san-build deps-fuzz deps-run stop
 all: $(WALCOUNT)
 
 $(WALCOUNT): $(BUILD)/main.o $(OBJS)
@@ -72,7 +73,10 @@ unit: $(UNIT)
 	@sh tests/run-unit.sh $(UNIT)
 
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh test
+
+deps-run:
+	@sh scripts/deps.sh run
 
 # make test (and .ci/run): the -O2 build's unit, deployment and integration
 # tests, then the unit and integration tests built with ASan/UBSan, the
@@ -101,9 +105,15 @@ format-check:
 integration: all $(BUILD)/tests/integration
 	@sh tests/run.sh --integration-only
 
-run: deps
+# make run: the local PostgreSQL (.pgdata, port 5499) and walcount in the
+# foreground with config.yaml; Ctrl-C stops walcount only, make stop the
+# server. Fails with walcount's status when walcount fails.
+run: deps-run
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run-local.sh
+
+stop:
+	@sh scripts/run-local.sh stop
 
 # The same tests with walcount and the unit tests built with ASan/UBSan
 # (gcc's runtimes), and the fuzz crashers replayed under them.

@@ -44,7 +44,7 @@ say() { printf '%s\n' "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 [ -x "$walcount" ] || die "$walcount is missing: run make first"
-sh "$top/scripts/deps.sh"
+sh "$top/scripts/deps.sh" bench
 for t in psql pgbench curl awk; do
 	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15; curl, awk are base tools)"
 done

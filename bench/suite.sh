@@ -166,7 +166,7 @@ say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "bench: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 [ -x "$top/bin/walcount" ] || die "$top/bin/walcount is missing: run make first"
-[ -n "${BENCH_NO_DEPS:-}" ] || sh "$top/scripts/deps.sh"
+[ -n "${BENCH_NO_DEPS:-}" ] || sh "$top/scripts/deps.sh" bench
 PATH=/usr/lib/postgresql/15/bin:$PATH
 for t in psql pgbench pg_recvlogical curl awk; do
 	command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh installs postgresql-client-15)"

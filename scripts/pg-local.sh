@@ -2,7 +2,8 @@
 # pg-local.sh: a project-local PostgreSQL 15 cluster for `make run`, the tests
 # and the benchmarks, set up for logical decoding with wal2json.
 #
-#   pg-local.sh start DIR PORT [name=value ...]  create (once) and start
+#   pg-local.sh start DIR PORT [name=value ...]  create (once) and start;
+#                                                  a running one is kept
 #   pg-local.sh restart DIR                        fast restart
 #   pg-local.sh stop DIR                           fast stop
 #
@@ -49,6 +50,8 @@ case "$cmd" in
 start)
 	port=$1; shift
 	[ -f "$dir/data/PG_VERSION" ] || create "$@"
+	# `make run` after a Ctrl-C finds its server still up.
+	as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && exit 0
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
 	;;
 restart)

@@ -6,6 +6,9 @@
 --  - a reconcile sweep (design.md §8), right after its snapshot was taken,
 --    followed by the correcting chunks (reconcile_*.sql) once the stream
 --    has applied everything the snapshot saw.
+-- Every statement ends with ';' at the end of a line: the initial load
+-- sends the pieces between such lines one by one, to say how far it is
+-- (src/loadwatch.c; a piece of comments only is an empty query).
 CREATE TEMP TABLE IF NOT EXISTS recount_user (
 	user_id int PRIMARY KEY, repost_count bigint, track_save_count bigint,
 	follower_count bigint, following_count bigint);

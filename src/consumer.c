@@ -47,9 +47,11 @@ struct inflight {
 
 struct stats {
 	uint64_t skipped;
-	uint64_t applied; /* changes in committed batches */
-	uint64_t batches;
+	uint64_t applied;  /* changes in committed batches */
+	uint64_t batches;  /* committed batches with at least one change */
 	uint64_t reported; /* `applied` at the last progress line */
+	int64_t line_ms;   /* when the last progress line was logged; 0: none yet */
+	int64_t window_ms; /* start of the span the next line's rate is over */
 };
 
 /* The sweep driver and the prerequisite watch keep their own state, owned
@@ -85,6 +87,10 @@ struct consumer {
 	struct cron_task cron[7];
 };
 
+/* The report task looks every second, so the first progress line comes
+ * within a second of the first applied change (someone trying walcount
+ * sees it work at once); later lines come at most every 10 s. */
+static const int64_t report_poll_ms = 1000;
 static const int64_t report_interval_ms = 10000;
 static const int64_t signal_poll_ms = 100;
 /* How often a standby looks whether the slot was released. */
@@ -183,6 +189,12 @@ static void observe_applied(struct consumer *c)
 		metrics_commit_to_apply((now_us - (double) f->commits.us[i]) / 1e6);
 	f->commits.n = 0;
 	note_unapplied(c);
+	/* A write without changes (a heartbeat, an idle position, the stop)
+	 * only moves the progress rows: not a batch. */
+	if (f->changes == 0) {
+		metrics_applied_lsn(c->ledger.applied.lsn);
+		return;
+	}
 	metrics_batch((double) (clock_now_ms() - f->sent_ms) / 1e3, c->ledger.applied.lsn);
 	c->stats.applied += f->changes;
 	c->stats.batches++;
@@ -484,17 +496,25 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 	char lsn[LSN_BUFLEN], part[64] = "";
 	const struct progress *at = &c->ledger.applied;
 
-	(void) now;
-	if (s->applied == s->reported)
+	/* Until the first line, an idle look restarts the span of its rate:
+	 * it then covers the changes since the stream got busy. */
+	if (s->applied == s->reported) {
+		if (s->line_ms == 0)
+			s->window_ms = now;
+		return STREAM_CONTINUE;
+	}
+	if (s->line_ms != 0 && now - s->line_ms < report_interval_ms)
 		return STREAM_CONTINUE;
 	if (at->partial_xid != 0)
 		snprintf(part, sizeof part, " and %" PRIu64 " changes of xid %" PRIu64, at->partial_changes, at->partial_xid);
+	int64_t span = now - s->window_ms > 0 ? now - s->window_ms : 1;
 	log_event(LOG_INFO, "progress", at->lsn, at->partial_xid,
 		  "progress: applied through %s%s, %" PRIu64 " changes in %" PRIu64 " batches (%.0f/s), %" PRIu64 " skipped",
 		  lsn_format(at->lsn, lsn), part, s->applied, s->batches,
-		  (double) (s->applied - s->reported) * 1000.0 / (double) report_interval_ms, s->skipped);
+		  (double) (s->applied - s->reported) * 1000.0 / (double) span, s->skipped);
 	notify_status("streaming slot %s, applied through %s, %" PRIu64 " changes", c->cfg->slot_name, lsn, s->applied);
 	s->reported = s->applied;
+	s->line_ms = s->window_ms = now;
 	return STREAM_CONTINUE;
 }
 
@@ -917,7 +937,7 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 {
 	const struct stream_sink sink = {c,          sink_change,  sink_keepalive, sink_tick,   sink_drained,
 					 sink_flush, sink_durable, sink_wait_fds,  sink_started};
-	int64_t delay = c->cfg->stream_reconnect_min_ms;
+	int64_t delay = c->cfg->stream_reconnect_min_ms, lost_ms = 0;
 	int attempt = 0;
 	bool received;
 
@@ -943,8 +963,12 @@ static int run_loop(struct consumer *c, volatile sig_atomic_t *stop)
 		if (*stop)
 			break;
 		metrics_reconnect();
-		log_event(LOG_WARN, "reconnect", c->ledger.applied.lsn, 0, "stream: reconnect attempt %d in %" PRId64 " ms",
-			  ++attempt, delay);
+		if (attempt == 0)
+			lost_ms = clock_now_ms();
+		log_event(LOG_WARN, "reconnect", c->ledger.applied.lsn, 0,
+			  "stream: reconnect attempt %d in %" PRId64
+			  " ms (not streaming for %.1f s; retried for as long as walcount runs)",
+			  ++attempt, delay, (double) (clock_now_ms() - lost_ms) / 1e3);
 		notify_status("reconnecting: attempt %d in %" PRId64 " ms", attempt, delay);
 		db_backoff_sleep(delay, stop);
 		delay = db_next_backoff(c->cfg, delay);
@@ -963,7 +987,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.slot_opts = opts->slot,
 		.cron =
 			{
-				{"report", &report_interval_ms, cron_report, 0},
+				{"report", &report_poll_ms, cron_report, 0},
 				{"heartbeat", &cfg->slot_heartbeat_interval_ms, consumer_heartbeat, 0},
 				{"slot refresh", &cfg->slot_refresh_interval_ms, cron_slot_refresh, 0},
 				{"checkpoint", &cfg->checkpoint_interval_ms, cron_checkpoint, 0},
@@ -974,6 +998,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 	};
 	char lsn[LSN_BUFLEN];
 
+	c.stats.window_ms = clock_now_ms();
 	c.batch = batch_new();
 	c.sweeper = checkpoint_new(&c, cfg, opts->sweep_once, opts->dry_run, stop);
 	c.watch = watch_new(&c, cfg, opts->sweep_once);

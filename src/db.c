@@ -128,17 +128,36 @@ int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms)
 	return delay_ms > cfg->stream_reconnect_max_ms / 2 ? cfg->stream_reconnect_max_ms : delay_ms * 2;
 }
 
+/* The waits still ahead after a failed attempt, with delay the next one:
+ * what "gives up in about" says. */
+static int64_t waits_left(const struct config *cfg, int64_t attempt, int64_t delay)
+{
+	int64_t sum = 0;
+
+	for (int64_t a = attempt; a < cfg->stream_connect_attempts; a++, delay = db_next_backoff(cfg, delay))
+		sum += delay;
+	return sum;
+}
+
 PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-	int64_t delay = cfg->stream_reconnect_min_ms;
+	int64_t delay = cfg->stream_reconnect_min_ms, start = clock_now_ms();
 
 	for (int64_t attempt = 1;; attempt++) {
 		bool transient = false;
 		PGconn *conn = connect_once(cfg, kind, &transient, err, errlen);
+		double tried_s = (double) (clock_now_ms() - start) / 1e3;
+		if (conn == NULL && transient && attempt > 1 && attempt >= cfg->stream_connect_attempts) {
+			size_t used = strlen(err);
+			snprintf(err + used, errlen - used,
+				 "; gave up after %" PRId64 " attempts in %.1f s (stream.connect_attempts)", attempt, tried_s);
+		}
 		if (conn != NULL || !transient || attempt >= cfg->stream_connect_attempts || *stop)
 			return conn;
-		log_warn("%s; attempt %" PRId64 " of %" PRId64 ", next in %" PRId64 " ms", err, attempt,
-			 cfg->stream_connect_attempts, delay);
+		log_warn("%s; attempt %" PRId64 " of %" PRId64 ", next in %" PRId64
+			 " ms (trying for %.1f s, giving up in about %.1f s)",
+			 err, attempt, cfg->stream_connect_attempts, delay, tried_s,
+			 (double) waits_left(cfg, attempt, delay) / 1e3);
 		db_backoff_sleep(delay, stop);
 		delay = db_next_backoff(cfg, delay);
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config_show.h"
@@ -153,6 +154,10 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 		http_stop();
 		return 1;
 	}
+	/* The PID to signal (SIGHUP, SIGUSR1, SIGTERM): the only other one in
+	 * the log is the walsender's. Once the start-up checks have passed, so
+	 * that a refused start stays one line. */
+	log_info("walcount %s started: pid %d, config %s", WALCOUNT_VERSION, (int) getpid(), live_path);
 	/* Held by another process: the consumer stands by on a connection of
 	 * its own. */
 	if (out == SLOT_HELD) {

@@ -137,6 +137,13 @@ void metrics_batch(double seconds, lsn_t applied)
 	pthread_mutex_unlock(&m.lock);
 }
 
+void metrics_applied_lsn(lsn_t applied)
+{
+	pthread_mutex_lock(&m.lock);
+	m.applied_lsn = applied;
+	pthread_mutex_unlock(&m.lock);
+}
+
 void metrics_commit_to_apply(double seconds)
 {
 	pthread_mutex_lock(&m.lock);

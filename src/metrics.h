@@ -30,6 +30,8 @@ void metrics_prerequisite_violation(enum prereq_check check);
 void metrics_counts_stale(bool stale);
 /* A committed batch: its apply duration, and the applied LSN it reached. */
 void metrics_batch(double seconds, lsn_t applied);
+/* Progress written without changes (a heartbeat): the LSN only, no batch. */
+void metrics_applied_lsn(lsn_t applied);
 /* Commit timestamp of a source transaction to the commit of its batch. */
 void metrics_commit_to_apply(double seconds);
 /* The commit time (wall clock, microseconds since the epoch) of the oldest

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "loadwatch.h"
 #include "log.h"
 #include "lsn.h"
 #include "metrics.h"
@@ -156,18 +157,23 @@ static bool load_in_snapshot(PGconn *conn, const struct config *cfg, const char 
 	snprintf(parts, sizeof parts, "%" PRId64, cfg->apply_workers);
 	if (!db_command(conn, "starting initial load", "BEGIN ISOLATION LEVEL REPEATABLE READ", err, errlen))
 		return false;
-	PGresult *res = NULL;
+	PGresult *res = NULL, *counted = NULL;
+	struct loadwatch w;
+	char took[160];
+	loadwatch_init(&w, slot);
 	if (db_command(conn, "importing the slot's snapshot", sql, err, errlen) &&
-	    db_command(conn, "initial load recount", sql_recount, err, errlen))
-		res = db_exec_params(conn, "initial load", sql_initial_load, 3, params, err, errlen);
+	    (counted = loadwatch_exec(&w, conn, "recount", sql_recount, 0, NULL, err, errlen)) != NULL)
+		res = loadwatch_exec(&w, conn, "write", sql_initial_load, 3, params, err, errlen);
+	PQclear(counted);
 	if (res == NULL || !db_command(conn, "committing initial load", "COMMIT", err, errlen)) {
 		PQclear(res);
 		PQclear(PQexec(conn, "ROLLBACK"));
 		return false;
 	}
+	loadwatch_summary(&w, took, sizeof took);
 	log_event(LOG_INFO, "initial_load", lsn_or_0(point), 0,
-		  "initial load: slot %s at %s; rows written: %s aggregate_user, %s aggregate_track, %s aggregate_playlist", slot,
-		  point, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+		  "initial load: slot %s at %s; rows written: %s aggregate_user, %s aggregate_track, %s aggregate_playlist%s",
+		  slot, point, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), took);
 	PQclear(res);
 	return true;
 }

@@ -5,18 +5,19 @@
 # part without that line (it crashed) counts as one failure.
 #   (no argument)        make test: the -O2 build's unit, command-line
 #                        (cli, tests/cli-check.sh), deployment (compose,
-#                        install), alert-rule and metric-name checks and
-#                        integration tests (the short fault loop included),
-#                        then the unit and integration tests built with
-#                        ASan/UBSan (build-san), the integration tests there
+#                        install), README-path, alert-rule and metric-name
+#                        checks and integration tests (the short fault
+#                        loop included), then the unit and integration
+#                        tests built with ASan/UBSan (build-san), the
+#                        integration tests there
 #                        with apply.workers = 4 (IT_WORKERS) so that both
 #                        apply paths run, the fuzz crashers replayed under
 #                        them, and the unit tests under Valgrind
 #   --check              make check: the formatting check, the -O2 build's
-#                        unit and command-line tests and its integration
-#                        tests with a
-#                        shorter fault loop (IT_FAULT_SECONDS, default 20)
-#                        and fewer rounds of the repetitive ones (IT_QUICK=1)
+#                        unit and command-line tests, the README path and
+#                        its integration tests with a shorter fault loop
+#                        (IT_FAULT_SECONDS, default 20) and fewer rounds of
+#                        the repetitive ones (IT_QUICK=1)
 #   --integration-only   the -O2 build's integration tests (make integration)
 #   --sanitize           the ASan/UBSan parts only (make check-sanitize)
 #   --valgrind           the unit tests under Valgrind (make check-valgrind)
@@ -35,9 +36,9 @@ san="$top/build-san"
 summary() { sed -n "s/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$1" 2>/dev/null | tail -n1; }
 
 case "$mode" in
-all) parts="unit cli compose install alerts metric-names integration san-unit san-integration fuzz-replay valgrind" ;;
+all) parts="unit cli compose install readme-path alerts metric-names integration san-unit san-integration fuzz-replay valgrind" ;;
 --check)
-	parts="format unit cli integration"
+	parts="format unit cli readme-path integration"
 	export IT_FAULT_SECONDS="${IT_FAULT_SECONDS:-20}" IT_QUICK="${IT_QUICK:-1}" ;;
 --integration-only) parts="integration" ;;
 --sanitize) parts="san-unit san-integration fuzz-replay" ;;
@@ -87,6 +88,9 @@ run_part() {
 	# the rules and the Grafana dashboard query, against a running walcount.
 	alerts) sh tests/alerts-check.sh ;;
 	metric-names) sh tests/metric-names.sh ;;
+	# The README's set-up section as a new user follows it: make run, the
+	# second terminal's commands, Ctrl-C, make stop (its own cluster).
+	readme-path) sh tests/readme-path.sh ;;
 	integration) integration "$top/bin/walcount" build/tests/integration ;;
 	san-unit) sh tests/run-unit.sh $(unit_bins "$san") | sed 's/^unit:/san-unit:/' ;;
 	san-integration) IT_WORKERS=${IT_WORKERS:-4} integration "$san/walcount" "$san/tests/integration" |

@@ -1,0 +1,179 @@
+#include "loadwatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "db.h"
+#include "log.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+#define REPORT_MS 10000
+
+/* The order of recount.sql's INSERTs. */
+static const char *const table_names[LOADWATCH_TABLES] = {"aggregate_user", "aggregate_track", "aggregate_playlist"};
+
+void loadwatch_init(struct loadwatch *w, const char *slot)
+{
+	*w = (struct loadwatch){.slot = slot, .start_ms = clock_now_ms()};
+	w->next_ms = w->start_ms + REPORT_MS;
+}
+
+static double rate(long long rows, int64_t ms)
+{
+	return (double) rows * 1000.0 / (double) (ms > 0 ? ms : 1);
+}
+
+static void report(const struct loadwatch *w, int64_t now)
+{
+	struct strbuf b = {0};
+
+	strbuf_appendf(&b, "initial load: slot %s, %.0f s so far (step: %s, %.0f s)", w->slot, (double) (now - w->start_ms) / 1e3,
+		       w->step, (double) (now - w->step_ms) / 1e3);
+	for (int i = 0; i < w->tables; i++) {
+		strbuf_appendf(&b, "%s %s %lld rows in %.1f s", i == 0 ? "; recounted" : ",", table_names[i], w->rows[i],
+			       (double) w->took_ms[i] / 1e3);
+		/* A rate over milliseconds says nothing. */
+		if (w->took_ms[i] >= 1000)
+			strbuf_appendf(&b, " (%.0f rows/s)", rate(w->rows[i], w->took_ms[i]));
+	}
+	if (w->recounting && w->tables < LOADWATCH_TABLES)
+		strbuf_appendf(&b, "; now recounting %s", table_names[w->tables]);
+	log_info("%s", strbuf_str(&b));
+	strbuf_free(&b);
+}
+
+/* A recount INSERT completed: its table's rows and time. */
+static void note(struct loadwatch *w, PGresult *res, int64_t now, int64_t *since)
+{
+	if (strncmp(PQcmdStatus(res), "INSERT", 6) != 0 || w->tables >= LOADWATCH_TABLES)
+		return;
+	w->rows[w->tables] = strtoll(PQcmdTuples(res), NULL, 10);
+	w->took_ms[w->tables++] = now - *since;
+	*since = now;
+}
+
+/* Reads the results that are in; true once the last one is. */
+static bool drain(struct loadwatch *w, PGconn *conn, PGresult **last, bool *failed, int64_t *since, char *err, size_t errlen)
+{
+	char line[512];
+
+	while (!PQisBusy(conn)) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL)
+			return true;
+		ExecStatusType st = PQresultStatus(res);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+			if (!*failed)
+				snprintf(err, errlen, "initial load %s: %s", w->step, db_error_line(conn, line, sizeof line));
+			*failed = true;
+			PQclear(res);
+			continue;
+		}
+		note(w, res, clock_now_ms(), since);
+		PQclear(*last);
+		*last = res;
+	}
+	return false;
+}
+
+/* Sends one statement (a script's piece when nparams is 0) and reads its
+ * results, logging a line every REPORT_MS meanwhile. */
+static PGresult *exec_one(struct loadwatch *w, PGconn *conn, const char *sql, int nparams, const char *const *params,
+			  int64_t *since, char *err, size_t errlen)
+{
+	PGresult *last = NULL;
+	bool failed = false;
+	char line[512];
+	int sent = nparams == 0 ? PQsendQuery(conn, sql) : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (sent != 1) {
+		snprintf(err, errlen, "initial load %s: %s", w->step, db_error_line(conn, line, sizeof line));
+		return NULL;
+	}
+	for (;;) {
+		if (PQconsumeInput(conn) != 1) {
+			snprintf(err, errlen, "initial load %s: %s", w->step, db_error_line(conn, line, sizeof line));
+			PQclear(last);
+			return NULL;
+		}
+		if (drain(w, conn, &last, &failed, since, err, errlen))
+			break;
+		int64_t now = clock_now_ms();
+		if (now >= w->next_ms) {
+			report(w, now);
+			w->next_ms = now + REPORT_MS;
+		}
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+		if (poll(&pfd, 1, (int) (w->next_ms - now)) < 0 && errno != EINTR) {
+			snprintf(err, errlen, "initial load %s: waiting for the server: %s", w->step, strerror(errno));
+			PQclear(last);
+			return NULL;
+		}
+	}
+	if (failed) {
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+/* The script one statement at a time: the server sends a statement's
+ * completion only with the whole query string's, so a script sent at once
+ * would tell nothing until its end. Statements end with ';' at the end of a
+ * line (recount.sql is written so); a piece holding only comments is an
+ * empty query, which succeeds. */
+static PGresult *exec_script(struct loadwatch *w, PGconn *conn, const char *sql, int64_t *since, char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+
+	for (const char *p = sql; *p != '\0';) {
+		const char *end = strstr(p, ";\n");
+		size_t n = end != NULL ? (size_t) (end - p) + 1 : strlen(p);
+		char *stmt = xmalloc(n + 1);
+		memcpy(stmt, p, n);
+		stmt[n] = '\0';
+		PQclear(res);
+		res = exec_one(w, conn, stmt, 0, NULL, since, err, errlen);
+		free(stmt);
+		if (res == NULL)
+			return NULL;
+		p += end != NULL ? n + 1 : n;
+	}
+	return res;
+}
+
+PGresult *loadwatch_exec(struct loadwatch *w, PGconn *conn, const char *step, const char *sql, int nparams,
+			 const char *const *params, char *err, size_t errlen)
+{
+	int64_t since;
+
+	w->step = step;
+	w->step_ms = since = clock_now_ms();
+	w->recounting = nparams == 0;
+	if (nparams == 0)
+		return exec_script(w, conn, sql, &since, err, errlen);
+	return exec_one(w, conn, sql, nparams, params, &since, err, errlen);
+}
+
+void loadwatch_summary(const struct loadwatch *w, char *buf, size_t len)
+{
+	long long rows = 0;
+	int64_t ms = 0;
+
+	for (int i = 0; i < w->tables; i++)
+		rows += w->rows[i], ms += w->took_ms[i];
+	/* A rate over milliseconds says nothing. */
+	if (ms >= 1000)
+		snprintf(buf, len, "; recounted %lld aggregate rows in %.1f s (%.0f rows/s); took %.1f s", rows,
+			 (double) ms / 1e3, rate(rows, ms), (double) (clock_now_ms() - w->start_ms) / 1e3);
+	else
+		snprintf(buf, len, "; recounted %lld aggregate rows; took %.1f s", rows,
+			 (double) (clock_now_ms() - w->start_ms) / 1e3);
+}
