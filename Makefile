@@ -127,8 +127,8 @@ check-sanitize: deps san-build
 	@sh tests/run.sh --sanitize
 
 # make install: the binary, the man pages walcount(1) and walcount.yaml(5),
-# the example configuration (also as the configuration, unless one is there
-# already) and the systemd unit, whose paths are this install's. PREFIX and
+# the example configuration (config.yaml with the default DSN instead of
+# make run's server; also as the configuration, unless one is there already) and the systemd unit, whose paths are this install's. PREFIX and
 # DESTDIR as the GNU conventions; each directory can be set on its own.
 # make uninstall removes them again, the configuration excepted.
 PREFIX         ?= /usr/local
@@ -145,17 +145,21 @@ $(BUILD)/walcount.service: dist/walcount.service.in FORCE
 	@mkdir -p $(BUILD)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/walcount.service.in >$@
 
-install: $(WALCOUNT) $(BUILD)/walcount.service
+$(BUILD)/walcount.yaml.example: config.yaml dist/example-config.sed
+	@mkdir -p $(BUILD)
+	sed -f dist/example-config.sed config.yaml >$@
+
+install: $(WALCOUNT) $(BUILD)/walcount.service $(BUILD)/walcount.yaml.example
 	$(INSTALL) -D -m 0755 $(WALCOUNT) $(DESTDIR)$(BINDIR)/walcount
 	$(INSTALL) -D -m 0644 man/walcount.1 $(DESTDIR)$(MANDIR)/man1/walcount.1
 	$(INSTALL) -D -m 0644 man/walcount.yaml.5 $(DESTDIR)$(MANDIR)/man5/walcount.yaml.5
 	$(INSTALL) -D -m 0644 $(BUILD)/walcount.service $(DESTDIR)$(SYSTEMDUNITDIR)/walcount.service
-	$(INSTALL) -D -m 0644 config.yaml $(CONFDIR)/walcount.yaml.example
+	$(INSTALL) -D -m 0644 $(BUILD)/walcount.yaml.example $(CONFDIR)/walcount.yaml.example
 	@if [ -e $(CONFDIR)/walcount.yaml ]; then \
 		echo "install: keeping $(CONFDIR)/walcount.yaml; the shipped one is walcount.yaml.example"; \
 	else \
-		echo "$(INSTALL) -m 0644 config.yaml $(CONFDIR)/walcount.yaml"; \
-		$(INSTALL) -m 0644 config.yaml $(CONFDIR)/walcount.yaml; \
+		echo "$(INSTALL) -m 0644 $(BUILD)/walcount.yaml.example $(CONFDIR)/walcount.yaml"; \
+		$(INSTALL) -m 0644 $(BUILD)/walcount.yaml.example $(CONFDIR)/walcount.yaml; \
 	fi
 
 uninstall:
