@@ -13,22 +13,7 @@ cd "$top" || exit 1
 rules=docker/prometheus/alerts.yml
 tests=docker/prometheus/alerts_test.yml
 
-passed=0 failed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok   $1"
-}
-bad() {
-	failed=$((failed + 1))
-	echo "FAIL $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       /'
-	return 0
-}
-check() {
-	name=$1
-	shift
-	if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$out"; fi
-}
+. tests/checks.sh
 
 if command -v promtool >/dev/null 2>&1; then
 	check "promtool check rules $rules" promtool check rules "$rules"
@@ -62,5 +47,4 @@ else
 	bad "alert list of $rules" "$out"
 fi
 
-echo "alerts: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+checks_summary alerts

@@ -16,16 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 # The caller's WALCOUNT_* settings would change what walcount reads.
 for v in $(env | sed -n 's/^\(WALCOUNT_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 
-passed=0 failed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok   $1"
-}
-bad() {
-	failed=$((failed + 1))
-	echo "FAIL $1"
-	printf '%s\n' "$2" | sed 's/^/       /'
-}
+. tests/checks.sh
 
 # run ARGS...: runs walcount, leaving rc, out and err.
 run() {
@@ -135,5 +126,4 @@ fi
 expect "config: --dry-run does not apply" 2 "" \
 	"walcount: --dry-run does not apply to config (see walcount help config)" config --dry-run
 
-echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+checks_summary cli

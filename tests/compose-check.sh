@@ -36,23 +36,7 @@ pgbin=/usr/lib/postgresql/15/bin
 # docker-compose's own interpreter: it has docker-py and PyYAML.
 py=/usr/bin/python3
 
-passed=0 failed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok   $1"
-}
-bad() {
-	failed=$((failed + 1))
-	echo "FAIL $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       /'
-	return 0
-}
-# check NAME CMD...: one check, passed when CMD exits 0; its output on failure.
-check() {
-	name=$1
-	shift
-	if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$out"; fi
-}
+. tests/checks.sh
 # need CMD PACKAGE: whether CMD exists; a missing one fails a check.
 need() {
 	if command -v "$1" >/dev/null 2>&1; then return 0; fi
@@ -385,5 +369,4 @@ if need shellcheck shellcheck; then
 		scripts/*.sh tests/*.sh tests/fuzz/*.sh bench/*.sh .ci/run
 fi
 
-echo "compose: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+checks_summary compose

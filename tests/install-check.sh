@@ -18,23 +18,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
-passed=0 failed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok   $1"
-}
-bad() {
-	failed=$((failed + 1))
-	echo "FAIL $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       /'
-	return 0
-}
-# check NAME CMD...: passed when CMD exits 0 and prints nothing.
-check() {
-	name=$1
-	shift
-	if out=$("$@" 2>&1) && [ -z "$out" ]; then ok "$name"; else bad "$name" "$out"; fi
-}
+. tests/checks.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -61,18 +45,18 @@ $want
 got:
 $got"; fi
 unit="$dest/usr/lib/systemd/system/walcount.service"
-check "unit: ExecStart runs /usr/bin/walcount with /etc/walcount/walcount.yaml" \
+check_silent "unit: ExecStart runs /usr/bin/walcount with /etc/walcount/walcount.yaml" \
 	sh -c 'grep -qx "ExecStart=/usr/bin/walcount run --config /etc/walcount/walcount.yaml" "$1" || grep ExecStart "$1"' sh "$unit"
-check "unit: no @PLACEHOLDER@ left" sh -c '! grep -n "@[A-Z]*@" "$1"' sh "$unit"
-check "unit: Type=notify" grep -qx 'Type=notify' "$unit"
+check_silent "unit: no @PLACEHOLDER@ left" sh -c '! grep -n "@[A-Z]*@" "$1"' sh "$unit"
+check_silent "unit: Type=notify" grep -qx 'Type=notify' "$unit"
 ex="$dest/etc/walcount/walcount.yaml.example"
-check "example config is config.yaml without its make run lines" sh -c 'sed -f dist/example-config.sed config.yaml | cmp - "$1"' sh "$ex"
+check_silent "example config is config.yaml without its make run lines" sh -c 'sed -f dist/example-config.sed config.yaml | cmp - "$1"' sh "$ex"
 values() { env -i bin/walcount config --config "$1" | sed -e 1d -e 's/ *#.*//'; }
 : >"$tmp/empty.yaml"
-check "example config: every value the default" sh -c '[ "$1" = "$2" ]' sh "$(values "$ex")" "$(values "$tmp/empty.yaml")"
+check_silent "example config: every value the default" sh -c '[ "$1" = "$2" ]' sh "$(values "$ex")" "$(values "$tmp/empty.yaml")"
 echo "# edited" >>"$dest/etc/walcount/walcount.yaml"
 make --no-print-directory install DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1
-check "a second install keeps the edited walcount.yaml" grep -qx '# edited' "$dest/etc/walcount/walcount.yaml"
+check_silent "a second install keeps the edited walcount.yaml" grep -qx '# edited' "$dest/etc/walcount/walcount.yaml"
 make --no-print-directory uninstall DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1
 got=$(tree "$dest")
 if [ "$got" = "644 etc/walcount/walcount.yaml" ]; then ok "make uninstall leaves only the configuration"; else bad "make uninstall leaves only the configuration" "$got"; fi
@@ -84,7 +68,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	if out=$(make --no-print-directory install PREFIX="$prefix" 2>&1); then
 		# --man=no: the Documentation= pages are installed under $prefix,
 		# where man does not look.
-		check "systemd-analyze verify walcount.service" \
+		check_silent "systemd-analyze verify walcount.service" \
 			systemd-analyze --man=no verify "$prefix/lib/systemd/system/walcount.service"
 		# The sandbox: systemd's exposure score (0 to 10, 10 = none) stays
 		# where the unit's settings put it (1.1); --threshold is in tenths.
@@ -105,7 +89,7 @@ fi
 
 if command -v mandoc >/dev/null 2>&1; then
 	for page in man/walcount.1 man/walcount.yaml.5; do
-		check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
+		check_silent "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
 	done
 else
 	bad "mandoc is installed" "missing: apt-get install mandoc (scripts/deps.sh installs it)"
@@ -130,5 +114,4 @@ done)
 # form changed and this check no longer sees it.
 if [ "$(echo "$commands" | wc -w)" -ge 5 ] && [ -z "$missing" ]; then ok "walcount(1) documents every command of src/main.c"; else bad "walcount(1) documents every command of src/main.c" "commands: $commands; missing: $missing"; fi
 
-echo "install: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+checks_summary install

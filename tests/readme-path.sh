@@ -32,17 +32,7 @@ tmp=$(mktemp -d)
 chmod 755 "$tmp"
 pgdir="$tmp/pgdata"
 
-passed=0 failed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok   $1"
-}
-bad() {
-	failed=$((failed + 1))
-	echo "FAIL $1"
-	[ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/       /'
-	return 0
-}
+. tests/checks.sh
 
 runpid=""
 cleanup() {
@@ -223,5 +213,4 @@ for mode in run test fuzz bench; do
 done
 if [ -z "$missing" ]; then ok "the README names every package scripts/deps.sh installs"; else bad "the README names every package scripts/deps.sh installs" "missing:$missing"; fi
 
-echo "readme-path: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+checks_summary readme-path
