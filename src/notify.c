@@ -100,30 +100,34 @@ __attribute__((format(printf, 4, 0))) static void format_line(char *buf, size_t 
 			*p = ' ';
 }
 
-void notify_ready(const char *fmt, ...)
+__attribute__((format(printf, 2, 0))) static void send_line(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[512];
+
+	format_line(buf, sizeof buf, prefix, fmt, ap);
+	send_message(buf);
+}
+
+void notify_ready(const char *fmt, ...)
+{
 	va_list ap;
 
 	if (sock < 0)
 		return;
 	va_start(ap, fmt);
-	format_line(buf, sizeof buf, "READY=1\nSTATUS=", fmt, ap);
+	send_line("READY=1\nSTATUS=", fmt, ap);
 	va_end(ap);
-	send_message(buf);
 }
 
 void notify_status(const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
 
 	if (sock < 0)
 		return;
 	va_start(ap, fmt);
-	format_line(buf, sizeof buf, "STATUS=", fmt, ap);
+	send_line("STATUS=", fmt, ap);
 	va_end(ap);
-	send_message(buf);
 }
 
 void notify_watchdog(int64_t now_ms)
