@@ -1,7 +1,8 @@
 #!/bin/sh
 # make-secrets.sh [DIR]: writes the passwords docker-compose.yml hands to its
 # containers as Docker secrets, DIR/postgres_password (the postgres
-# superuser) and DIR/walcount_password (the walcount role), each 48 random
+# superuser), DIR/walcount_password (the walcount role) and
+# DIR/grafana_admin_password (Grafana's admin, monitoring profile), each 48 random
 # hex characters from /dev/urandom. DIR defaults to ./secrets, which is
 # gitignored. Existing files are kept: the database took its passwords on
 # its first start, so new ones would no longer match (to change one, use
@@ -14,9 +15,9 @@ umask 077
 mkdir -p "$dir"
 # The directory keeps other local users out. The files themselves must be
 # readable inside the containers by uids that are not the owner's (postgres
-# 999, walcount 10001): Compose bind-mounts them as they are.
+# 999, walcount 10001, grafana 472): Compose bind-mounts them as they are.
 chmod 700 "$dir"
-for name in postgres_password walcount_password; do
+for name in postgres_password walcount_password grafana_admin_password; do
 	f="$dir/$name"
 	if [ -s "$f" ]; then
 		echo "make-secrets: keeping $f"

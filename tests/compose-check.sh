@@ -113,7 +113,10 @@ def names(l):
 say(names(get("postgres", "secrets")) == ["postgres_password", "walcount_password"], "postgres gets both secrets", str(names(get("postgres", "secrets"))))
 say(names(get("walcount", "secrets")) == ["walcount_password"], "walcount gets only its own secret", str(names(get("walcount", "secrets"))))
 files = {k: v.get("file", "") for k, v in (c.get("secrets") or {}).items()}
-say(sorted(files) == ["postgres_password", "walcount_password"] and all(re.search(r"/secrets/" + k + "$", f) for k, f in files.items()),
+say(names(get("grafana", "secrets")) == ["grafana_admin_password"], "grafana gets only its admin password", str(names(get("grafana", "secrets"))))
+say(get("grafana", "environment").get("GF_SECURITY_ADMIN_PASSWORD__FILE") == "/run/secrets/grafana_admin_password",
+    "grafana admin password from its secret")
+say(sorted(files) == ["grafana_admin_password", "postgres_password", "walcount_password"] and all(re.search(r"/secrets/" + k + "$", f) for k, f in files.items()),
     "secrets are files in ./secrets", str(files))
 leaks = []
 for s, d in svc.items():
