@@ -2,8 +2,10 @@
 # pg-local.sh: a project-local PostgreSQL 15 cluster for `make run`, the tests
 # and the benchmarks, set up for logical decoding with wal2json.
 #
-#   pg-local.sh start DIR PORT [name=value ...]  create (once) and start;
-#                                                  a running one is kept
+#   pg-local.sh start DIR PORT [name=value ...]  create (once) and start on
+#                                                  PORT; a running one is kept
+#                                                  (refused on another port)
+#   pg-local.sh port DIR                           the running server's port
 #   pg-local.sh restart DIR                        fast restart
 #   pg-local.sh stop DIR                           fast stop
 #
@@ -18,6 +20,11 @@ shift 2
 
 as_owner() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The running server's port (postmaster.pid's fourth line).
+running_port() {
+	sed -n 4p "$dir/data/postmaster.pid"
 }
 
 create() {
@@ -50,9 +57,20 @@ case "$cmd" in
 start)
 	port=$1; shift
 	[ -f "$dir/data/PG_VERSION" ] || create "$@"
-	# `make run` after a Ctrl-C finds its server still up.
-	as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && exit 0
+	# `make run` after a Ctrl-C finds its server still up: kept, when it
+	# listens where it is asked to.
+	if as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+		running=$(running_port)
+		[ "$running" = "$port" ] && exit 0
+		echo "pg-local: the server in $dir runs on port $running, not $port; stop it first (make stop)" >&2
+		exit 1
+	fi
+	# The port is the one asked for now, not the one of the first start.
+	as_owner sed -i "s/^port = .*/port = $port/" "$dir/data/postgresql.conf"
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+	;;
+port)
+	running_port
 	;;
 restart)
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
@@ -61,7 +79,7 @@ stop)
 	as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
 	;;
 *)
-	echo "usage: pg-local.sh start DIR PORT [name=value ...] | restart DIR | stop DIR" >&2
+	echo "usage: pg-local.sh start DIR PORT [name=value ...] | port DIR | restart DIR | stop DIR" >&2
 	exit 2
 	;;
 esac

@@ -19,8 +19,9 @@ unset WALCOUNT_LOCAL_DIR WALCOUNT_LOCAL_PORT
 
 if [ "${1:-}" = stop ]; then
 	if [ -f "$dir/data/postmaster.pid" ]; then
+		running=$(sh "$top/scripts/pg-local.sh" port "$dir")
 		sh "$top/scripts/pg-local.sh" stop "$dir"
-		echo "walcount: PostgreSQL on 127.0.0.1:$port stopped ($dir kept; make run starts it again)"
+		echo "walcount: PostgreSQL on 127.0.0.1:$running stopped ($dir kept; make run starts it again)"
 	else
 		echo "walcount: no local PostgreSQL running in $dir"
 	fi

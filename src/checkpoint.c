@@ -225,7 +225,10 @@ static void report_sweep(struct sweeper *s)
 
 static void end_sweep(struct sweeper *s, struct watch *w, bool ok)
 {
-	metrics_reconcile_done(ok);
+	/* A dry run corrects nothing: it must not hold off the alert on sweeps
+	 * not run (walcount_reconcile_last_success_timestamp_seconds). */
+	if (!ok || !s->dry_run)
+		metrics_reconcile_done(ok);
 	if (ok) {
 		report_sweep(s);
 		watch_sweep_done(w);

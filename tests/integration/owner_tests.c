@@ -449,15 +449,19 @@ static bool standby_takeover(struct ctx *t)
  * running. */
 bool test_reconcile_request(struct ctx *t)
 {
-	struct wc_opts o = {.reconcile = true};
+	static const char last_ok[] = "walcount_reconcile_last_success_timestamp_seconds";
 	const char *dry[] = {"reconcile", "--dry-run", "--config", t->wc.config, NULL};
 	const char *real[] = {"reconcile", "--config", t->wc.config, NULL};
-	char err[IT_ERRLEN], examples[512];
+	char err[IT_ERRLEN], examples[512], listen[32];
 	char *out = NULL;
+	int port = free_port(t);
 
-	if (!configure(t, &o) || !start_streaming(t) || !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	if (port == 0 || !configure(t, &(struct wc_opts){.reconcile = true, .metrics_listen = listen}) || !start_streaming(t) ||
+	    !run_changes(t, 2000, false) || !caught_up(t, CAUGHT_UP_TIMEOUT))
 		return false;
 	pid_t pid = t->wc.pid;
+	double before = metric(port, last_ok);
 	if (!it_exec(t->conn,
 		     "UPDATE aggregate_user SET follower_count = follower_count + 5 WHERE user_id IN "
 		     "(SELECT user_id FROM aggregate_user WHERE follower_count IS NOT NULL ORDER BY user_id LIMIT 3)",
@@ -469,16 +473,20 @@ bool test_reconcile_request(struct ctx *t)
 	out = NULL;
 	long cells = ok ? it_drift(t->conn, examples, sizeof examples, err, sizeof err) : -1;
 	ok = ok && expect_eq_long(t, "cells differing after the dry run (the injected ones)", 3, cells);
+	double after_dry = metric(port, last_ok);
+	ok = ok && (after_dry == before || fail(t, "%s moved from %.3f to %.3f by a dry run", last_ok, before, after_dry));
 	ok = ok && expect_exit(t, "reconcile", real, 0, &out, NULL) &&
 	     expect_str_contains(t, "reconcile's output", out, "corrected 3 (") &&
 	     expect_str_contains(t, "reconcile's output", out, "follower_count");
 	free(out);
+	double after_real = metric(port, last_ok);
+	ok = ok && (after_real > before || fail(t, "%s not moved by a sweep: %.3f, %.3f before", last_ok, after_real, before));
 	ok = ok && drift_zero(t) && ((wc_alive(&t->wc) && t->wc.pid == pid) || fail(t, "the running walcount did not survive"));
 	if (!ok)
 		return false;
 	snprintf(t->details, sizeof t->details,
 		 "dry run and real sweep run by the running consumer through the database; 3 injected cells reported, "
-		 "then corrected; drift 0");
+		 "then corrected, the last successful sweep's time moved by the sweep only; drift 0");
 	return true;
 }
 
