@@ -916,6 +916,29 @@ static bool is_known_env(const char *name)
 	return false;
 }
 
+/* Whether name starts with a section's prefix, as WALCOUNT_BATCH_. */
+static bool in_known_section(const char *name)
+{
+	char env[128];
+
+	for (const struct key *k = keys; k < keys + NKEYS; k++) {
+		env_name(k->path, env, sizeof env);
+		size_t n = 9 + strcspn(env + 9, "_") + 1;
+		if (strncmp(name, env, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* What Kubernetes (service links) and Docker (--link) define for a service
+ * named walcount: WALCOUNT_SERVICE_HOST, WALCOUNT_PORT,
+ * WALCOUNT_PORT_9187_TCP_ADDR, ... */
+static bool is_link_env(const char *name)
+{
+	return strncmp(name, "WALCOUNT_SERVICE_", 17) == 0 || strcmp(name, "WALCOUNT_PORT") == 0 ||
+	       strncmp(name, "WALCOUNT_PORT_", 14) == 0;
+}
+
 bool config_check_env(char *const *env, char *err, size_t errlen)
 {
 	for (char *const *e = env; e && *e; e++) {
@@ -925,13 +948,16 @@ bool config_check_env(char *const *env, char *err, size_t errlen)
 		if (strncmp(*e, "WALCOUNT_", 9) != 0)
 			continue;
 		snprintf(name, sizeof name, "%.*s", (int) strcspn(*e, "="), *e);
-		if (is_known_env(name))
+		if (is_known_env(name) || is_link_env(name))
 			continue;
 		/* Compared without the prefix they all share. */
 		for (const struct key *k = keys; k < keys + NKEYS; k++)
 			keep_nearer(name + 9, env_name(k->path, candidate, sizeof candidate) + 9, near, sizeof near, &best);
 		for (const char *const *r = config_reserved_env; *r; r++)
 			keep_nearer(name + 9, *r + 9, near, sizeof near, &best);
+		/* Neither in a section nor near a name: another tool's. */
+		if (!*near && !in_known_section(name))
+			continue;
 		snprintf(err, errlen, "%s: unknown variable%s%s%s", name, *near ? " (did you mean WALCOUNT_" : "", near,
 			 *near ? "?)" : "");
 		return false;

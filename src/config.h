@@ -104,10 +104,13 @@ void config_free(struct config *cfg);
 extern const char *const config_reserved_env[];
 
 /* Checks the names in env, environ-style "NAME=value" strings (NULL-
- * terminated): each that starts with WALCOUNT_ must be a key's variable or
- * reserved, as a file may hold only known keys. On the first that is
- * neither, returns false with err such as "WALCOUNT_BATCH_MAX_CHANGE:
- * unknown variable (did you mean WALCOUNT_BATCH_MAX_CHANGES?)". */
+ * terminated): each that starts with a section's prefix (WALCOUNT_BATCH_)
+ * or is near a key's variable or a reserved name must be one of them, as a
+ * file may hold only known keys. On the first that is not, returns false
+ * with err such as "WALCOUNT_BATCH_MAX_CHANGE: unknown variable (did you
+ * mean WALCOUNT_BATCH_MAX_CHANGES?)". Other WALCOUNT_ names, and those
+ * of Kubernetes' and Docker's service links (WALCOUNT_SERVICE_HOST,
+ * WALCOUNT_PORT_9187_TCP), belong to other tools and pass. */
 bool config_check_env(char *const *env, char *err, size_t errlen);
 
 /* One key of the table, as `walcount config` shows it. */

@@ -584,16 +584,14 @@ static void expect_env_refused(const char *var, const char *want)
 
 static void test_check_env(void **state)
 {
-	char *fine[] = {"PATH=/bin",
-			"WALCOUNT_BATCH_MAX_CHANGES=5",
-			"WALCOUNT_DATABASE_DSN=host=x port=1",
-			"WALCOUNT_CONFIG=/etc/walcount.yaml",
-			"WALCOUNT_LOCAL_PORT=5500",
-			"WALCOUNT_LOCAL_DIR=/tmp/pg",
-			"WALCOUNT_BIN=bin/walcount",
-			"walcount_batch_max_change=5", /* another prefix: not ours */
+	char *fine[] = {"PATH=/bin", "WALCOUNT_BATCH_MAX_CHANGES=5", "WALCOUNT_DATABASE_DSN=host=x port=1",
+			"WALCOUNT_CONFIG=/etc/walcount.yaml", "WALCOUNT_LOCAL_PORT=5500", "WALCOUNT_LOCAL_DIR=/tmp/pg",
+			"WALCOUNT_BIN=bin/walcount", "walcount_batch_max_change=5", /* another prefix: not ours */
 			"XWALCOUNT_FOO=1",
-			NULL};
+			/* Other tools' names: Kubernetes and Docker links for a
+			 * service named walcount. */
+			"WALCOUNT_SERVICE_HOST=10.0.0.1", "WALCOUNT_SERVICE_PORT=9187", "WALCOUNT_PORT=tcp://10.0.0.1:9187",
+			"WALCOUNT_PORT_9187_TCP_ADDR=10.0.0.1", "WALCOUNT_FOO=1", NULL};
 	char err[256] = "";
 
 	(void) state;
@@ -606,8 +604,8 @@ static void test_check_env(void **state)
 	expect_env_refused("WALCOUNT_CONFG=x", "WALCOUNT_CONFG: unknown variable (did you mean WALCOUNT_CONFIG?)");
 	expect_env_refused("WALCOUNT_PASSWORD_FILE=/pw",
 			   "WALCOUNT_PASSWORD_FILE: unknown variable (did you mean WALCOUNT_DATABASE_PASSWORD_FILE?)");
-	expect_env_refused("WALCOUNT_FOO=1", "WALCOUNT_FOO: unknown variable");
-	expect_env_refused("WALCOUNT_=1", "WALCOUNT_: unknown variable");
+	expect_env_refused("WALCOUNT_BATCH_FOO=1", "WALCOUNT_BATCH_FOO: unknown variable");
+	expect_env_refused("WALCOUNT_LOG_=1", "WALCOUNT_LOG_: unknown variable");
 }
 
 /* ---- where each value came from, and how it reads back ---- */
