@@ -128,15 +128,20 @@ int64_t db_next_backoff(const struct config *cfg, int64_t delay_ms)
 	return delay_ms > cfg->stream_reconnect_max_ms / 2 ? cfg->stream_reconnect_max_ms : delay_ms * 2;
 }
 
-/* The waits still ahead after a failed attempt, with delay the next one:
- * what "gives up in about" says. */
-static int64_t waits_left(const struct config *cfg, int64_t attempt, int64_t delay)
+/* The waits still ahead after a failed attempt, with delay the next one,
+ * in seconds: what "gives up in about" says. Once the delay reaches
+ * reconnect_max the rest is one product: stream.connect_attempts may be
+ * set huge to mean "forever". */
+static double waits_left_s(const struct config *cfg, int64_t attempt, int64_t delay)
 {
-	int64_t sum = 0;
+	double ms = 0;
+	int64_t a = attempt;
 
-	for (int64_t a = attempt; a < cfg->stream_connect_attempts; a++, delay = db_next_backoff(cfg, delay))
-		sum += delay;
-	return sum;
+	for (; a < cfg->stream_connect_attempts && delay < cfg->stream_reconnect_max_ms; a++)
+		ms += (double) delay, delay = db_next_backoff(cfg, delay);
+	if (a < cfg->stream_connect_attempts)
+		ms += (double) (cfg->stream_connect_attempts - a) * (double) cfg->stream_reconnect_max_ms;
+	return ms / 1e3;
 }
 
 PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatile sig_atomic_t *stop, char *err, size_t errlen)
@@ -156,8 +161,7 @@ PGconn *db_connect_retrying(const struct config *cfg, enum db_kind kind, volatil
 			return conn;
 		log_warn("%s; attempt %" PRId64 " of %" PRId64 ", next in %" PRId64
 			 " ms (trying for %.1f s, giving up in about %.1f s)",
-			 err, attempt, cfg->stream_connect_attempts, delay, tried_s,
-			 (double) waits_left(cfg, attempt, delay) / 1e3);
+			 err, attempt, cfg->stream_connect_attempts, delay, tried_s, waits_left_s(cfg, attempt, delay));
 		db_backoff_sleep(delay, stop);
 		delay = db_next_backoff(cfg, delay);
 	}
