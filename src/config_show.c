@@ -16,14 +16,18 @@
 
 static const char *const source_names[] = {[CONFIG_DEFAULT] = "default", [CONFIG_FILE] = "file", [CONFIG_ENV] = "env"};
 
-/* The value key i shows. A connection string with a password is shown as
- * libpq parses it, the passwords masked; one without, as written. */
+/* The value key i shows. A connection string is always shown as libpq
+ * parses it, passwords masked at every depth: never as written, since any
+ * way to tell that one holds no password (a nested or cut-off one, a URI's
+ * user:secret@) is one more way to print one. */
 static void shown_value(const struct config *cfg, size_t i, struct config_item *it, char *value, size_t len)
 {
 	char raw[VALUE_MAX];
 
 	config_item(cfg, i, it, raw, sizeof raw);
-	if (!it->conninfo || it->null || (dsn_redact(raw, value, len) && strstr(value, "password=***") == NULL))
+	if (it->conninfo && !it->null)
+		dsn_redact(raw, value, len);
+	else
 		snprintf(value, len, "%s", raw);
 }
 

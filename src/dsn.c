@@ -48,15 +48,23 @@ static void append_value(char *buf, size_t len, size_t *n, const char *value)
 	append(buf, len, n, "'");
 }
 
+/* Whether p starts libpq's own one-character literal, "=" or "]", which its
+ * messages follow with a space; a fragment that starts so ("="secret...")
+ * is followed by more of itself. */
+static bool is_literal(const char *p)
+{
+	return (p[1] == '=' || p[1] == ']') && p[2] == '"' && p[3] == ' ';
+}
+
 /* libpq's parse error with the DSN's fragments cut: the text from the first
- * quote that is not one of libpq's own one-character literals ("=", "]") is
- * replaced by "...", since a fragment may itself hold a quote. */
+ * quote that does not start a literal is replaced by "...", since a
+ * fragment may itself hold a quote. */
 static void append_reason(char *buf, size_t len, size_t *n, const char *msg)
 {
 	char c[2] = {0};
 
 	for (const char *p = msg; *p != '\0' && *p != '\n'; p++) {
-		if (*p == '"' && !((p[1] == '=' || p[1] == ']') && p[2] == '"')) {
+		if (*p == '"' && !is_literal(p)) {
 			append(buf, len, n, "\"...\"");
 			return;
 		}

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "config_show.h"
+#include "dsn.h"
 
 static const char *fake_dsn;
 
@@ -54,7 +55,10 @@ static void test_text_round_trips(void **state)
 	assert_int_equal(again.log_format, LOG_JSON);
 	assert_string_equal(again.metrics_listen, "");
 	assert_null(again.database_password_file);
-	assert_string_equal(again.database_dsn, cfg.database_dsn);
+	char dsn1[512], dsn2[512];
+	assert_true(dsn_redact(again.database_dsn, dsn1, sizeof dsn1));
+	assert_true(dsn_redact(cfg.database_dsn, dsn2, sizeof dsn2));
+	assert_string_equal(dsn1, dsn2);
 	assert_non_null(strstr(text, "\n  max_delay: 1500ms"));
 	assert_non_null(strstr(text, " # my.yaml:2:14\n"));
 	assert_non_null(strstr(text, "\n  max_keys: 100000"));
@@ -71,6 +75,9 @@ static void test_dsn_redacted(void **state)
 		"host=h user=u password=hunter2",
 		"postgresql://u:hunter2@h/db",
 		"host=h sslpassword='hunter2' dbname='host=x password=hunter2'",
+		/* Nested ones that do not parse: shown with the fragments cut. */
+		"host=h dbname='postgresql://u:hunter2@h/d?bogus'",
+		"host=h dbname='user=u password=hunter2 oops'",
 	};
 
 	(void) state;
@@ -82,7 +89,7 @@ static void test_dsn_redacted(void **state)
 			assert_non_null(text);
 			if (strstr(text, "hunter2"))
 				fail_msg("password shown for %s:\n%s", dsns[i], text);
-			assert_non_null(strstr(text, "***"));
+			assert_true(strstr(text, "***") != NULL || strstr(text, "(unparseable DSN: ") != NULL);
 			assert_non_null(strstr(text, "WALCOUNT_DATABASE_DSN"));
 			free(text);
 		}

@@ -40,6 +40,9 @@ static const struct dsn_case cases[] = {
 	 "(unparseable DSN: end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"...\")", false},
 	{"postgresql://u:SEKRET%zz21@h/db", "(unparseable DSN: invalid percent-encoded token: \"...\")", false},
 	{"postgresql://u:SEKRET%0022@h/db", "(unparseable DSN: forbidden value %00 in percent-encoded value: \"...\")", false},
+	/* A fragment that starts like libpq's literal "=" is still cut. */
+	{"postgresql://u:=\"SEKRET23%zz@h/db", "(unparseable DSN: invalid percent-encoded token: \"...\")", false},
+	{"postgresql://u:]\"SEKRET24%zz@h/db", "(unparseable DSN: invalid percent-encoded token: \"...\")", false},
 };
 
 static void test_redact_table(void **state)
