@@ -496,11 +496,10 @@ static enum stream_result cron_report(void *ctx, int64_t now)
 	char lsn[LSN_BUFLEN], part[64] = "";
 	const struct progress *at = &c->ledger.applied;
 
-	/* Until the first line, an idle look restarts the span of its rate:
-	 * it then covers the changes since the stream got busy. */
+	/* An idle look restarts the span of the rate: it then covers the
+	 * changes since the stream got busy, not an idle hour before them. */
 	if (s->applied == s->reported) {
-		if (s->line_ms == 0)
-			s->window_ms = now;
+		s->window_ms = now;
 		return STREAM_CONTINUE;
 	}
 	if (s->line_ms != 0 && now - s->line_ms < report_interval_ms)

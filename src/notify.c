@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,8 +12,9 @@
 
 #include "log.h"
 
-/* One service manager per process: its address and the socket we send on. */
-static int sock = -1;
+/* One service manager per process: its address and the socket we send on,
+ * which the SIGINT/SIGTERM handler reads (notify_stopping). */
+static volatile sig_atomic_t sock = -1;
 static struct sockaddr_un addr;
 static socklen_t addr_len;
 static int64_t watchdog_period_ms, watchdog_next_ms;
@@ -62,13 +64,15 @@ void notify_init(void)
 	}
 	/* Non-blocking: a manager that does not read (its queue holds only
 	 * net.unix.max_dgram_qlen datagrams) must never stall the stream. */
-	if ((sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
 		log_warn("notify: socket: %s; not notifying the service manager", strerror(errno));
 		return;
 	}
 	watchdog_period_ms = notify_watchdog_period_ms(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"), (long) getpid());
 	watchdog_next_ms = 0;
 	send_failed = false;
+	sock = fd;
 	if (watchdog_period_ms > 0)
 		log_info("notify: watchdog on, pinging every %" PRId64 " ms", watchdog_period_ms);
 }
@@ -148,9 +152,13 @@ void notify_stopping(void)
 	errno = saved;
 }
 
+/* sock is cleared before the close: a SIGTERM in between would send
+ * STOPPING=1 to whatever reused the descriptor. */
 void notify_close(void)
 {
-	if (sock >= 0)
-		close(sock);
+	int fd = sock;
+
 	sock = -1;
+	if (fd >= 0)
+		close(fd);
 }

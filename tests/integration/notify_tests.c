@@ -224,11 +224,14 @@ static bool notify_protocol(struct ctx *t, struct manager *a, struct manager *b,
 	if (!manager_open(t, a, "a") || !manager_open(t, b, "b") || !configure(t, &(struct wc_opts){0}) ||
 	    !start_notified(t, &t->wc, a, true) || (ready = streaming_ready(t, a)) < 0)
 		return false;
-	/* The progress line comes every 10 s once something was applied. */
+	/* The progress line comes within a second of the first change applied. */
 	snprintf(want, sizeof want, "STATUS=streaming slot %s, applied through ", t->db);
 	if (!run_changes(t, 300, false) || !caught_up(t, CAUGHT_UP_TIMEOUT) ||
-	    (report = wait_message(t, a, want, ready, 15)) < 0 || !standby_ready(t, standby, b) || !stop_clean(t) ||
-	    (stopping = wait_message(t, a, "STOPPING=1", report, 5)) < 0)
+	    (report = wait_message(t, a, want, ready, 15)) < 0 || !standby_ready(t, standby, b))
+		return false;
+	/* Long enough that missing pings show against the pace asked. */
+	it_sleep_ms((int) (WATCHDOG_S * 4 * 1000));
+	if (!stop_clean(t) || (stopping = wait_message(t, a, "STOPPING=1", report, 5)) < 0)
 		return false;
 	it_sleep_ms(200);
 	return (find(a, "READY=1", stopping, count(a)) < 0 || fail(t, "READY=1 after STOPPING=1")) &&
