@@ -352,6 +352,12 @@ static PGresult *fetch(const struct config *cfg, char *creating, size_t len, cha
 	return res;
 }
 
+/* Sets the CREATING member: what creating names, null when it is "". */
+static bool set_creating(json_t *root, const char *creating)
+{
+	return json_object_set_new(root, CREATING, creating[0] ? json_string(creating) : json_null()) == 0;
+}
+
 /* The report with v filled in: the evaluated row, or when there is none the
  * skeleton (every member null) and v unknown with the reason. NULL only when
  * out of memory. */
@@ -361,7 +367,7 @@ static json_t *report(const struct config *cfg, struct verdict *v)
 	PGresult *res = fetch(cfg, creating, sizeof creating, err, sizeof err);
 	json_t *root = res != NULL ? object_from(res, REPORT) : NULL;
 
-	if (root != NULL && json_object_set_new(root, CREATING, creating[0] ? json_string(creating) : json_null()) != 0) {
+	if (root != NULL && !set_creating(root, creating)) {
 		json_decref(root);
 		root = NULL;
 	}
@@ -369,7 +375,8 @@ static json_t *report(const struct config *cfg, struct verdict *v)
 		snprintf(err, sizeof err, "status query: malformed row (or out of memory)");
 	PQclear(res);
 	bool ok = root != NULL ? evaluate(cfg, root, v)
-			       : (root = object_from(NULL, REPORT)) != NULL && add_reason(v, STATUS_UNKNOWN, "%s", err);
+			       : (root = object_from(NULL, REPORT)) != NULL && set_creating(root, "") &&
+					 add_reason(v, STATUS_UNKNOWN, "%s", err);
 	if (!ok) {
 		json_decref(root);
 		return NULL;

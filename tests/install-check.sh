@@ -2,7 +2,8 @@
 # install-check.sh: `make install` and what it installs, without a running
 # systemd (this also runs in containers where systemd is not PID 1):
 #   - `make install DESTDIR=... PREFIX=/usr`: exactly the expected files,
-#     with their modes; the unit's paths are the install's; a second install
+#     with their modes; the unit's paths are the install's; the example
+#     config writes out every key, each at its default; a second install
 #     keeps an edited configuration; `make uninstall` removes all but it
 #   - `make install PREFIX=...` (no DESTDIR, so the unit's ExecStart is the
 #     installed binary): `systemd-analyze verify` on the installed unit, any
@@ -54,6 +55,8 @@ check_silent "example config is config.yaml without its make run lines" sh -c 's
 values() { env -i bin/walcount config --config "$1" | sed -e 1d -e 's/ *#.*//'; }
 : >"$tmp/empty.yaml"
 check_silent "example config: every value the default" sh -c '[ "$1" = "$2" ]' sh "$(values "$ex")" "$(values "$tmp/empty.yaml")"
+# ...and every key written out: `walcount config` marks one that is not "# default".
+check_silent "example config: every key of src/config.c in it" sh -c '! env -i bin/walcount config --config "$1" | grep " # default$"' sh "$ex"
 echo "# edited" >>"$dest/etc/walcount/walcount.yaml"
 make --no-print-directory install DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1
 check_silent "a second install keeps the edited walcount.yaml" grep -qx '# edited' "$dest/etc/walcount/walcount.yaml"

@@ -825,6 +825,15 @@ static void test_load_shipped_config_is_defaults(void **state)
 	free(def.database_dsn);
 	def.database_dsn = strdup(cfg.database_dsn);
 	assert_config_equal(&cfg, &def);
+	/* The file documents every key: none may fall back to its default. */
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		struct config_item it;
+		char value[256];
+
+		config_item(&cfg, i, &it, value, sizeof value);
+		if (it.origin.source != CONFIG_FILE)
+			fail_msg("config.yaml: %s is missing (it must document every key)", it.path);
+	}
 	config_free(&cfg);
 	config_free(&def);
 }
