@@ -42,5 +42,7 @@ if [ "$port" != 5499 ]; then
 	echo "walcount: in another terminal, first: export WALCOUNT_DATABASE_DSN='$WALCOUNT_DATABASE_DSN'"
 fi
 echo "walcount: in another terminal: bin/walcount status; Ctrl-C stops walcount, make stop the server"
-# exec: walcount gets the signals itself and its exit status is make's.
+# exec: walcount gets the signals itself and its exit status is make's; it
+# keeps this shell's PID, known before a long initial load logs it.
+echo "walcount: starting walcount, pid $$"
 exec "$top/bin/walcount" run --config "$config"

@@ -134,8 +134,9 @@ readme_path() {
 	fi
 	ok "make run: walcount streams (local server on $port, metrics on $mport)"
 	pid=$(sed -n 's/.*walcount [^ ]* started: pid \([0-9]*\),.*/\1/p' "$tmp/run.log" | head -n 1)
-	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = walcount ]; then
-		ok "walcount logs its own PID at start ($pid)"
+	early=$(sed -n 's/^walcount: starting walcount, pid \([0-9]*\)$/\1/p' "$tmp/run.log" | head -n 1)
+	if [ -n "$pid" ] && [ "$early" = "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = walcount ]; then
+		ok "make run prints walcount's PID first, walcount logs it at start ($pid)"
 	else
 		bad "walcount logs its own PID at start" "$(head -n 3 "$tmp/run.log")"
 	fi
