@@ -14,7 +14,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics notify version procstats
+PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch ledger pgarray config config_show cron ratelimit dsn metrics notify version procstats utf8
 MODULES := $(PURE) log help session db prereq identity slot slotwait loadwatch apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.
@@ -199,7 +199,7 @@ FUZZ_CC      := clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/counters.c src/decode.c src/delta.c src/lsn.c
-FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c src/xalloc.c src/log.c
+FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c src/xalloc.c src/log.c src/utf8.c
 
 build-fuzz/fuzz_decode: $(FUZZ_DECODE) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@
 
 #include "dsn.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 /* Values longer than this are cut; a DSN is the longest. */
 #define VALUE_MAX 4096
@@ -43,14 +44,23 @@ static const char *where(const struct config_item *it, const char *path, char *b
 	return buf;
 }
 
+/* s as a JSON string, or "(not UTF-8)" for text that is not (a DSN or a
+ * path in another encoding), which jansson refuses. NULL when out of memory. */
+static json_t *json_text(const char *s)
+{
+	return json_string(utf8_valid(s) ? s : "(not UTF-8)");
+}
+
 /* A YAML double-quoted scalar: JSON's escapes are valid there. */
 static void append_quoted(struct strbuf *b, const char *s)
 {
-	json_t *j = json_string(s);
+	json_t *j = json_text(s);
 	char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
 
-	/* json_string refuses text that is not UTF-8. */
-	strbuf_append(b, q ? q : "\"(not UTF-8)\"");
+	if (q != NULL)
+		strbuf_append(b, q);
+	else /* out of memory: the text fails, as when b cannot grow */
+		b->failed = true;
 	free(q);
 	json_decref(j);
 }
@@ -102,13 +112,13 @@ static json_t *json_item(const struct config *cfg, size_t i, const char *path, c
 	shown_value(cfg, i, &it, value, sizeof value);
 	from = where(&it, path, at, sizeof at);
 	*key = it.path;
-	return json_pack("{s:o, s:s, s:o}", "value", it.null ? json_null() : json_string(value), "source",
-			 source_names[it.origin.source], "where", from ? json_string(from) : json_null());
+	return json_pack("{s:o, s:s, s:o}", "value", it.null ? json_null() : json_text(value), "source",
+			 source_names[it.origin.source], "where", from ? json_text(from) : json_null());
 }
 
 static char *show_json(const struct config *cfg, const char *path)
 {
-	json_t *keys = json_object(), *root = json_pack("{s:s, s:o}", "file", path, "keys", keys);
+	json_t *keys = json_object(), *root = json_pack("{s:o, s:o}", "file", json_text(path), "keys", keys);
 	char *text = NULL;
 	bool ok = root != NULL;
 

@@ -13,8 +13,9 @@
  * {"file": path, "keys": {"batch.max_delay": {"value": "200ms", "source":
  * "file", "where": "path:12:5"}, ...}}; source is file, env or default, and
  * where is null for a default. database.dsn is shown as libpq parses it,
- * with password and sslpassword as ***. Returns malloc'd text for the
- * caller to free, NULL when out of memory. */
+ * with password and sslpassword as ***; a value or path that is not UTF-8
+ * as "(not UTF-8)" (in the text, the path as it is). Returns malloc'd text
+ * for the caller to free, NULL when out of memory. */
 char *config_show(const struct config *cfg, const char *path, bool json);
 
 #endif

@@ -2,19 +2,24 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 
-static enum log_level min_level = LOG_INFO;
-static enum log_format out_format = LOG_TEXT;
+#include "utf8.h"
+
+/* Set by log_setup on a reload in the main thread while other threads log:
+ * atomic, relaxed, as nothing else is ordered by them. */
+static _Atomic(enum log_level) min_level = LOG_INFO;
+static _Atomic(enum log_format) out_format = LOG_TEXT;
 static char slot_name[64]; /* PostgreSQL's limit is 63 bytes */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_setup(enum log_level level, enum log_format format)
 {
-	min_level = level;
-	out_format = format;
+	atomic_store_explicit(&min_level, level, memory_order_relaxed);
+	atomic_store_explicit(&out_format, format, memory_order_relaxed);
 }
 
 void log_set_slot(const char *slot)
@@ -56,18 +61,26 @@ static void put(struct line *l, const char *fmt, ...)
 	l->n = k < 0 ? l->n : l->n + (size_t) k < sizeof l->buf ? l->n + (size_t) k : sizeof l->buf - 1;
 }
 
-/* s as a JSON string: quotes, backslashes and control bytes escaped,
- * everything else passed through (messages are UTF-8 already). */
+/* s as a JSON string: quotes, backslashes and control bytes escaped, each
+ * ill-formed UTF-8 piece as U+FFFD (server texts in LATIN1 databases, a
+ * character cut at MSG_MAX), so that strict parsers accept the line. */
 static void put_json_string(struct line *l, const char *s)
 {
+	bool ok;
+	size_t n;
+
 	put(l, "\"");
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			put(l, "\\%c", *p);
-		else if (*p < 0x20)
-			put(l, "\\u%04x", *p);
+	for (const char *p = s; *p; p += n) {
+		unsigned char c = (unsigned char) *p;
+		n = utf8_next(p, &ok);
+		if (!ok)
+			put(l, "\\ufffd");
+		else if (c == '"' || c == '\\')
+			put(l, "\\%c", c);
+		else if (c < 0x20)
+			put(l, "\\u%04x", c);
 		else
-			put(l, "%c", *p);
+			put(l, "%.*s", (int) n, p);
 	}
 	put(l, "\"");
 }
@@ -102,7 +115,7 @@ static void vlog(enum log_level level, const char *event, uint64_t lsn, uint64_t
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	timestamp(ts, sizeof ts);
-	if (out_format == LOG_JSON) {
+	if (atomic_load_explicit(&out_format, memory_order_relaxed) == LOG_JSON) {
 		json_line(&l, level, event, lsn, xid, ts, msg);
 		put(&l, "}\n");
 	} else {
@@ -115,7 +128,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > min_level)
+	if (level > atomic_load_explicit(&min_level, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	vlog(level, NULL, 0, 0, fmt, ap);
@@ -126,7 +139,7 @@ void log_event(enum log_level level, const char *event, uint64_t lsn, uint64_t x
 {
 	va_list ap;
 
-	if (level > min_level)
+	if (level > atomic_load_explicit(&min_level, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	vlog(level, event, lsn, xid, fmt, ap);

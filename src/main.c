@@ -1,5 +1,6 @@
 /* walcount: keeps Audius-style aggregate counters exact by streaming WAL
  * changes of reposts, saves and follows from a logical replication slot. */
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -207,9 +208,11 @@ static int cmd_config(const struct config *cfg, const struct options *o)
 	char *text = config_show(cfg, o->config_path, o->json);
 	bool ok = text != NULL && puts(text) != EOF && fflush(stdout) == 0;
 
+	if (text == NULL)
+		fprintf(stderr, "walcount config: out of memory\n");
+	else if (!ok)
+		fprintf(stderr, "walcount config: cannot write to stdout: %s\n", strerror(errno));
 	free(text);
-	if (!ok)
-		fprintf(stderr, "walcount config: cannot print it (out of memory, or stdout not writable)\n");
 	return ok ? 0 : 1;
 }
 

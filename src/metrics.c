@@ -444,8 +444,11 @@ static void render_build_info(struct strbuf *b)
 	strbuf_append(b, "\"} 1\n");
 }
 
+/* NAN: not readable here (procstats.h), so the family is left out. */
 static void process_gauge(struct strbuf *b, const char *name, const char *type, const char *help, double v)
 {
+	if (isnan(v))
+		return;
 	family(b, name, type, help);
 	strbuf_appendf(b, "%s ", name);
 	append_double(b, v);
@@ -473,14 +476,13 @@ char *metrics_render(void)
 	struct strbuf b = {0};
 	struct procstats ps;
 	/* Read before the lock: the consumer never waits for /proc. */
-	bool have_ps = procstats_read(&ps);
+	procstats_read(&ps);
 	double now = wall_seconds();
 
 	family(&b, "walcount_up", "gauge", "1 while walcount runs.");
 	strbuf_appendf(&b, "walcount_up 1\n");
 	render_build_info(&b);
-	if (have_ps)
-		render_process(&b, &ps);
+	render_process(&b, &ps);
 	pthread_mutex_lock(&m.lock);
 	render_changes(&b);
 	render_skipped(&b);

@@ -5,8 +5,6 @@
 #ifndef WALCOUNT_PROCSTATS_H
 #define WALCOUNT_PROCSTATS_H
 
-#include <stdbool.h>
-
 struct procstats {
 	double cpu_seconds;    /* user + system CPU time */
 	double resident_bytes; /* resident set size */
@@ -16,7 +14,13 @@ struct procstats {
 	double max_fds;        /* the soft RLIMIT_NOFILE; +Inf when unlimited */
 };
 
-/* Fills *ps; false when /proc cannot be read (then nothing is exported). */
-bool procstats_read(struct procstats *ps);
+/* Fills *ps from /proc. A value that cannot be read (a sandbox hides part
+ * of /proc) is NAN, and metrics.c leaves its family out; the others are
+ * exported still. /proc/stat is not needed: systemd's ProcSubset=pid, as
+ * walcount.service sets it, hides it. */
+void procstats_read(struct procstats *ps);
+
+/* The same from the proc file system at proc (tests pass a copy). */
+void procstats_read_at(const char *proc, struct procstats *ps);
 
 #endif

@@ -121,12 +121,41 @@ static void test_json(void **state)
 	config_free(&cfg);
 }
 
+/* Text that is not UTF-8 (a DSN, the file's path) is shown as "(not
+ * UTF-8)" in JSON as in the text, and the rest still shown. */
+static void test_json_not_utf8(void **state)
+{
+	struct config cfg;
+	json_error_t e;
+
+	(void) state;
+	parse(yaml, "host=\xff", &cfg);
+	char *text = config_show(&cfg, "caf\xe9.yaml", true);
+	assert_non_null(text);
+	json_t *root = json_loads(text, 0, &e), *keys = json_object_get(root, "keys");
+	if (root == NULL)
+		fail_msg("not JSON (%s): %s", e.text, text);
+	json_t *dsn = json_object_get(keys, "database.dsn"), *delay = json_object_get(keys, "batch.max_delay");
+	assert_string_equal(json_string_value(json_object_get(root, "file")), "(not UTF-8)");
+	assert_string_equal(json_string_value(json_object_get(dsn, "value")), "(not UTF-8)");
+	assert_string_equal(json_string_value(json_object_get(dsn, "where")), "WALCOUNT_DATABASE_DSN");
+	assert_string_equal(json_string_value(json_object_get(delay, "value")), "1500ms");
+	assert_string_equal(json_string_value(json_object_get(delay, "where")), "(not UTF-8)");
+	json_decref(root);
+	free(text);
+	text = config_show(&cfg, "caf\xe9.yaml", false);
+	assert_non_null(strstr(text, "\n  dsn: \"(not UTF-8)\""));
+	free(text);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text_round_trips),
 		cmocka_unit_test(test_dsn_redacted),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_json_not_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

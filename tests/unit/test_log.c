@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,91 @@ static void test_json_long_message(void **state)
 	free(text);
 }
 
+static void write_not_utf8(void)
+{
+	char cut[2048];
+
+	/* 2046 bytes, then the first byte of "é": vsnprintf keeps 2047. */
+	memset(cut, 'a', 2046);
+	memcpy(cut + 2046, "\xc3\xa9", 2);
+	log_event(LOG_ERROR, "server_error", 0, 0, "%.*s", 2048, cut);
+	log_error("latin1 caf\xe9, stray \xff\xfe, lone \x80");
+	log_error("overlong \xc0\xaf \xe0\x80\xaf, surrogate \xed\xa0\x80, too big \xf4\x90\x80\x80");
+	log_error("cut \xe2\x82 then text; valid \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf");
+}
+
+/* Text that is not UTF-8, or a character cut at the message limit, becomes
+ * U+FFFD per ill-formed sequence: the line stays JSON for strict parsers
+ * (jansson refuses invalid UTF-8), valid characters pass through. */
+static void test_json_not_utf8(void **state)
+{
+	(void) state;
+	log_setup(LOG_INFO, LOG_JSON);
+	log_set_slot(NULL);
+	char *text = captured(write_not_utf8);
+	char want[2050];
+
+	assert_int_equal(lines(text), 4);
+	memset(want, 'a', 2046);
+	strcpy(want + 2046, "\xef\xbf\xbd");
+	json_t *cut = json_line(text, 0), *latin1 = json_line(text, 1), *bad = json_line(text, 2), *mixed = json_line(text, 3);
+	assert_member(cut, "msg", want);
+	assert_member(latin1, "msg", "latin1 caf\ufffd, stray \ufffd\ufffd, lone \ufffd");
+	/* Overlong forms, surrogates and code points past U+10FFFF: one per byte
+	 * that cannot start or continue a well-formed character. */
+	assert_member(bad, "msg",
+		      "overlong \ufffd\ufffd \ufffd\ufffd\ufffd, surrogate \ufffd\ufffd\ufffd, too big "
+		      "\ufffd\ufffd\ufffd\ufffd");
+	assert_member(mixed, "msg", "cut \ufffd then text; valid é € \U0001F600 \uffff");
+	json_decref(cut);
+	json_decref(latin1);
+	json_decref(bad);
+	json_decref(mixed);
+	free(text);
+}
+
+enum { RACE_LINES = 150 };
+
+static void *log_lines(void *arg)
+{
+	(void) arg;
+	for (int i = 0; i < RACE_LINES; i++)
+		log_info("line %d", i);
+	return NULL;
+}
+
+/* A reload (log_setup in the main thread) while two threads log: every line
+ * whole, in one format or the other. Under ThreadSanitizer this is the
+ * check that the settings are read and written without a data race. */
+static void write_during_reload(void)
+{
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, log_lines, NULL), 0);
+	for (int i = 0; i < RACE_LINES; i++)
+		log_setup(LOG_INFO, i % 2 ? LOG_JSON : LOG_TEXT);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+}
+
+static void test_reload_while_logging(void **state)
+{
+	(void) state;
+	log_set_slot(NULL);
+	char *text = captured(write_during_reload);
+
+	assert_int_equal(lines(text), 2 * RACE_LINES);
+	for (const char *p = text; *p; p = strchr(p, '\n') + 1) {
+		size_t n = strcspn(p, "\n");
+		json_t *obj = json_loadb(p, n, 0, NULL);
+		if (obj == NULL && (n < 30 || strncmp(p + 24, " info  line ", 12) != 0))
+			fail_msg("neither JSON nor text: %.*s", (int) n, p);
+		json_decref(obj);
+	}
+	free(text);
+}
+
 static void write_text(void)
 {
 	log_event(LOG_WARN, "change_skipped", 5, 6, "skipped %s", "it");
@@ -188,10 +274,9 @@ static void test_text_unchanged(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_fields),
-		cmocka_unit_test(test_json_escaping),
-		cmocka_unit_test(test_json_long_message),
-		cmocka_unit_test(test_text_unchanged),
+		cmocka_unit_test(test_json_fields),       cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_json_long_message), cmocka_unit_test(test_json_not_utf8),
+		cmocka_unit_test(test_text_unchanged),    cmocka_unit_test(test_reload_while_logging),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
