@@ -551,6 +551,27 @@ bool test_standby_takeover(struct ctx *t)
 	return ok;
 }
 
+/* drop --yes while a connection named as a standby of t's slot waits (the
+ * name cut by the server): refused, naming it (slot_consumers.sql). */
+static bool drop_refuses_standby(struct ctx *t)
+{
+	const char *drop[] = {"drop", "--yes", "--config", t->wc.config, NULL};
+	char err[IT_ERRLEN], sql[160];
+	char *errtext = NULL;
+	PGconn *c = it_connect(t->db, err, sizeof err);
+
+	snprintf(sql, sizeof sql, "SET application_name = 'walcount standby %s'", t->db);
+	if (c == NULL || !it_exec(c, sql, 0, NULL, err, sizeof err)) {
+		PQfinish(c);
+		return fail_err(t, "naming a connection as a standby", err);
+	}
+	bool ok = expect_exit(t, "drop-standby-long", drop, 1, NULL, &errtext) &&
+		  expect_str_contains(t, "drop's refusal", errtext, "walcount standbys of slot");
+	free(errtext);
+	PQfinish(c);
+	return ok;
+}
+
 /* A slot name of 63 bytes (this test's database name): the server cuts
  * the standby's application_name, "walcount standby " and the name, to 63
  * bytes, and the streaming instance must still count the standby
@@ -582,10 +603,11 @@ static bool standby_long_name(struct ctx *t)
 		    fail(t, "status --json names no standby: %s", out));
 	free(out);
 	ok = stop_instance(t, &other) && ok;
-	ok = ok && stop_clean(t);
+	ok = ok && stop_clean(t) && drop_refuses_standby(t);
 	if (ok)
 		snprintf(t->details, sizeof t->details,
-			 "slot name of 63 bytes: its standby counted in walcount_standbys and listed by status");
+			 "slot name of 63 bytes: its standby counted in walcount_standbys, listed by status, and named by "
+			 "drop's refusal");
 	return ok;
 }
 
