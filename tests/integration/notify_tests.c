@@ -332,7 +332,8 @@ static bool start_extends(struct ctx *t, struct manager *m, PGconn **xact, doubl
 	*stopped_after = it_now() - t0;
 	if (*stopped_after > 2.0)
 		return fail(t, "walcount took %.1f s to exit after SIGTERM during its initial load", *stopped_after);
-	return expect_ge_long(t, "\"initial load cancelled: stop requested\" lines", 1,
+	return expect_exit_code(t, "walcount run stopped during its initial load", 0, t->wc.status, NULL) &&
+	       expect_ge_long(t, "\"initial load cancelled: stop requested\" lines", 1,
 			      count_in_file(t->wc.log, "initial load cancelled: stop requested")) &&
 	       wait_message(t, m, "STOPPING=1", loading, 5) >= 0;
 }
