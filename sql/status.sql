@@ -33,13 +33,14 @@ SELECT
 	rc.reconcile_checked, rc.reconcile_corrected, rc.reconcile_duration_ms,
 	(SELECT slot_name FROM walcount.owner) AS owner,
 	-- Instances standing by for the slot name their connection so
-	-- (consumer.c): where they run and since when.
+	-- (consumer.c), cut by the server to 63 bytes (NAMEDATALEN - 1; slot
+	-- names are ASCII, so left() counts bytes): where they run and since when.
 	(SELECT coalesce(json_agg(json_build_object('pid', a.pid, 'client_addr', a.client_addr,
 		'application_name', a.application_name,
 		'since', to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 		ORDER BY a.backend_start), '[]')
 	 FROM pg_stat_activity a
-	 WHERE a.datname = current_database() AND a.application_name = 'walcount standby ' || arg.slot_name) AS standbys,
+	 WHERE a.datname = current_database() AND a.application_name = left('walcount standby ' || arg.slot_name, 63)) AS standbys,
 	-- wal2json slots of this database that do not own the counts: an old
 	-- walcount slot left behind pins WAL, and a consumer of it would count
 	-- every change a second time.

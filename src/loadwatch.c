@@ -11,10 +11,14 @@
 #include "clock.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
 #define REPORT_MS 10000
+/* Signals wake poll() (no SA_RESTART); this bounds the race of one that
+ * arrives just before it. */
+#define POLL_MS 250
 
 /* The order of recount.sql's INSERTs. */
 static const char *const table_names[LOADWATCH_TABLES] = {"aggregate_user", "aggregate_track", "aggregate_playlist"};
@@ -83,10 +87,28 @@ static bool drain(struct loadwatch *w, PGconn *conn, PGresult **last, bool *fail
 	return false;
 }
 
+/* Ends the statement in flight: asks the server to cancel it and reads
+ * every result (the error the cancel causes included), so that conn is
+ * idle and the caller's ROLLBACK is the next thing the server sees. A
+ * cancel that cannot be sent is logged; the results are then read as the
+ * statement finishes on its own. A lost connection has nothing to cancel. */
+static void abandon(PGconn *conn)
+{
+	char buf[256];
+	PGcancel *c = PQstatus(conn) == CONNECTION_OK ? PQgetCancel(conn) : NULL;
+
+	if (PQstatus(conn) == CONNECTION_OK && (c == NULL || PQcancel(c, buf, sizeof buf) != 1))
+		log_warn("initial load: cancelling the statement: %s", c == NULL ? "no cancel handle" : buf);
+	PQfreeCancel(c);
+	for (PGresult *res; (res = PQgetResult(conn)) != NULL;)
+		PQclear(res);
+}
+
 /* Sends one statement (a script's piece when nparams is 0) and reads its
- * results, logging a line every REPORT_MS meanwhile. */
+ * results, logging a line every REPORT_MS and telling the service manager
+ * that start-up progresses meanwhile; *stop cancels it. */
 static PGresult *exec_one(struct loadwatch *w, PGconn *conn, const char *sql, int nparams, const char *const *params,
-			  int64_t *since, char *err, size_t errlen)
+			  volatile sig_atomic_t *stop, int64_t *since, char *err, size_t errlen)
 {
 	PGresult *last = NULL;
 	bool failed = false;
@@ -99,29 +121,37 @@ static PGresult *exec_one(struct loadwatch *w, PGconn *conn, const char *sql, in
 	}
 	for (;;) {
 		if (PQconsumeInput(conn) != 1) {
-			snprintf(err, errlen, "initial load %s: %s", w->step, db_error_line(conn, line, sizeof line));
+			if (!failed)
+				snprintf(err, errlen, "initial load %s: %s", w->step, db_error_line(conn, line, sizeof line));
+			break;
+		}
+		if (drain(w, conn, &last, &failed, since, err, errlen)) {
+			if (!failed)
+				return last;
 			PQclear(last);
 			return NULL;
 		}
-		if (drain(w, conn, &last, &failed, since, err, errlen))
+		if (*stop) {
+			if (!failed)
+				snprintf(err, errlen, "initial load cancelled: stop requested (during the %s step)", w->step);
 			break;
+		}
 		int64_t now = clock_now_ms();
 		if (now >= w->next_ms) {
 			report(w, now);
 			w->next_ms = now + REPORT_MS;
 		}
+		notify_start_progress(now);
 		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
-		if (poll(&pfd, 1, (int) (w->next_ms - now)) < 0 && errno != EINTR) {
-			snprintf(err, errlen, "initial load %s: waiting for the server: %s", w->step, strerror(errno));
-			PQclear(last);
-			return NULL;
+		if (poll(&pfd, 1, (int) (w->next_ms - now < POLL_MS ? w->next_ms - now : POLL_MS)) < 0 && errno != EINTR) {
+			if (!failed)
+				snprintf(err, errlen, "initial load %s: waiting for the server: %s", w->step, strerror(errno));
+			break;
 		}
 	}
-	if (failed) {
-		PQclear(last);
-		return NULL;
-	}
-	return last;
+	abandon(conn);
+	PQclear(last);
+	return NULL;
 }
 
 /* The script one statement at a time: the server sends a statement's
@@ -129,7 +159,8 @@ static PGresult *exec_one(struct loadwatch *w, PGconn *conn, const char *sql, in
  * would tell nothing until its end. Statements end with ';' at the end of a
  * line (recount.sql is written so); a piece holding only comments is an
  * empty query, which succeeds. */
-static PGresult *exec_script(struct loadwatch *w, PGconn *conn, const char *sql, int64_t *since, char *err, size_t errlen)
+static PGresult *exec_script(struct loadwatch *w, PGconn *conn, const char *sql, volatile sig_atomic_t *stop, int64_t *since,
+			     char *err, size_t errlen)
 {
 	PGresult *res = NULL;
 
@@ -140,7 +171,7 @@ static PGresult *exec_script(struct loadwatch *w, PGconn *conn, const char *sql,
 		memcpy(stmt, p, n);
 		stmt[n] = '\0';
 		PQclear(res);
-		res = exec_one(w, conn, stmt, 0, NULL, since, err, errlen);
+		res = exec_one(w, conn, stmt, 0, NULL, stop, since, err, errlen);
 		free(stmt);
 		if (res == NULL)
 			return NULL;
@@ -150,7 +181,7 @@ static PGresult *exec_script(struct loadwatch *w, PGconn *conn, const char *sql,
 }
 
 PGresult *loadwatch_exec(struct loadwatch *w, PGconn *conn, const char *step, const char *sql, int nparams,
-			 const char *const *params, char *err, size_t errlen)
+			 const char *const *params, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	int64_t since;
 
@@ -158,8 +189,8 @@ PGresult *loadwatch_exec(struct loadwatch *w, PGconn *conn, const char *step, co
 	w->step_ms = since = clock_now_ms();
 	w->recounting = nparams == 0;
 	if (nparams == 0)
-		return exec_script(w, conn, sql, &since, err, errlen);
-	return exec_one(w, conn, sql, nparams, params, &since, err, errlen);
+		return exec_script(w, conn, sql, stop, &since, err, errlen);
+	return exec_one(w, conn, sql, nparams, params, stop, &since, err, errlen);
 }
 
 void loadwatch_summary(const struct loadwatch *w, char *buf, size_t len)

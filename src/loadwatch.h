@@ -7,6 +7,7 @@
 #ifndef WALCOUNT_LOADWATCH_H
 #define WALCOUNT_LOADWATCH_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,11 +32,16 @@ void loadwatch_init(struct loadwatch *w, const char *slot);
 /* Runs sql on conn and reads every result: with nparams 0 the recount
  * script (recount.sql), whose INSERTs' row counts are noted, else one
  * statement with text parameters; meanwhile logs a line every 10 s (the first after
- * 10 s: a small load says nothing more than it did). step ("recount",
- * "write") names it in those lines. Returns the last result (the caller
- * PQclear()s it), or NULL with "initial load STEP: first error" in err; the connection is idle either way. */
+ * 10 s: a small load says nothing more than it did) and sends the service
+ * manager EXTEND_TIMEOUT_USEC (notify_start_progress). step ("recount",
+ * "write") names it in those lines. Once *stop is set the statement in
+ * flight is cancelled. Returns the last result (the caller PQclear()s it),
+ * or NULL with "initial load STEP: first error" or "initial load
+ * cancelled: stop requested ..." in err; the connection is idle either
+ * way (a statement still running after an error is cancelled), so the
+ * caller's ROLLBACK undoes everything. */
 PGresult *loadwatch_exec(struct loadwatch *w, PGconn *conn, const char *step, const char *sql, int nparams,
-			 const char *const *params, char *err, size_t errlen);
+			 const char *const *params, volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* ", recounted N aggregate rows in S s" for the load's closing line. */
 void loadwatch_summary(const struct loadwatch *w, char *buf, size_t len);

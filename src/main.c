@@ -107,7 +107,11 @@ static PGconn *prepare(const struct config *cfg, const struct options *o, enum s
 		*out = slot_ensure(conn, cfg, &so, &stop_requested, &holder, err, errlen);
 	if (*out == SLOT_OK || *out == SLOT_HELD)
 		return conn;
-	log_error("%s", err);
+	/* A stop asked for is no error, even one that cancels a load. */
+	if (stop_requested)
+		log_info("%s", err);
+	else
+		log_error("%s", err);
 	PQfinish(conn);
 	return NULL;
 }
@@ -151,9 +155,12 @@ static int cmd_run(const struct config *cfg, const struct options *o)
 		log_error("%s", err);
 		return 1;
 	}
+	/* Stopped during start-up (a slot creation waiting, an initial load):
+	 * exit 0 as at any other stop, so that `systemctl stop` does not
+	 * leave the unit failed. */
 	if ((copts.conn = prepare(cfg, o, &out, err, sizeof err)) == NULL) {
 		http_stop();
-		return 1;
+		return stop_requested ? 0 : 1;
 	}
 	/* The PID to signal (SIGHUP, SIGUSR1, SIGTERM): the only other one in
 	 * the log is the walsender's. Once the start-up checks have passed, so

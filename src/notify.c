@@ -17,7 +17,7 @@
 static volatile sig_atomic_t sock = -1;
 static struct sockaddr_un addr;
 static socklen_t addr_len;
-static int64_t watchdog_period_ms, watchdog_next_ms;
+static int64_t watchdog_period_ms, watchdog_next_ms, extend_next_ms;
 static bool send_failed;
 
 bool notify_address(const char *spec, struct sockaddr_un *sa, socklen_t *len)
@@ -71,6 +71,7 @@ void notify_init(void)
 	}
 	watchdog_period_ms = notify_watchdog_period_ms(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"), (long) getpid());
 	watchdog_next_ms = 0;
+	extend_next_ms = 0;
 	send_failed = false;
 	sock = fd;
 	if (watchdog_period_ms > 0)
@@ -140,6 +141,24 @@ void notify_watchdog(int64_t now_ms)
 		return;
 	watchdog_next_ms = now_ms + watchdog_period_ms;
 	send_message("WATCHDOG=1");
+}
+
+void notify_extend_timeout(uint64_t usec)
+{
+	char buf[64];
+
+	if (sock < 0)
+		return;
+	snprintf(buf, sizeof buf, "EXTEND_TIMEOUT_USEC=%" PRIu64, usec);
+	send_message(buf);
+}
+
+void notify_start_progress(int64_t now_ms)
+{
+	if (sock < 0 || now_ms < extend_next_ms)
+		return;
+	extend_next_ms = now_ms + NOTIFY_START_EXTEND_EVERY_MS;
+	notify_extend_timeout((uint64_t) NOTIFY_START_EXTEND_MS * 1000);
 }
 
 void notify_stopping(void)

@@ -35,6 +35,23 @@ void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * since the last ping; cheap otherwise, so loops call it at every turn. */
 void notify_watchdog(int64_t now_ms);
 
+/* Start-up is making progress (a slot creation waiting for a transaction,
+ * an initial load): EXTEND_TIMEOUT_USEC asks the service manager (systemd
+ * >= 236) for this much more start-up time, NOTIFY_START_EXTEND_MS, every
+ * NOTIFY_START_EXTEND_EVERY_MS. The unit's finite TimeoutStartSec then ends
+ * only a start that makes none (a replication connection refused forever);
+ * a load of an hour keeps extending. */
+#define NOTIFY_START_EXTEND_MS 60000
+#define NOTIFY_START_EXTEND_EVERY_MS 10000
+
+/* Sends EXTEND_TIMEOUT_USEC=usec. */
+void notify_extend_timeout(uint64_t usec);
+
+/* Sends notify_extend_timeout(NOTIFY_START_EXTEND_MS) when
+ * NOTIFY_START_EXTEND_EVERY_MS has passed since the last one (the first at
+ * once); cheap otherwise, so waiting loops call it at every turn. */
+void notify_start_progress(int64_t now_ms);
+
 /* Sends STOPPING=1. Async-signal-safe: called from the SIGINT/SIGTERM
  * handler, so the service manager knows at once that the stop began. */
 void notify_stopping(void);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "loadwatch.h"
 #include "log.h"
@@ -53,6 +54,9 @@ bool slot_lock(PGconn *conn, volatile sig_atomic_t *stop, char *err, size_t errl
 	for (bool logged = false; (rc = try_lock(conn, holder, sizeof holder, err, errlen)) == 0; logged = true) {
 		if (!logged)
 			log_info("waiting for PID %s, another walcount creating or checking a slot of this database", holder);
+		/* The holder's initial load may take minutes: a wait the
+		 * service manager must not end as a stuck start. */
+		notify_start_progress(clock_now_ms());
 		db_backoff_sleep(LOCK_POLL_MS, stop);
 		if (stop != NULL && *stop) {
 			snprintf(err, errlen, "stopped while waiting for PID %s to finish creating or checking its slot", holder);
@@ -147,8 +151,8 @@ static enum slot_state inspect_taking_over(PGconn *conn, const char *name, bool 
 
 /* Recounts in the slot's exported snapshot and records its consistent point
  * as the progress of every partition, in one transaction on conn. */
-static bool load_in_snapshot(PGconn *conn, const struct config *cfg, const char *snapshot, const char *point, char *err,
-			     size_t errlen)
+static bool load_in_snapshot(PGconn *conn, const struct config *cfg, const char *snapshot, const char *point,
+			     volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	char sql[128], parts[24];
 	const char *slot = cfg->slot_name, *params[3] = {slot, point, parts};
@@ -162,8 +166,8 @@ static bool load_in_snapshot(PGconn *conn, const struct config *cfg, const char 
 	char took[160];
 	loadwatch_init(&w, slot);
 	if (db_command(conn, "importing the slot's snapshot", sql, err, errlen) &&
-	    (counted = loadwatch_exec(&w, conn, "recount", sql_recount, 0, NULL, err, errlen)) != NULL)
-		res = loadwatch_exec(&w, conn, "write", sql_initial_load, 3, params, err, errlen);
+	    (counted = loadwatch_exec(&w, conn, "recount", sql_recount, 0, NULL, stop, err, errlen)) != NULL)
+		res = loadwatch_exec(&w, conn, "write", sql_initial_load, 3, params, stop, err, errlen);
 	PQclear(counted);
 	if (res == NULL || !db_command(conn, "committing initial load", "COMMIT", err, errlen)) {
 		PQclear(res);
@@ -214,7 +218,7 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 		log_event(LOG_INFO, "slot_created", lsn_or_0(PQgetvalue(res, 0, 1)), 0, "slot created: %s at %s", cfg->slot_name,
 			  PQgetvalue(res, 0, 1));
 		notify_status("initial load of slot %s: recounting the source tables", cfg->slot_name);
-		ok = load_in_snapshot(conn, cfg, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), err, errlen);
+		ok = load_in_snapshot(conn, cfg, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), stop, err, errlen);
 	}
 	PQclear(res);
 	PQfinish(repl);

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "sqlfiles.h"
 
 /* A forgotten transaction can hold it up for days: once a minute is
@@ -91,6 +92,7 @@ PGresult *slotwait_create(PGconn *conn, PGconn *repl, const char *slot, const ch
 			report(conn, slot, now - start);
 			next = now + REPEAT_REPORT_MS;
 		}
+		notify_start_progress(now);
 		struct pollfd pfd = {PQsocket(repl), POLLIN, 0};
 		if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
 			snprintf(err, errlen, "%s: waiting for the server: %s", what, strerror(errno));

@@ -251,3 +251,123 @@ bool test_notify(struct ctx *t)
 	manager_close(&b);
 	return ok;
 }
+
+/* A write step that takes as long as the test wants: a statement trigger
+ * that sleeps after the load's INSERT has written its rows, so that the
+ * SIGTERM comes with rows written in the load's transaction. */
+static const char SLOW_WRITE_SQL[] = "CREATE FUNCTION public.it_slow_write() RETURNS trigger LANGUAGE plpgsql AS "
+				     "$$ BEGIN PERFORM pg_sleep(120); RETURN NULL; END $$;"
+				     "CREATE TRIGGER it_slow_write AFTER INSERT OR UPDATE ON aggregate_user "
+				     "FOR EACH STATEMENT EXECUTE FUNCTION public.it_slow_write()";
+/* Ends a sleep walcount left behind (it did not cancel), then the trigger. */
+static const char FAST_WRITE_SQL[] = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+				     "WHERE datname = current_database() AND wait_event = 'PgSleep';"
+				     "DROP TRIGGER it_slow_write ON aggregate_user; DROP FUNCTION public.it_slow_write()";
+
+/* The slot creation waits for a transaction holding an xid: this one, on
+ * a connection of its own (NULL on failure). */
+static PGconn *hold_xid(struct ctx *t)
+{
+	char err[IT_ERRLEN];
+	PGconn *c = it_connect(t->db, err, sizeof err);
+
+	if (c == NULL || !it_exec(c,
+				  "BEGIN; INSERT INTO follows (follower_user_id, followee_user_id, is_current, is_delete, txhash) "
+				  "VALUES (424244, 1, true, false, 'open')",
+				  0, NULL, err, sizeof err)) {
+		PQfinish(c);
+		fail_err(t, "opening a transaction", err);
+		return NULL;
+	}
+	return c;
+}
+
+/* What a load stopped by SIGTERM leaves: no progress row, no slot (the
+ * failed load dropped it), and the aggregates as they were. */
+static bool nothing_written(struct ctx *t, const char *sum_before)
+{
+	const char *params[1] = {t->db};
+	char err[IT_ERRLEN], rows[16], sum[64];
+
+	if (!it_value(t->conn, "SELECT count(*) FROM walcount.progress WHERE slot_name = $1", 1, params, rows, sizeof rows, err,
+		      sizeof err) ||
+	    !it_value(t->conn, "SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a", 0, NULL, sum,
+		      sizeof sum, err, sizeof err))
+		return fail_err(t, "reading what the cancelled load left", err);
+	int rc = it_poll(t->conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", 1, params, 10,
+			 NULL, err, sizeof err);
+	return expect_str_eq(t, "progress rows after the cancelled load", "0", rows) &&
+	       expect_str_eq(t, "aggregate_user after the cancelled load", sum_before, sum) &&
+	       (rc > 0 ||
+		fail(t, "slot %s still there 10 s after the cancelled load%s%s", t->db, rc < 0 ? ": " : "", rc < 0 ? err : ""));
+}
+
+/* EXTEND_TIMEOUT_USEC= while the slot creation waits, then twice (10 s
+ * apart) while the load writes; the SIGTERM then ends walcount within 2 s. */
+static bool start_extends(struct ctx *t, struct manager *m, PGconn **xact, double *stopped_after)
+{
+	char err[IT_ERRLEN];
+	int creating, loading, ext;
+
+	if ((creating = wait_message(t, m, "STATUS=creating slot", 0, 60)) < 0 ||
+	    (ext = wait_message(t, m, "EXTEND_TIMEOUT_USEC=", creating, 15)) < 0 ||
+	    !expect_str_eq(t, "EXTEND_TIMEOUT_USEC while the slot is created", "EXTEND_TIMEOUT_USEC=60000000", m->text[ext]))
+		return false;
+	PQfinish(*xact);
+	*xact = NULL;
+	if ((loading = wait_message(t, m, "STATUS=initial load", ext, 30)) < 0 ||
+	    (ext = wait_message(t, m, "EXTEND_TIMEOUT_USEC=", loading, 15)) < 0 ||
+	    wait_message(t, m, "EXTEND_TIMEOUT_USEC=", ext + 1, 15) < 0)
+		return false;
+	/* The write step: the load's rows are written, uncommitted. */
+	if (!poll_until(t, "the load's write step",
+			"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'PgSleep')",
+			"SELECT count(*) FROM pg_stat_activity WHERE datname = $1", 30))
+		return false;
+	if (find(m, "READY=1", 0, count(m)) >= 0)
+		return fail(t, "READY=1 before the initial load finished");
+	double t0 = it_now();
+	if (!wc_signal(&t->wc, SIGTERM, 30, err, sizeof err))
+		return fail_err(t, "stopping walcount during its initial load", err);
+	*stopped_after = it_now() - t0;
+	if (*stopped_after > 2.0)
+		return fail(t, "walcount took %.1f s to exit after SIGTERM during its initial load", *stopped_after);
+	return expect_exit_code(t, "walcount run stopped during its initial load", 0, t->wc.status, NULL) &&
+	       expect_ge_long(t, "\"initial load cancelled: stop requested\" lines", 1,
+			      count_in_file(t->wc.log, "initial load cancelled: stop requested")) &&
+	       wait_message(t, m, "STOPPING=1", loading, 5) >= 0;
+}
+
+/* A start that waits for a transaction, then loads (its write held up by
+ * a trigger): EXTEND_TIMEOUT_USEC= keeps coming, so systemd's finite
+ * TimeoutStartSec does not end it; SIGTERM during the load cancels it
+ * promptly, with nothing written, and the next start loads exactly. */
+bool test_notify_start(struct ctx *t)
+{
+	struct manager m = {.fd = -1};
+	PGconn *xact = NULL;
+	char sum[64], err[IT_ERRLEN];
+	double stopped_after = 0;
+	long rows;
+
+	bool ok = configure(t, &(struct wc_opts){0}) && preload(t, &rows) &&
+		  ((it_value(t->conn, "SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a", 0, NULL, sum,
+			     sizeof sum, err, sizeof err) &&
+		    it_exec(t->conn, SLOW_WRITE_SQL, 0, NULL, err, sizeof err)) ||
+		   fail_err(t, "setting up a slow write", err)) &&
+		  manager_open(t, &m, "s") && (xact = hold_xid(t)) != NULL && start_notified(t, &t->wc, &m, false) &&
+		  start_extends(t, &m, &xact, &stopped_after);
+	if (wc_alive(&t->wc))
+		wc_signal(&t->wc, SIGKILL, 10, err, sizeof err);
+	PQfinish(xact);
+	manager_close(&m);
+	ok = ok && nothing_written(t, sum);
+	ok = (it_exec(t->conn, FAST_WRITE_SQL, 0, NULL, err, sizeof err) || fail_err(t, "dropping the slow write", err)) && ok;
+	ok = ok && start_streaming(t) && run_changes(t, 2000, false) && caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t);
+	if (ok)
+		snprintf(t->details, sizeof t->details,
+			 "%ld preloaded rows; EXTEND_TIMEOUT_USEC during the slot creation wait and twice during the load; "
+			 "SIGTERM during the load's write: exit after %.2f s, nothing written, slot dropped; next start drift 0",
+			 rows, stopped_after);
+	return ok;
+}

@@ -550,3 +550,71 @@ bool test_standby_takeover(struct ctx *t)
 	kill_instance(&other);
 	return ok;
 }
+
+/* drop --yes while a connection named as a standby of t's slot waits (the
+ * name cut by the server): refused, naming it (slot_consumers.sql). */
+static bool drop_refuses_standby(struct ctx *t)
+{
+	const char *drop[] = {"drop", "--yes", "--config", t->wc.config, NULL};
+	char err[IT_ERRLEN], sql[160];
+	char *errtext = NULL;
+	PGconn *c = it_connect(t->db, err, sizeof err);
+
+	snprintf(sql, sizeof sql, "SET application_name = 'walcount standby %s'", t->db);
+	if (c == NULL || !it_exec(c, sql, 0, NULL, err, sizeof err)) {
+		PQfinish(c);
+		return fail_err(t, "naming a connection as a standby", err);
+	}
+	bool ok = expect_exit(t, "drop-standby-long", drop, 1, NULL, &errtext) &&
+		  expect_str_contains(t, "drop's refusal", errtext, "walcount standbys of slot");
+	free(errtext);
+	PQfinish(c);
+	return ok;
+}
+
+/* A slot name of 63 bytes (this test's database name): the server cuts
+ * the standby's application_name, "walcount standby " and the name, to 63
+ * bytes, and the streaming instance must still count the standby
+ * (slot_lag.sql) and status list it (status.sql). */
+static bool standby_long_name(struct ctx *t)
+{
+	struct wc_opts o = {0};
+	char cfg_b[PATH_MAX], listen_a[32], listen_b[32], from[64], to[64], err[IT_ERRLEN];
+	char *out = NULL;
+	int ports[2];
+	const char *status_json[] = {"status", "--json", "--config", t->wc.config, NULL};
+
+	if (strlen(t->db) != 63)
+		return fail(t, "the slot name %s has %zu bytes, not 63", t->db, strlen(t->db));
+	if (!free_ports(ports, 2))
+		return fail(t, "no two free loopback ports: %s", strerror(errno));
+	snprintf(listen_a, sizeof listen_a, "127.0.0.1:%d", ports[0]);
+	snprintf(listen_b, sizeof listen_b, "127.0.0.1:%d", ports[1]);
+	snprintf(cfg_b, sizeof cfg_b, "%s/%s-b.yaml", IT.tmp, t->db);
+	snprintf(from, sizeof from, "listen: \"%s\"", listen_a);
+	snprintf(to, sizeof to, "listen: \"%s\"", listen_b);
+	second_instance(t, &other, cfg_b, "b");
+	o.metrics_listen = listen_a;
+	if (!configure(t, &o) || !derive_config(t, cfg_b, from, to) || !start_streaming(t) ||
+	    !wc_start(&other, err, sizeof err) || !wait_log(t, other.log, "standing by", 1, 20))
+		return false;
+	bool ok = standby_metrics(t, ports) && expect_exit(t, "status-standby-long", status_json, 0, &out, NULL);
+	ok = ok && ((out != NULL && strstr(out, "walcount standby it_standby_long_name_x")) ||
+		    fail(t, "status --json names no standby: %s", out));
+	free(out);
+	ok = stop_instance(t, &other) && ok;
+	ok = ok && stop_clean(t) && drop_refuses_standby(t);
+	if (ok)
+		snprintf(t->details, sizeof t->details,
+			 "slot name of 63 bytes: its standby counted in walcount_standbys, listed by status, and named by "
+			 "drop's refusal");
+	return ok;
+}
+
+bool test_standby_long_name(struct ctx *t)
+{
+	bool ok = standby_long_name(t);
+
+	kill_instance(&other);
+	return ok;
+}

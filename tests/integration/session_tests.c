@@ -96,6 +96,8 @@ static bool stops_while_waiting(struct ctx *t)
 		return fail_err(t, "stopping walcount while it waits for the slot", err);
 	if (!WIFEXITED(t->wc.status))
 		return fail(t, "walcount stopped by SIGTERM while waiting ended by signal %d", WTERMSIG(t->wc.status));
+	if (!expect_exit_code(t, "walcount run stopped while the slot is created", 0, t->wc.status, NULL))
+		return false;
 	int rc = it_poll(t->conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", 1, params, 10,
 			 NULL, err, sizeof err);
 	return rc > 0 || fail(t, "the half-made slot %s is still there 10 s after walcount stopped%s%s", t->db,

@@ -97,6 +97,8 @@ static void test_messages(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *) &sa, len), 0);
 	/* Before init, and with the watchdog off, nothing is sent. */
 	notify_status("nothing");
+	notify_extend_timeout(1000000);
+	notify_start_progress(0);
 	assert_string_equal(next_message(fd), "");
 	assert_int_equal(setenv("NOTIFY_SOCKET", path, 1), 0);
 	snprintf(env, sizeof env, "%ld", (long) getpid());
@@ -113,6 +115,17 @@ static void test_messages(void **state)
 	assert_string_equal(next_message(fd), "");
 	notify_watchdog(1100);
 	assert_string_equal(next_message(fd), "WATCHDOG=1");
+	notify_extend_timeout(90000000);
+	assert_string_equal(next_message(fd), "EXTEND_TIMEOUT_USEC=90000000");
+	/* Start-up progress: at once, then once per period, each asking for
+	 * more than the period (a late tick must not let the timeout pass). */
+	assert_true(NOTIFY_START_EXTEND_MS > 2 * NOTIFY_START_EXTEND_EVERY_MS);
+	notify_start_progress(5000);
+	assert_string_equal(next_message(fd), "EXTEND_TIMEOUT_USEC=60000000");
+	notify_start_progress(5000 + NOTIFY_START_EXTEND_EVERY_MS - 1);
+	assert_string_equal(next_message(fd), "");
+	notify_start_progress(5000 + NOTIFY_START_EXTEND_EVERY_MS);
+	assert_string_equal(next_message(fd), "EXTEND_TIMEOUT_USEC=60000000");
 	notify_stopping();
 	assert_string_equal(next_message(fd), "STOPPING=1");
 	/* A manager that does not read fills its queue (max_dgram_qlen): the
