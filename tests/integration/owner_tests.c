@@ -386,22 +386,16 @@ static bool takeover_round(struct ctx *t, struct walcount **w, const int *ports,
 	return caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t);
 }
 
-/* Item 3: a hot standby. The second instance stands by (said once,
- * /healthz "standby", listed by status), and in ROUNDS rounds of SIGKILL
- * and SIGSTOP of the streaming one under writers the other takes over
- * within seconds, exactly. */
-static bool standby_takeover(struct ctx *t)
+/* The test's walcount streaming with /metrics on ports[0], then, after
+ * `changes` changes, a second instance (`other`, its own config with
+ * /metrics on ports[1]) standing by. */
+static bool streaming_with_standby(struct ctx *t, int ports[2], long changes)
 {
 	struct wc_opts o = {0};
 	char cfg_b[PATH_MAX], listen_a[32], listen_b[32], from[64], to[64], err[IT_ERRLEN];
-	char *out = NULL;
-	double kill_s[ROUNDS], stall_s[ROUNDS];
-	int nk = 0, ns = 0, ports[2], n = rounds(ROUNDS, 6);
-	struct walcount *w[2] = {&t->wc, &other};
 
 	if (!free_ports(ports, 2))
 		return fail(t, "no two free loopback ports: %s", strerror(errno));
-
 	snprintf(listen_a, sizeof listen_a, "127.0.0.1:%d", ports[0]);
 	snprintf(listen_b, sizeof listen_b, "127.0.0.1:%d", ports[1]);
 	snprintf(cfg_b, sizeof cfg_b, "%s/%s-b.yaml", IT.tmp, t->db);
@@ -409,9 +403,25 @@ static bool standby_takeover(struct ctx *t)
 	snprintf(to, sizeof to, "listen: \"%s\"", listen_b);
 	second_instance(t, &other, cfg_b, "b");
 	o.metrics_listen = listen_a;
+	return configure(t, &o) && derive_config(t, cfg_b, from, to) && start_streaming(t) &&
+	       (changes == 0 || run_changes(t, changes, false)) &&
+	       (wc_start(&other, err, sizeof err) || fail_err(t, "starting the second instance", err)) &&
+	       wait_log(t, other.log, "standing by", 1, 20);
+}
+
+/* Item 3: a hot standby. The second instance stands by (said once,
+ * /healthz "standby", listed by status), and in ROUNDS rounds of SIGKILL
+ * and SIGSTOP of the streaming one under writers the other takes over
+ * within seconds, exactly. */
+static bool standby_takeover(struct ctx *t)
+{
+	char *out = NULL;
+	double kill_s[ROUNDS], stall_s[ROUNDS];
+	int nk = 0, ns = 0, ports[2], n = rounds(ROUNDS, 6);
+	struct walcount *w[2] = {&t->wc, &other};
+
 	const char *status_json[] = {"status", "--json", "--config", t->wc.config, NULL};
-	if (!configure(t, &o) || !derive_config(t, cfg_b, from, to) || !start_streaming(t) || !run_changes(t, 500, false) ||
-	    !wc_start(&other, err, sizeof err) || !wait_log(t, other.log, "standing by", 1, 20))
+	if (!streaming_with_standby(t, ports, 500))
 		return false;
 	bool ok = expect_str_eq(t, "/healthz of the standby", "standby", health(ports[1]));
 	ok = ok && expect_exit(t, "status-standby", status_json, 0, &out, NULL);
@@ -578,25 +588,13 @@ static bool drop_refuses_standby(struct ctx *t)
  * (slot_lag.sql) and status list it (status.sql). */
 static bool standby_long_name(struct ctx *t)
 {
-	struct wc_opts o = {0};
-	char cfg_b[PATH_MAX], listen_a[32], listen_b[32], from[64], to[64], err[IT_ERRLEN];
 	char *out = NULL;
 	int ports[2];
 	const char *status_json[] = {"status", "--json", "--config", t->wc.config, NULL};
 
 	if (strlen(t->db) != 63)
 		return fail(t, "the slot name %s has %zu bytes, not 63", t->db, strlen(t->db));
-	if (!free_ports(ports, 2))
-		return fail(t, "no two free loopback ports: %s", strerror(errno));
-	snprintf(listen_a, sizeof listen_a, "127.0.0.1:%d", ports[0]);
-	snprintf(listen_b, sizeof listen_b, "127.0.0.1:%d", ports[1]);
-	snprintf(cfg_b, sizeof cfg_b, "%s/%s-b.yaml", IT.tmp, t->db);
-	snprintf(from, sizeof from, "listen: \"%s\"", listen_a);
-	snprintf(to, sizeof to, "listen: \"%s\"", listen_b);
-	second_instance(t, &other, cfg_b, "b");
-	o.metrics_listen = listen_a;
-	if (!configure(t, &o) || !derive_config(t, cfg_b, from, to) || !start_streaming(t) ||
-	    !wc_start(&other, err, sizeof err) || !wait_log(t, other.log, "standing by", 1, 20))
+	if (!streaming_with_standby(t, ports, 0))
 		return false;
 	bool ok = standby_metrics(t, ports) && expect_exit(t, "status-standby-long", status_json, 0, &out, NULL);
 	ok = ok && ((out != NULL && strstr(out, "walcount standby it_standby_long_name_x")) ||
