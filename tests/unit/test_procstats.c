@@ -130,18 +130,26 @@ static void test_real_proc(void **state)
 	assert_true(ps.open_fds >= 3);
 }
 
+/* What procstats reads from a fake /proc with fds descriptors open and,
+ * with_stat, a /proc/self/stat. */
+static void read_fake(int fds, bool with_stat, struct procstats *ps)
+{
+	struct fake f = {.fds = fds, .with_stat = with_stat};
+
+	fake_make(&f);
+	poison(ps);
+	procstats_read_at(f.root, ps);
+	fake_remove(&f);
+}
+
 /* No /proc/stat (ProcSubset=pid): every value still, the start time from
  * the clocks instead of the boot time there. */
 static void test_without_proc_stat(void **state)
 {
-	struct fake f = {.fds = 3, .with_stat = true};
 	struct procstats ps;
 
 	(void) state;
-	fake_make(&f);
-	poison(&ps);
-	procstats_read_at(f.root, &ps);
-	fake_remove(&f);
+	read_fake(3, true, &ps);
 	assert_all_read(&ps);
 	assert_true(ps.open_fds == 3);
 }
@@ -150,14 +158,10 @@ static void test_without_proc_stat(void **state)
  * descriptors are still counted. */
 static void test_partial(void **state)
 {
-	struct fake f = {.fds = 4, .with_stat = false};
 	struct procstats ps;
 
 	(void) state;
-	fake_make(&f);
-	poison(&ps);
-	procstats_read_at(f.root, &ps);
-	fake_remove(&f);
+	read_fake(4, false, &ps);
 	assert_true(isnan(ps.cpu_seconds));
 	assert_true(isnan(ps.resident_bytes));
 	assert_true(isnan(ps.virtual_bytes));
