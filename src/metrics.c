@@ -62,6 +62,7 @@ static struct {
 	bool streaming;
 	bool last_batch_ok;
 	bool standby;
+	bool starting;
 	uint64_t violations[CHECK__COUNT];
 	bool counts_stale;
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER, .last_batch_ok = true, .wal_status = -1};
@@ -255,6 +256,13 @@ void metrics_standby(bool standby)
 	pthread_mutex_unlock(&m.lock);
 }
 
+void metrics_starting(bool starting)
+{
+	pthread_mutex_lock(&m.lock);
+	m.starting = starting;
+	pthread_mutex_unlock(&m.lock);
+}
+
 /* ---- rendering ---- */
 
 /* The shortest of %.15g and %.17g that reads back as v, so 0.1 prints as
@@ -372,7 +380,8 @@ static void render_slot(struct strbuf *b, double now)
 		strbuf_appendf(b, "walcount_standbys %" PRId64 "\n", m.standbys);
 }
 
-/* Where the stream stands: connection, applied LSN, standby, reconnects. */
+/* Where the stream stands: connection, applied LSN, standby, starting,
+ * reconnects. */
 static void render_stream(struct strbuf *b)
 {
 	family(b, "walcount_connected", "gauge", "1 while the replication stream is connected, else 0.");
@@ -381,6 +390,9 @@ static void render_stream(struct strbuf *b)
 	strbuf_appendf(b, "walcount_applied_lsn %" PRIu64 "\n", m.applied_lsn);
 	family(b, "walcount_standby", "gauge", "1 while this instance stands by for a slot another process streams from.");
 	strbuf_appendf(b, "walcount_standby %d\n", m.standby ? 1 : 0);
+	family(b, "walcount_starting", "gauge",
+	       "1 while this instance prepares its slot: waits to create it, creates it, runs the initial load.");
+	strbuf_appendf(b, "walcount_starting %d\n", m.starting ? 1 : 0);
 	family(b, "walcount_reconnects_total", "counter", "Reconnections to the server after a lost connection.");
 	strbuf_appendf(b, "walcount_reconnects_total %" PRIu64 "\n", m.reconnects);
 	static const char *const rebuild_names[REBUILD__COUNT] = {"slot_missing", "no_progress", "wal_lost", "slot_ahead"};

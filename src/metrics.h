@@ -72,6 +72,10 @@ void metrics_reconcile_config(bool enabled, double checkpoint_interval_seconds);
  * (metrics_standby), else 503. */
 void metrics_health(bool streaming, bool last_batch_ok);
 void metrics_standby(bool standby);
+/* walcount_starting: true from the slot creation wait through the initial
+ * load (a rebuild included), so an alert on walcount_connected can tell a
+ * long load from a lost stream. */
+void metrics_starting(bool starting);
 /* What /healthz answers: true (200) with "ok\n" or "standby\n", false
  * (503) with the reason; *body is a static string. */
 bool metrics_healthy(const char **body);

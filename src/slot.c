@@ -203,13 +203,11 @@ static void drop_slot_quietly(PGconn *conn, const char *slot)
 /* Creates the slot with an exported snapshot over a replication connection,
  * which must stay open and idle until the snapshot has been imported. A
  * failed load drops the new slot, so a retry starts clean. */
-static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+static bool create_and_load_on(PGconn *conn, PGconn *repl, const struct config *cfg, volatile sig_atomic_t *stop, char *err,
+			       size_t errlen)
 {
 	char sql[256];
-	PGconn *repl = db_connect(cfg, DB_REPLICATION, err, errlen);
 
-	if (repl == NULL)
-		return false;
 	snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL wal2json (SNAPSHOT 'export')", cfg->slot_name);
 	notify_status("creating slot %s", cfg->slot_name);
 	PGresult *res = slotwait_create(conn, repl, cfg->slot_name, sql, cfg->slot_create_report_after_ms, stop, err, errlen);
@@ -221,9 +219,21 @@ static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig
 		ok = load_in_snapshot(conn, cfg, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), stop, err, errlen);
 	}
 	PQclear(res);
-	PQfinish(repl);
 	if (res != NULL && !ok)
 		drop_slot_quietly(conn, cfg->slot_name);
+	return ok;
+}
+
+/* The one way into slot creation, so walcount_starting is 1 for exactly
+ * the wait, the creation and the load, whichever way they end. */
+static bool create_and_load(PGconn *conn, const struct config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	metrics_starting(true);
+	PGconn *repl = db_connect(cfg, DB_REPLICATION, err, errlen);
+	bool ok = repl != NULL && create_and_load_on(conn, repl, cfg, stop, err, errlen);
+
+	PQfinish(repl);
+	metrics_starting(false);
 	return ok;
 }
 

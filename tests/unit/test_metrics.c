@@ -73,6 +73,7 @@ static const char *const zero_lines[] = {
 	"walcount_applied_lsn 0",
 	"walcount_connected 0",
 	"walcount_standby 0",
+	"walcount_starting 0",
 	"walcount_reconnects_total 0",
 	"walcount_rebuilds_total{reason=\"slot_missing\"} 0",
 	"walcount_rebuilds_total{reason=\"no_progress\"} 0",
@@ -278,6 +279,7 @@ static const struct {
 	{"walcount_lag_seconds", "gauge"},
 	{"walcount_connected", "gauge"},
 	{"walcount_standby", "gauge"},
+	{"walcount_starting", "gauge"},
 	{"walcount_reconnects_total", "counter"},
 	{"walcount_rebuilds_total", "counter"},
 	{"walcount_reconcile_corrected_total", "counter"},
@@ -540,6 +542,26 @@ static void test_healthz(void **state)
 	http_stop();
 }
 
+/* walcount_starting follows metrics_starting, and is no health: /healthz
+ * still answers 503 during a load, which is not streaming. */
+static void test_starting(void **state)
+{
+	char *text;
+	const char *body;
+
+	(void) state;
+	metrics_starting(true);
+	text = render();
+	assert_line(text, "walcount_starting 1");
+	assert_line(text, "walcount_connected 0");
+	free(text);
+	assert_false(metrics_healthy(&body));
+	metrics_starting(false);
+	text = render();
+	assert_line(text, "walcount_starting 0");
+	free(text);
+}
+
 static void test_localhost_and_ipv6(void **state)
 {
 	static struct reply r;
@@ -700,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_listen_rejected),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_healthz),
+		cmocka_unit_test(test_starting),
 		cmocka_unit_test(test_localhost_and_ipv6),
 		cmocka_unit_test(test_bind_conflict),
 		cmocka_unit_test(test_released_and_rebuilds),
