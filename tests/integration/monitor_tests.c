@@ -118,6 +118,7 @@ static bool check_exposition(struct ctx *t, int port)
 	ok = ok && (sample(text, "walcount_changes_total{table=\"reposts\",action=\"insert\"}") > 0 ||
 		    fail(t, "no reposts inserts counted in /metrics"));
 	ok = ok && (sample(text, "walcount_batches_total") > 0 || fail(t, "walcount_batches_total not > 0"));
+	ok = ok && (sample(text, "walcount_starting") == 0 || fail(t, "walcount_starting is not 0 while streaming"));
 	ok = ok && (sample(text, "walcount_commit_to_apply_seconds_count") > 0 || fail(t, "commit_to_apply histogram empty"));
 	ok = ok && check_conventions(t, text) && lag_settles(t, port);
 	free(text);

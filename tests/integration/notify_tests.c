@@ -302,16 +302,26 @@ static bool nothing_written(struct ctx *t, const char *sum_before)
 		fail(t, "slot %s still there 10 s after the cancelled load%s%s", t->db, rc < 0 ? ": " : "", rc < 0 ? err : ""));
 }
 
+/* walcount_starting on port's /metrics, read once: it holds still while
+ * the test holds walcount in a creation wait, a load, or streaming. */
+static bool starting_is(struct ctx *t, int port, double want, const char *when)
+{
+	double v = metric(port, "walcount_starting");
+
+	return v == want || fail(t, "walcount_starting %s is %g, want %g", when, v, want);
+}
+
 /* EXTEND_TIMEOUT_USEC= while the slot creation waits, then twice (10 s
  * apart) while the load writes; the SIGTERM then ends walcount within 2 s. */
-static bool start_extends(struct ctx *t, struct manager *m, PGconn **xact, double *stopped_after)
+static bool start_extends(struct ctx *t, struct manager *m, int port, PGconn **xact, double *stopped_after)
 {
 	char err[IT_ERRLEN];
 	int creating, loading, ext;
 
 	if ((creating = wait_message(t, m, "STATUS=creating slot", 0, 60)) < 0 ||
 	    (ext = wait_message(t, m, "EXTEND_TIMEOUT_USEC=", creating, 15)) < 0 ||
-	    !expect_str_eq(t, "EXTEND_TIMEOUT_USEC while the slot is created", "EXTEND_TIMEOUT_USEC=60000000", m->text[ext]))
+	    !expect_str_eq(t, "EXTEND_TIMEOUT_USEC while the slot is created", "EXTEND_TIMEOUT_USEC=60000000", m->text[ext]) ||
+	    !starting_is(t, port, 1, "during the slot creation wait"))
 		return false;
 	PQfinish(*xact);
 	*xact = NULL;
@@ -322,7 +332,8 @@ static bool start_extends(struct ctx *t, struct manager *m, PGconn **xact, doubl
 	/* The write step: the load's rows are written, uncommitted. */
 	if (!poll_until(t, "the load's write step",
 			"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'PgSleep')",
-			"SELECT count(*) FROM pg_stat_activity WHERE datname = $1", 30))
+			"SELECT count(*) FROM pg_stat_activity WHERE datname = $1", 30) ||
+	    !starting_is(t, port, 1, "during the initial load"))
 		return false;
 	if (find(m, "READY=1", 0, count(m)) >= 0)
 		return fail(t, "READY=1 before the initial load finished");
@@ -346,27 +357,31 @@ bool test_notify_start(struct ctx *t)
 {
 	struct manager m = {.fd = -1};
 	PGconn *xact = NULL;
-	char sum[64], err[IT_ERRLEN];
+	char sum[64], err[IT_ERRLEN], listen[32];
 	double stopped_after = 0;
 	long rows;
+	int port = free_port(t);
 
-	bool ok = configure(t, &(struct wc_opts){0}) && preload(t, &rows) &&
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+	bool ok = port != 0 && configure(t, &(struct wc_opts){.metrics_listen = listen}) && preload(t, &rows) &&
 		  ((it_value(t->conn, "SELECT md5(string_agg(a::text, ',' ORDER BY user_id)) FROM aggregate_user a", 0, NULL, sum,
 			     sizeof sum, err, sizeof err) &&
 		    it_exec(t->conn, SLOW_WRITE_SQL, 0, NULL, err, sizeof err)) ||
 		   fail_err(t, "setting up a slow write", err)) &&
 		  manager_open(t, &m, "s") && (xact = hold_xid(t)) != NULL && start_notified(t, &t->wc, &m, false) &&
-		  start_extends(t, &m, &xact, &stopped_after);
+		  start_extends(t, &m, port, &xact, &stopped_after);
 	if (wc_alive(&t->wc))
 		wc_signal(&t->wc, SIGKILL, 10, err, sizeof err);
 	PQfinish(xact);
 	manager_close(&m);
 	ok = ok && nothing_written(t, sum);
 	ok = (it_exec(t->conn, FAST_WRITE_SQL, 0, NULL, err, sizeof err) || fail_err(t, "dropping the slow write", err)) && ok;
-	ok = ok && start_streaming(t) && run_changes(t, 2000, false) && caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t);
+	ok = ok && start_streaming(t) && starting_is(t, port, 0, "once streaming") && run_changes(t, 2000, false) &&
+	     caught_up(t, CAUGHT_UP_TIMEOUT) && drift_zero(t);
 	if (ok)
 		snprintf(t->details, sizeof t->details,
-			 "%ld preloaded rows; EXTEND_TIMEOUT_USEC during the slot creation wait and twice during the load; "
+			 "%ld preloaded rows; EXTEND_TIMEOUT_USEC and walcount_starting 1 during the slot creation wait, "
+			 "twice and 1 during the load; "
 			 "SIGTERM during the load's write: exit after %.2f s, nothing written, slot dropped; next start drift 0",
 			 rows, stopped_after);
 	return ok;
