@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "apply.h"
 #include "batch.h"
@@ -172,18 +171,10 @@ static void discard(struct consumer *c)
 		log_warn("reconcile: sweep abandoned, its noted deltas included a lost batch; it is retried");
 }
 
-static double real_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
 static void observe_applied(struct consumer *c)
 {
 	struct inflight *f = &c->inflight;
-	double now_us = real_now_us();
+	double now_us = (double) clock_wall_us();
 
 	for (size_t i = 0; i < f->commits.n; i++)
 		metrics_commit_to_apply((now_us - (double) f->commits.us[i]) / 1e6);

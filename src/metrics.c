@@ -1,4 +1,5 @@
 #include "metrics.h"
+#include "clock.h"
 #include "procstats.h"
 #include "strbuf.h"
 #include "version.h"
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define N_TABLES (SRC__COUNT - SRC_REPOSTS)
@@ -213,17 +213,9 @@ void metrics_reconcile_duration(double seconds)
 	pthread_mutex_unlock(&m.lock);
 }
 
-static double wall_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 void metrics_reconcile_done(bool ok)
 {
-	double now = wall_seconds();
+	double now = (double) clock_wall_us() / 1e6;
 
 	pthread_mutex_lock(&m.lock);
 	if (ok)
@@ -489,7 +481,7 @@ char *metrics_render(void)
 	struct procstats ps;
 	/* Read before the lock: the consumer never waits for /proc. */
 	procstats_read(&ps);
-	double now = wall_seconds();
+	double now = (double) clock_wall_us() / 1e6;
 
 	family(&b, "walcount_up", "gauge", "1 while walcount runs.");
 	strbuf_appendf(&b, "walcount_up 1\n");

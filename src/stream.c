@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <poll.h>
-#include <time.h>
 
 #include "clock.h"
 #include "db.h"
@@ -33,14 +32,6 @@ struct conn_state {
 	lsn_t sent_flush;        /* last flush position reported */
 	int64_t next_status_ms;  /* when the next standby status update is due */
 };
-
-static int64_t pg_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - PG_EPOCH_OFFSET_US;
-}
 
 static void put_u64(char *p, uint64_t v)
 {
@@ -71,7 +62,7 @@ static bool send_status(struct conn_state *cs, bool force)
 	put_u64(msg + 1, flush);
 	put_u64(msg + 9, flush);
 	put_u64(msg + 17, flush);
-	put_u64(msg + 25, (uint64_t) pg_now_us());
+	put_u64(msg + 25, (uint64_t) (clock_wall_us() - PG_EPOCH_OFFSET_US));
 	msg[33] = 0;
 	if (PQputCopyData(cs->conn, msg, sizeof msg) <= 0 || PQflush(cs->conn) != 0) {
 		char line[256];
