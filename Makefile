@@ -199,7 +199,7 @@ FUZZ_CC      := clang
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_DECODE  := tests/fuzz/fuzz_decode.c src/counters.c src/decode.c src/delta.c src/lsn.c
-FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c src/xalloc.c src/log.c src/utf8.c
+FUZZ_CONFIG  := tests/fuzz/fuzz_config.c src/config.c src/xalloc.c src/log.c src/lsn.c src/utf8.c
 
 build-fuzz/fuzz_decode: $(FUZZ_DECODE) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

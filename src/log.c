@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "lsn.h"
 #include "utf8.h"
 
 /* Set by log_setup on a reload in the main thread while other threads log:
@@ -88,6 +89,8 @@ static void put_json_string(struct line *l, const char *s)
 static void json_line(struct line *l, enum log_level level, const char *event, uint64_t lsn, uint64_t xid, const char *ts,
 		      const char *msg)
 {
+	char text[LSN_BUFLEN];
+
 	put(l, "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
 	if (*slot_name) {
 		put(l, ",\"slot\":");
@@ -98,7 +101,7 @@ static void json_line(struct line *l, enum log_level level, const char *event, u
 		put_json_string(l, event);
 	}
 	if (lsn != 0)
-		put(l, ",\"lsn\":\"%" PRIX32 "/%" PRIX32 "\"", (uint32_t) (lsn >> 32), (uint32_t) lsn);
+		put(l, ",\"lsn\":\"%s\"", lsn_format(lsn, text));
 	if (xid != 0)
 		put(l, ",\"xid\":%" PRIu64, xid);
 	put(l, ",\"msg\":");
