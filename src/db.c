@@ -250,6 +250,18 @@ bool db_send_prepared(PGconn *conn, const char *what, const char *name, int npar
 	return false;
 }
 
+bool db_cancel(PGconn *conn, const char *what)
+{
+	char buf[256];
+	PGcancel *c = PQgetCancel(conn);
+	bool sent = c != NULL && PQcancel(c, buf, sizeof buf) == 1;
+
+	if (!sent)
+		log_warn("cancelling %s: %s", what, c == NULL ? "no cancel handle (out of memory)" : buf);
+	PQfreeCancel(c);
+	return sent;
+}
+
 enum db_async db_collect(PGconn *conn, const char *what, bool wait, PGresult **last, char *err, size_t errlen)
 {
 	PGresult *kept = NULL;

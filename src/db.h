@@ -75,6 +75,11 @@ enum db_async { DB_BUSY, DB_DONE, DB_FAILED };
  * PQclear()s it). */
 enum db_async db_collect(PGconn *conn, const char *what, bool wait, PGresult **last, char *err, size_t errlen);
 
+/* Asks the server to cancel the statement running on conn; false, with
+ * "cancelling WHAT: reason" logged, when the request could not be sent
+ * (the statement then runs to its end). */
+bool db_cancel(PGconn *conn, const char *what);
+
 /* The first line of the connection's current error, for one-line messages. */
 const char *db_error_line(const PGconn *conn, char *buf, size_t len);
 

@@ -94,12 +94,8 @@ static bool drain(struct loadwatch *w, PGconn *conn, PGresult **last, bool *fail
  * statement finishes on its own. A lost connection has nothing to cancel. */
 static void abandon(PGconn *conn)
 {
-	char buf[256];
-	PGcancel *c = PQstatus(conn) == CONNECTION_OK ? PQgetCancel(conn) : NULL;
-
-	if (PQstatus(conn) == CONNECTION_OK && (c == NULL || PQcancel(c, buf, sizeof buf) != 1))
-		log_warn("initial load: cancelling the statement: %s", c == NULL ? "no cancel handle" : buf);
-	PQfreeCancel(c);
+	if (PQstatus(conn) == CONNECTION_OK)
+		db_cancel(conn, "the initial load's statement");
 	for (PGresult *res; (res = PQgetResult(conn)) != NULL;)
 		PQclear(res);
 }

@@ -56,14 +56,9 @@ static void report(PGconn *conn, const char *slot, int64_t waited_ms)
  * without a cancel sent there is none to wait for. */
 static void cancel(PGconn *repl)
 {
-	char buf[256], err[512];
-	PGcancel *c = PQgetCancel(repl);
-	bool sent = c != NULL && PQcancel(c, buf, sizeof buf) == 1;
+	char err[512];
 
-	if (!sent)
-		log_warn("cancelling the slot creation: %s", c == NULL ? "out of memory" : buf);
-	PQfreeCancel(c);
-	if (sent)
+	if (db_cancel(repl, "the slot creation"))
 		db_collect(repl, "cancelling the slot creation", true, NULL, err, sizeof err);
 }
 
