@@ -1,16 +1,17 @@
--- Reconcile aggregate_playlist for keys $1..$2; see reconcile_user.sql.
--- $4 ids, $5 repost and $6 save deltas of the stream since the snapshot.
--- A created row copies is_album from playlists, as the seed's triggers do.
+-- Reconcile aggregate_playlist, for the keys $2 or every key; see
+-- reconcile_user.sql. $3 ids, $4 repost and $5 save deltas of the stream
+-- since the snapshot. A created row copies is_album from playlists, as the
+-- seed's triggers do.
 WITH d AS (
-	SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS d (id, rp, sv)
+	SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS d (id, rp, sv)
 ), keys AS (
-	-- As in reconcile_user.sql: recounted keys, and those with a row or a
-	-- noted delta since the snapshot (recount 0).
-	SELECT playlist_id FROM recount_playlist WHERE playlist_id BETWEEN $1 AND $2
+	SELECT unnest($2::int[]) AS playlist_id
 	UNION
-	SELECT playlist_id FROM aggregate_playlist WHERE playlist_id BETWEEN $1 AND $2
+	SELECT playlist_id FROM recount_playlist WHERE $2 IS NULL
 	UNION
-	SELECT id FROM d WHERE id BETWEEN $1 AND $2
+	SELECT playlist_id FROM aggregate_playlist WHERE $2 IS NULL
+	UNION
+	SELECT id FROM d WHERE $2 IS NULL
 ), want AS (
 	SELECT k.playlist_id,
 		(coalesce(r.repost_count, 0) + coalesce(d.rp, 0))::int AS repost_count,
@@ -29,17 +30,18 @@ WITH d AS (
 ), upd AS (
 	UPDATE aggregate_playlist a SET repost_count = f.repost_count, save_count = f.save_count
 	FROM fix f
-	WHERE NOT $3 AND NOT f.missing AND a.playlist_id = f.playlist_id
+	WHERE NOT $1 AND NOT f.missing AND a.playlist_id = f.playlist_id
 	RETURNING 1
 ), ins AS (
 	INSERT INTO aggregate_playlist (playlist_id, repost_count, save_count, is_album)
 	SELECT f.playlist_id, f.repost_count, f.save_count,
 		(SELECT pl.is_album FROM playlists pl WHERE pl.playlist_id = f.playlist_id AND pl.is_current LIMIT 1)
-	FROM fix f WHERE NOT $3 AND f.missing
+	FROM fix f WHERE NOT $1 AND f.missing
 	ON CONFLICT (playlist_id) DO NOTHING
 	RETURNING 1
 )
 SELECT (SELECT count(*) FROM want), count(*),
 	count(*) FILTER (WHERE c1), count(*) FILTER (WHERE c2),
-	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins)
+	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins),
+	coalesce(string_agg(playlist_id::text, ',' ORDER BY playlist_id), '')
 FROM fix

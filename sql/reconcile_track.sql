@@ -1,29 +1,25 @@
--- Reconcile aggregate_track for keys $1..$2; see reconcile_user.sql.
--- $4 ids, $5 repost and $6 save deltas of the stream since the snapshot.
--- comment_count is recounted in this statement's snapshot.
+-- Reconcile aggregate_track, for the keys $2 or every key; see
+-- reconcile_user.sql. $3 ids, $4 repost and $5 save deltas of the stream
+-- since the snapshot; comment_count comes from the sweep's stage.
 WITH d AS (
-	SELECT * FROM unnest($4::int[], $5::bigint[], $6::bigint[]) AS d (id, rp, sv)
-), cm AS (
-	SELECT entity_id, count(*) AS n FROM comments
-	WHERE NOT is_delete AND is_visible AND entity_type = 'Track' AND entity_id BETWEEN $1 AND $2
-	GROUP BY entity_id
+	SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS d (id, rp, sv)
 ), keys AS (
-	-- As in reconcile_user.sql: recounted keys, and those with a row or a
-	-- noted delta since the snapshot (recount 0).
-	SELECT track_id FROM recount_track WHERE track_id BETWEEN $1 AND $2
+	SELECT unnest($2::int[]) AS track_id
 	UNION
-	SELECT track_id FROM aggregate_track WHERE track_id BETWEEN $1 AND $2
+	SELECT track_id FROM recount_track WHERE $2 IS NULL
 	UNION
-	SELECT id FROM d WHERE id BETWEEN $1 AND $2
+	SELECT track_id FROM aggregate_track WHERE $2 IS NULL
+	UNION
+	SELECT id FROM d WHERE $2 IS NULL
 ), want AS (
 	SELECT k.track_id,
 		(coalesce(r.repost_count, 0) + coalesce(d.rp, 0))::int AS repost_count,
 		(coalesce(r.save_count, 0) + coalesce(d.sv, 0))::int AS save_count,
-		coalesce(cm.n, 0)::int AS comment_count
+		coalesce(s.comment_count, 0) AS comment_count
 	FROM keys k
 	LEFT JOIN recount_track r ON r.track_id = k.track_id
 	LEFT JOIN d ON d.id = k.track_id
-	LEFT JOIN cm ON cm.entity_id = k.track_id
+	LEFT JOIN stage_track s ON s.track_id = k.track_id
 ), diff AS (
 	SELECT w.*, a.track_id IS NULL AS missing,
 		a.repost_count IS DISTINCT FROM w.repost_count AND (a.track_id IS NOT NULL OR w.repost_count <> 0) AS c1,
@@ -37,15 +33,16 @@ WITH d AS (
 	UPDATE aggregate_track a SET
 		repost_count = f.repost_count, save_count = f.save_count, comment_count = f.comment_count
 	FROM fix f
-	WHERE NOT $3 AND NOT f.missing AND a.track_id = f.track_id
+	WHERE NOT $1 AND NOT f.missing AND a.track_id = f.track_id
 	RETURNING 1
 ), ins AS (
 	INSERT INTO aggregate_track (track_id, repost_count, save_count, comment_count)
-	SELECT track_id, repost_count, save_count, comment_count FROM fix WHERE NOT $3 AND missing
+	SELECT track_id, repost_count, save_count, comment_count FROM fix WHERE NOT $1 AND missing
 	ON CONFLICT (track_id) DO NOTHING
 	RETURNING 1
 )
 SELECT (SELECT count(*) FROM want), count(*),
 	count(*) FILTER (WHERE c1), count(*) FILTER (WHERE c2), count(*) FILTER (WHERE c3),
-	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins)
+	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins),
+	coalesce(string_agg(track_id::text, ',' ORDER BY track_id), '')
 FROM fix

@@ -217,9 +217,11 @@ static void report_sweep(struct sweeper *s)
 		log_event(LOG_INFO, "sweep_corrected", 0, 0,
 			  "reconcile: %s %" PRIu64 " of %" PRIu64 " rows (%s) in %" PRId64 " ms",
 			  s->dry_run ? "would correct" : "corrected", r->corrected, r->checked, cols, r->duration_ms);
-	snprintf(line, sizeof line, "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s in %" PRId64 " ms", r->checked,
-		 s->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
-		 r->duration_ms);
+	snprintf(line, sizeof line,
+		 "reconcile: checked %" PRIu64 " rows, %s %" PRIu64 "%s%s%s, longest stream pause %" PRId64 " ms, in %" PRId64
+		 " ms",
+		 r->checked, s->dry_run ? "would correct" : "corrected", r->corrected, *cols ? " (" : "", cols, *cols ? ")" : "",
+		 (r->longest_pause_us + 999) / 1000, r->duration_ms);
 	answer(s, true, line);
 }
 
@@ -243,6 +245,16 @@ static void end_sweep(struct sweeper *s, struct watch *w, bool ok)
 	}
 }
 
+/* Every wait of the stream for the sweep goes into
+ * walcount_reconcile_pause_seconds. */
+static void note_pause(struct sweeper *s)
+{
+	int64_t us;
+
+	if (s->sweep != NULL && sweep_take_pause(s->sweep, &us))
+		metrics_reconcile_pause((double) us / 1e6);
+}
+
 /* Starts a sweep at a clean point: nothing held, no transaction open, so
  * every change applied from here on is noted against the snapshot. */
 static enum stream_result begin_sweep(struct sweeper *s, struct watch *w)
@@ -256,6 +268,7 @@ static enum stream_result begin_sweep(struct sweeper *s, struct watch *w)
 		return rc;
 	size_t n = consumer_recent_xids(s->c, &recent);
 	s->sweep = sweep_begin(s->cfg, s->dry_run, recent, n, &retry, err, sizeof err);
+	note_pause(s);
 	s->nudged = false;
 	s->checkpoint_id = 0;
 	/* A dry run writes nothing, not even its checkpoint row. */
@@ -276,9 +289,10 @@ static enum stream_result begin_sweep(struct sweeper *s, struct watch *w)
 	return STREAM_CONTINUE;
 }
 
-/* Drives a sweep: recount in the background; once the stream has applied
- * all the snapshot saw, one correcting chunk per call, between batches. A
- * quiet stream is nudged with a heartbeat so it gets there. */
+/* Drives a sweep: recount and stage in the background; once the stream
+ * has applied all the snapshot saw, the mark and the compare in the
+ * background; then one correcting step per call, between batches. A quiet
+ * stream is nudged with a heartbeat so it gets there. */
 static enum stream_result drive_sweep(struct sweeper *s, struct watch *w)
 {
 	char err[512];
@@ -286,12 +300,16 @@ static enum stream_result drive_sweep(struct sweeper *s, struct watch *w)
 	enum sweep_state st = sweep_poll(s->sweep, applied, err, sizeof err);
 	enum stream_result rc = STREAM_CONTINUE;
 
+	note_pause(s);
 	if (st == SWEEP_WAITING && !s->nudged) {
 		s->nudged = true;
 		return consumer_heartbeat(s->c, 0);
 	}
+	if (st == SWEEP_CAUGHT_UP && (rc = consumer_flush_durable(s->c)) == STREAM_CONTINUE)
+		st = sweep_compare(s->sweep, err, sizeof err);
 	if (st == SWEEP_CORRECTING && (rc = consumer_flush_durable(s->c)) == STREAM_CONTINUE)
 		st = sweep_step(s->sweep, err, sizeof err);
+	note_pause(s);
 	if (st == SWEEP_FAILED)
 		log_warn("%s; the sweep is skipped until the next checkpoint", err);
 	if (st == SWEEP_DONE || st == SWEEP_FAILED)

@@ -4,10 +4,15 @@
 
 int64_t clock_now_ms(void)
 {
+	return clock_now_us() / 1000;
+}
+
+int64_t clock_now_us(void)
+{
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t clock_wall_us(void)

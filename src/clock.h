@@ -8,6 +8,8 @@
 /* CLOCK_MONOTONIC in milliseconds: for intervals and deadlines, never for
  * wall-clock times. */
 int64_t clock_now_ms(void);
+/* The same clock in microseconds, for intervals shorter than a few ms. */
+int64_t clock_now_us(void);
 
 /* CLOCK_REALTIME in microseconds since the Unix epoch: for wall-clock
  * times (commit timestamps, metrics' timestamps), never for intervals. */

@@ -72,6 +72,7 @@ static const struct key keys[] = {
 	{KEY("checkpoint.interval",    T_DURATION, checkpoint_interval_ms,    "10m",            1, 0)},
 	{KEY("reconcile.enabled",      T_BOOL,     reconcile_enabled,         "true",           0, 0)},
 	{KEY("reconcile.chunk_rows",   T_INT,      reconcile_chunk_rows,      "50000",          1, 0)},
+	{KEY("reconcile.chunk_time",   T_DURATION, reconcile_chunk_time_ms,   "40ms",           1, 0), .max = 60000},
 	{KEY("metrics.listen",         T_STRING,   metrics_listen,            "127.0.0.1:9187", 0, K_RESTART)},
 	{KEY("metrics.idle_timeout",   T_DURATION, metrics_idle_timeout_ms,   "10s",         1000, K_RESTART)},
 	{KEY("status.lag_warning",     T_SIZE,     status_lag_warning,        "64MB",           0, 0)},
@@ -265,7 +266,7 @@ static bool set_number(const struct key *k, const char *text, void *field, char 
 	if (v < k->min)
 		return reject(why, len, "%s must be >= %" PRId64 "%s", k->path, k->min, unit[k->type]);
 	if (k->max != 0 && v > k->max)
-		return reject(why, len, "%s must be <= %" PRId64, k->path, k->max);
+		return reject(why, len, "%s must be <= %" PRId64 "%s", k->path, k->max, unit[k->type]);
 	*(int64_t *) field = v;
 	return true;
 }

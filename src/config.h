@@ -11,7 +11,7 @@
 #include "log.h"
 
 /* How many keys config.c's table has (checked there at compile time). */
-#define CONFIG_NKEYS 32
+#define CONFIG_NKEYS 33
 
 /* Where a key's value came from. */
 enum config_source { CONFIG_DEFAULT, CONFIG_FILE, CONFIG_ENV };
@@ -39,6 +39,7 @@ struct config {
 	int64_t checkpoint_interval_ms;
 	bool reconcile_enabled;
 	int64_t reconcile_chunk_rows;
+	int64_t reconcile_chunk_time_ms;
 	char *metrics_listen;
 	int64_t metrics_idle_timeout_ms;
 	int64_t status_lag_warning; /* bytes */

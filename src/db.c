@@ -187,11 +187,22 @@ PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, si
 	return check_result(conn, PQexec(conn, sql), what, err, errlen);
 }
 
+PGresult *db_exec_params_code(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
+			      char code[6], char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	snprintf(code, 6, "%s", state != NULL ? state : "");
+	return check_result(conn, res, what, err, errlen);
+}
+
 PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
 			 size_t errlen)
 {
-	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	return check_result(conn, res, what, err, errlen);
+	char code[6];
+
+	return db_exec_params_code(conn, what, sql, nparams, params, code, err, errlen);
 }
 
 bool db_command(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen)

@@ -43,6 +43,10 @@ PGresult *db_exec(PGconn *conn, const char *what, const char *sql, char *err, si
 PGresult *db_exec_params(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params, char *err,
 			 size_t errlen);
 
+/* As db_exec_params; code gets the error's SQLSTATE (empty on success or
+ * when the server sent none), for a caller that treats some errors apart. */
+PGresult *db_exec_params_code(PGconn *conn, const char *what, const char *sql, int nparams, const char *const *params,
+			      char code[6], char *err, size_t errlen);
 /* db_exec and db_exec_params for statements whose result is not needed:
  * true when they succeeded, else false with err set. */
 bool db_command(PGconn *conn, const char *what, const char *sql, char *err, size_t errlen);

@@ -43,6 +43,7 @@ static struct {
 	uint64_t skipped[ARRAY_LEN(skip_reasons)];
 	struct histogram batch_duration;
 	struct histogram commit_to_apply;
+	struct histogram reconcile_pause;
 	lsn_t applied_lsn;
 	int64_t unapplied_since_us;
 	bool slot_known; /* refreshed since the stream connected */
@@ -203,6 +204,13 @@ void metrics_reconcile_corrected(enum agg_column column, uint64_t n)
 		return;
 	pthread_mutex_lock(&m.lock);
 	m.corrected[column] += n;
+	pthread_mutex_unlock(&m.lock);
+}
+
+void metrics_reconcile_pause(double seconds)
+{
+	pthread_mutex_lock(&m.lock);
+	observe(&m.reconcile_pause, seconds);
 	pthread_mutex_unlock(&m.lock);
 }
 
@@ -405,6 +413,10 @@ static void render_reconcile(struct strbuf *b)
 			strbuf_appendf(b, "walcount_reconcile_corrected_total{table=\"%s\",column=\"%s\"} %" PRIu64 "\n",
 				       agg_table_name((enum agg_table) t), agg_column_name(c), m.corrected[c]);
 		}
+	render_histogram(b, "walcount_reconcile_pause_seconds",
+			 "Time the stream waited for a reconcile sweep: each correcting step and each other statement a sweep "
+			 "runs between batches.",
+			 &m.reconcile_pause);
 	family(b, "walcount_reconcile_duration_seconds", "gauge", "Duration of the last reconcile sweep.");
 	strbuf_appendf(b, "walcount_reconcile_duration_seconds ");
 	append_double(b, m.reconcile_seconds);

@@ -62,6 +62,8 @@ void metrics_rebuild(enum rebuild_reason reason);
  * is exported from the start, at 0). */
 void metrics_reconcile_corrected(enum agg_column column, uint64_t n);
 void metrics_reconcile_duration(double seconds);
+/* The stream waited this long for a sweep (walcount_reconcile_pause_seconds). */
+void metrics_reconcile_pause(double seconds);
 /* A sweep finished (ok: its time becomes the last success) or failed. */
 void metrics_reconcile_done(bool ok);
 /* reconcile.enabled and checkpoint.interval, for the alert on sweeps that

@@ -13,6 +13,16 @@ bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int 
 	return !strbuf_failed(a);
 }
 
+bool pgarray_keys(struct strbuf *a, const int64_t *keys, size_t n)
+{
+	strbuf_reset(a);
+	strbuf_putc(a, '{');
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendf(a, "%s%" PRId64, i ? "," : "", keys[i]);
+	strbuf_putc(a, '}');
+	return !strbuf_failed(a);
+}
+
 /* int8's type oid (pg_type.dat), named in the binary array's header. */
 #define INT8_OID 20
 

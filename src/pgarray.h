@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "batch.h"
 #include "counters.h"
@@ -16,6 +17,9 @@
  * when field < 0, else d[field]. Returns false when out of memory (the
  * text grows with the batch, so it fails soft, as strbuf.h says). */
 bool pgarray_rows(struct strbuf *a, const struct batch_row *rows, size_t n, int field);
+
+/* Writes "{a,b,c}" of keys[0..n) into a, as pgarray_rows. */
+bool pgarray_keys(struct strbuf *a, const int64_t *keys, size_t n);
 
 /* The arrays a statement takes for rows[0..n) of aggregate table t: the
  * keys into arrays[0], then one array per stream column of t (counters.h)

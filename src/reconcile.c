@@ -11,17 +11,17 @@
 #include "batch.h"
 #include "clock.h"
 #include "db.h"
+#include "keyset.h"
 #include "log.h"
 #include "pgarray.h"
 #include "sqlfiles.h"
+#include "stepsize.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
-/* One correcting transaction: table t, keys lo..hi. */
-struct chunk {
-	enum agg_table t;
-	int64_t lo, hi;
-};
+/* A table's parameters: its delta arrays (keys, then one per stream
+ * column). */
+#define DELTA_ARRAYS (1 + AGG_MAX_COLUMNS)
 
 /* The snapshot as 32-bit xids, the width wal2json reports. */
 struct snap {
@@ -33,19 +33,38 @@ struct snap {
 struct sweep {
 	PGconn *conn;
 	bool dry_run;
-	int64_t chunk_rows;
+	int64_t chunk_time_ms;
 	enum sweep_state state;
 	struct snap snap;
 	lsn_t taken_at;       /* WAL insert position right after S */
 	struct batch *unseen; /* net deltas the stream applied that S did not see */
-	struct chunk *chunks;
-	size_t nchunks, next;
+	/* RECOUNTING: the statement in flight (recount_steps); COMPARING: the
+	 * table compared. */
+	int phase;
+	struct strbuf d0[AGG__COUNT][DELTA_ARRAYS]; /* the noted deltas at the mark */
+	struct keyset cand[AGG__COUNT];             /* sealed once the compare is in */
+	enum agg_table table;                       /* CORRECTING: the next candidate */
+	size_t next;
+	struct stepsize size;
+	bool bounded; /* the session's statement_timeout and lock_timeout are set */
 	int64_t started_ms;
+	int64_t pause_us; /* the last call's wait, -1 when it did not make one */
 	struct sweep_result result;
 };
 
-/* Per table, the correcting statement: its delta arrays and its per-column
- * counts follow the table's columns in counters.h's order. */
+/* What runs in S on the sweep's connection, one after the other, without
+ * the stream waiting for any of them. */
+static const struct {
+	const char *what;
+	const char *sql;
+} recount_steps[] = {
+	{"reconcile recount", sql_recount},
+	{"reconcile stage", sql_reconcile_stage},
+	{"ending reconcile recount", "COMMIT"},
+};
+
+/* Per table, the compare and correcting statement: its delta arrays and
+ * its per-column counts follow the table's columns in counters.h's order. */
 static const char *const correct_sql[AGG__COUNT] = {
 	[AGG_USER] = sql_reconcile_user,
 	[AGG_TRACK] = sql_reconcile_track,
@@ -116,15 +135,25 @@ static bool recent_unseen(const struct sweep *s, const uint64_t *recent, size_t 
 	return false;
 }
 
+/* Adds the wait from t0 until now to the sweep's pauses. */
+static void paused_since(struct sweep *s, int64_t t0)
+{
+	s->pause_us = clock_now_us() - t0;
+	if (s->pause_us > s->result.longest_pause_us)
+		s->result.longest_pause_us = s->pause_us;
+}
+
 struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t *recent, size_t n, bool *retry, char *err,
 			  size_t errlen)
 {
+	int64_t t0 = clock_now_us();
 	struct sweep *s = xcalloc(1, sizeof *s);
 
 	*retry = false;
 	s->unseen = batch_new();
 	s->dry_run = dry_run;
-	s->chunk_rows = cfg->reconcile_chunk_rows;
+	s->chunk_time_ms = cfg->reconcile_chunk_time_ms;
+	stepsize_init(&s->size, cfg->reconcile_chunk_time_ms, cfg->reconcile_chunk_rows);
 	s->started_ms = clock_now_ms();
 	s->conn = db_connect(cfg, DB_NORMAL, err, errlen);
 	bool ok = s->conn != NULL && take_snapshot(s, err, errlen);
@@ -132,8 +161,8 @@ struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t
 		*retry = true;
 		ok = false;
 	}
-	if (ok && !PQsendQuery(s->conn, sql_recount)) {
-		snprintf(err, errlen, "reconcile: sending the recount: %s", PQerrorMessage(s->conn));
+	if (ok && !PQsendQuery(s->conn, recount_steps[0].sql)) {
+		snprintf(err, errlen, "%s: sending: %s", recount_steps[0].what, PQerrorMessage(s->conn));
 		ok = false;
 	}
 	if (!ok) {
@@ -141,15 +170,8 @@ struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t
 		return NULL;
 	}
 	s->state = SWEEP_RECOUNTING;
+	paused_since(s, t0);
 	return s;
-}
-
-bool sweep_note(struct sweep *s, const struct delta *d, size_t n)
-{
-	if (batch_add(s->unseen, d, n))
-		return true;
-	s->state = SWEEP_FAILED;
-	return false;
 }
 
 static enum sweep_state failed(struct sweep *s)
@@ -158,41 +180,100 @@ static enum sweep_state failed(struct sweep *s)
 	return s->state;
 }
 
-/* Reads the chunk key ranges, chunk_rows recounted keys each; together
- * they cover every key of a table, also those the recount lacks (see
- * sql/reconcile_chunks.sql). */
-static bool plan_chunks(struct sweep *s, char *err, size_t errlen)
+/* While the compare runs, every key the stream touches is a candidate:
+ * its row in the compare's snapshot may not be its row at the mark. */
+bool sweep_note(struct sweep *s, const struct delta *d, size_t n)
 {
-	char rows[24];
-	const char *params[1] = {rows};
+	bool ok = batch_add(s->unseen, d, n);
 
-	snprintf(rows, sizeof rows, "%" PRId64, s->chunk_rows);
-	PGresult *res = db_exec_params(s->conn, "planning reconcile chunks", sql_reconcile_chunks, 1, params, err, errlen);
-	if (res == NULL)
-		return false;
-	s->nchunks = (size_t) PQntuples(res);
-	s->chunks = xcalloc(s->nchunks, sizeof *s->chunks);
-	for (size_t i = 0; i < s->nchunks; i++)
-		s->chunks[i] = (struct chunk){(enum agg_table) atoi(PQgetvalue(res, (int) i, 0)),
-					      strtoll(PQgetvalue(res, (int) i, 1), NULL, 10),
-					      strtoll(PQgetvalue(res, (int) i, 2), NULL, 10)};
-	PQclear(res);
-	return true;
+	for (size_t i = 0; ok && s->state == SWEEP_COMPARING && i < n; i++)
+		ok = keyset_add(&s->cand[agg_column_table(d[i].column)], d[i].key);
+	if (!ok)
+		failed(s);
+	return ok;
 }
 
-/* Once the recount's results are all in: ends its transaction and plans
- * the chunks. */
-static enum sweep_state poll_recount(struct sweep *s, char *err, size_t errlen)
+/* Once a recount step's results are all in, sends the next one. */
+static void poll_recount(struct sweep *s, char *err, size_t errlen)
 {
-	enum db_async st = db_collect(s->conn, "reconcile recount", false, NULL, err, errlen);
+	enum db_async st = db_collect(s->conn, recount_steps[s->phase].what, false, NULL, err, errlen);
 
 	if (st == DB_BUSY)
-		return s->state;
-	if (st == DB_FAILED || !db_command(s->conn, "ending reconcile recount", "COMMIT", err, errlen) ||
-	    !plan_chunks(s, err, errlen))
-		return failed(s);
-	s->state = SWEEP_WAITING;
-	return s->state;
+		return;
+	if (st == DB_FAILED) {
+		failed(s);
+		return;
+	}
+	if (++s->phase == (int) (sizeof recount_steps / sizeof recount_steps[0])) {
+		s->state = SWEEP_WAITING;
+		return;
+	}
+	if (!PQsendQuery(s->conn, recount_steps[s->phase].sql)) {
+		snprintf(err, errlen, "%s: sending: %s", recount_steps[s->phase].what, PQerrorMessage(s->conn));
+		failed(s);
+	}
+}
+
+/* The compare of table t: every key, nothing written, D0 as the deltas. */
+static bool send_compare(struct sweep *s, enum agg_table t, char *err, size_t errlen)
+{
+	const char *params[2 + DELTA_ARRAYS] = {"true", NULL};
+	int arrays = 1 + agg_stream_columns(t);
+
+	for (int i = 0; i < arrays; i++)
+		params[2 + i] = strbuf_str(&s->d0[t][i]);
+	return db_send_params(s->conn, "reconcile compare", correct_sql[t], 2 + arrays, params, err, errlen);
+}
+
+static bool read_compare(struct sweep *s, enum agg_table t, PGresult *res, char *err, size_t errlen)
+{
+	const char *bad = NULL;
+
+	if (PQntuples(res) != 1) {
+		snprintf(err, errlen, "reconcile compare of %s: %d rows", agg_table_name(t), PQntuples(res));
+		return false;
+	}
+	s->result.checked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (keyset_add_list(&s->cand[t], PQgetvalue(res, 0, 3 + agg_swept_columns(t)), &bad))
+		return true;
+	if (bad != NULL)
+		snprintf(err, errlen, "reconcile compare of %s: unreadable key at '%.40s'", agg_table_name(t), bad);
+	else
+		snprintf(err, errlen, "reconcile: out of memory");
+	return false;
+}
+
+static void start_correcting(struct sweep *s)
+{
+	for (int t = 0; t < AGG__COUNT; t++)
+		keyset_seal(&s->cand[t]);
+	s->table = 0;
+	s->next = 0;
+	s->state = SWEEP_CORRECTING;
+}
+
+/* Once a table's compare is in: its differing keys are candidates, and the
+ * next table's compare is sent. */
+static void poll_compare(struct sweep *s, char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+	enum db_async st = db_collect(s->conn, "reconcile compare", false, &res, err, errlen);
+
+	if (st == DB_BUSY)
+		return;
+	int64_t t0 = clock_now_us();
+	enum agg_table t = (enum agg_table) s->phase;
+	bool ok = st == DB_DONE && read_compare(s, t, res, err, errlen);
+	PQclear(res);
+	for (int i = 0; i < DELTA_ARRAYS; i++)
+		strbuf_free(&s->d0[t][i]);
+	if (ok && ++s->phase < AGG__COUNT)
+		ok = send_compare(s, (enum agg_table) s->phase, err, errlen);
+	else if (ok)
+		start_correcting(s);
+	if (!ok)
+		failed(s);
+	paused_since(s, t0);
 }
 
 enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t errlen)
@@ -200,67 +281,147 @@ enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t er
 	if (s->state == SWEEP_RECOUNTING)
 		poll_recount(s, err, errlen);
 	if (s->state == SWEEP_WAITING && applied >= s->taken_at)
-		s->state = SWEEP_CORRECTING;
+		s->state = SWEEP_CAUGHT_UP;
+	if (s->state == SWEEP_COMPARING)
+		poll_compare(s, err, errlen);
 	return s->state;
 }
 
-/* The noted deltas of keys lo..hi of table t, as array literals: ids,
- * then one array per stream column. False when out of memory: they grow
- * with what is written during the sweep, so that fails the sweep, not the
- * process. */
-static bool chunk_deltas(const struct sweep *s, const struct chunk *c, struct strbuf *arrays)
+/* The noted deltas of table t's rows, filtered to keys[0..nkeys) when keys
+ * is not NULL, as the statement's arrays. False when out of memory: they
+ * grow with what is written during the sweep, so that fails the sweep,
+ * not the process. */
+static bool delta_arrays(const struct sweep *s, enum agg_table t, const int64_t *keys, size_t nkeys, struct strbuf *arrays)
 {
-	size_t n, first = 0, end;
-	struct batch_row *rows = batch_rows(s->unseen, c->t, &n);
+	size_t n;
+	struct batch_row *rows = batch_rows(s->unseen, t, &n);
 
 	if (rows == NULL && n != 0)
 		return false;
-	while (first < n && rows[first].key < c->lo)
-		first++;
-	for (end = first; end < n && rows[end].key <= c->hi; end++)
-		;
-	bool ok = pgarray_table(arrays, c->t, rows + first, end - first, false);
+	if (keys != NULL)
+		n = keyset_filter_rows(keys, nkeys, rows, n);
+	bool ok = pgarray_table(arrays, t, rows, n, false);
 	free(rows);
 	return ok;
 }
 
+enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen)
+{
+	int64_t t0 = clock_now_us();
+	bool ok = true;
+
+	if (s->state != SWEEP_CAUGHT_UP)
+		return s->state;
+	for (int t = 0; ok && t < AGG__COUNT; t++)
+		ok = delta_arrays(s, (enum agg_table) t, NULL, 0, s->d0[t]);
+	if (!ok)
+		snprintf(err, errlen, "reconcile: out of memory");
+	s->phase = 0;
+	ok = ok && send_compare(s, AGG_USER, err, errlen);
+	s->state = ok ? SWEEP_COMPARING : SWEEP_FAILED;
+	paused_since(s, t0);
+	return s->state;
+}
+
+/* A step is cancelled at twice reconcile.chunk_time, by the server, as is
+ * a wait for a row lock another writer holds; the unbounded step after
+ * STEPSIZE_TIMEOUTS cancelled ones runs without either. */
+static bool bound_steps(struct sweep *s, bool on, char *err, size_t errlen)
+{
+	char ms[24];
+	const char *params[1] = {ms};
+
+	if (s->bounded == on)
+		return true;
+	snprintf(ms, sizeof ms, "%" PRId64, on ? 2 * s->chunk_time_ms : 0);
+	s->bounded = on;
+	return db_command_params(s->conn, "bounding reconcile steps",
+				 "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false)", 1,
+				 params, err, errlen);
+}
+
 static void add_counts(struct sweep *s, enum agg_table t, PGresult *res)
 {
-	s->result.checked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	s->result.corrected += strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	for (int i = 0; i < agg_swept_columns(t); i++)
 		s->result.cells[agg_column_at(t, i)] += strtoull(PQgetvalue(res, 0, 2 + i), NULL, 10);
 }
 
+/* Checks and corrects keys[0..n) of table t. *cancelled: the server
+ * cancelled it at the bound (nothing was written). */
+static bool run_step(struct sweep *s, enum agg_table t, const int64_t *keys, size_t n, bool *cancelled, char *err, size_t errlen)
+{
+	struct strbuf arrays[DELTA_ARRAYS] = {{0}}, ids = {0};
+	const char *params[2 + DELTA_ARRAYS] = {s->dry_run ? "true" : "false"};
+	int nparams = 2 + 1 + agg_stream_columns(t);
+	char code[6] = "";
+	bool ok = pgarray_keys(&ids, keys, n) && delta_arrays(s, t, keys, n, arrays);
+
+	params[1] = strbuf_str(&ids);
+	for (int i = 0; ok && i < nparams - 2; i++)
+		params[2 + i] = strbuf_str(&arrays[i]);
+	PGresult *res = ok ? db_exec_params_code(s->conn, "reconcile", correct_sql[t], nparams, params, code, err, errlen) : NULL;
+	if (!ok)
+		snprintf(err, errlen, "reconcile: out of memory");
+	*cancelled = strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0;
+	if (res != NULL)
+		add_counts(s, t, res);
+	PQclear(res);
+	strbuf_free(&ids);
+	for (int i = 0; i < DELTA_ARRAYS; i++)
+		strbuf_free(&arrays[i]);
+	return res != NULL;
+}
+
+static bool next_candidates(struct sweep *s)
+{
+	while (s->table < AGG__COUNT && s->next == s->cand[s->table].n) {
+		s->table++;
+		s->next = 0;
+	}
+	return s->table < AGG__COUNT;
+}
+
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 {
-	struct strbuf arrays[1 + AGG_MAX_COLUMNS] = {{0}};
-	const struct chunk *c = &s->chunks[s->next];
-	char lo[24], hi[24];
-	const char *params[4 + AGG_MAX_COLUMNS] = {lo, hi, s->dry_run ? "true" : "false"};
+	bool cancelled = false;
 
 	if (s->state != SWEEP_CORRECTING)
 		return s->state;
-	if (s->next == s->nchunks) {
+	if (!next_candidates(s)) {
 		s->result.duration_ms = clock_now_ms() - s->started_ms;
 		s->state = SWEEP_DONE;
 		return s->state;
 	}
-	snprintf(lo, sizeof lo, "%" PRId64, c->lo);
-	snprintf(hi, sizeof hi, "%" PRId64, c->hi);
-	int deltas = agg_stream_columns(c->t);
-	bool ok = chunk_deltas(s, c, arrays);
-	for (int i = 0; ok && i <= deltas; i++)
-		params[3 + i] = strbuf_str(&arrays[i]);
-	PGresult *res = ok ? db_exec_params(s->conn, "reconcile", correct_sql[c->t], 4 + deltas, params, err, errlen) : NULL;
+	const struct keyset *c = &s->cand[s->table];
+	size_t n = c->n - s->next < (size_t) s->size.n ? c->n - s->next : (size_t) s->size.n;
+	bool unbounded = stepsize_unbounded(&s->size);
+	int64_t t0 = clock_now_us();
+	bool ok = bound_steps(s, !unbounded, err, errlen) && run_step(s, s->table, c->key + s->next, n, &cancelled, err, errlen);
+	paused_since(s, t0);
+	s->result.steps++;
+	if (unbounded && ok)
+		log_warn("reconcile: a step of %zu keys of %s was cancelled %d times in a row at %" PRId64
+			 " ms (row locks held by another writer?); it ran unbounded and took %" PRId64 " ms",
+			 n, agg_table_name(s->table), STEPSIZE_TIMEOUTS, 2 * s->chunk_time_ms, s->pause_us / 1000);
+	if (cancelled) {
+		stepsize_timed_out(&s->size);
+		return s->state;
+	}
 	if (!ok)
-		snprintf(err, errlen, "reconcile: out of memory");
-	if (res != NULL)
-		add_counts(s, c->t, res), s->next++;
-	PQclear(res);
-	for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-		strbuf_free(&arrays[i]);
-	return res != NULL ? s->state : failed(s);
+		return failed(s);
+	stepsize_done(&s->size, (int64_t) n, s->pause_us);
+	s->next += n;
+	return s->state;
+}
+
+bool sweep_take_pause(struct sweep *s, int64_t *us)
+{
+	if (s->pause_us < 0)
+		return false;
+	*us = s->pause_us;
+	s->pause_us = -1;
+	return true;
 }
 
 const struct sweep_result *sweep_result(const struct sweep *s)
@@ -289,6 +450,10 @@ void sweep_free(struct sweep *s)
 	PQfinish(s->conn);
 	batch_free(s->unseen);
 	free(s->snap.xip);
-	free(s->chunks);
+	for (int t = 0; t < AGG__COUNT; t++) {
+		for (int i = 0; i < DELTA_ARRAYS; i++)
+			strbuf_free(&s->d0[t][i]);
+		keyset_free(&s->cand[t]);
+	}
 	free(s);
 }

@@ -1,11 +1,21 @@
 /* reconcile: the drift backstop (design.md §8). A sweep recounts in a
- * snapshot S on its own connection while the stream keeps applying; the
- * consumer notes the deltas of every change it applies that S did not see;
- * once the stream has applied everything S saw, each aggregate row must
+ * snapshot S on its own connection while the stream keeps applying: the
+ * stream's columns (recount.sql) and then the others (reconcile_stage.sql).
+ * The consumer notes the deltas of every change it applies that S did not
+ * see. Once the stream has applied everything S saw, each aggregate row must
  * equal recount + noted delta (a key the recount lacks counts 0 there: a
- * row the stream created after S is checked too), and only rows that
- * differ are corrected, in chunks of reconcile.chunk_rows keys, between
- * batches. */
+ * row the stream created after S is checked too).
+ * The stream only waits for short steps. At a settled point (the mark) the
+ * sweep takes the noted deltas D0 and starts the compare, off the stream:
+ * one statement per table, in its own snapshot T, returning the keys that
+ * differ. The candidates are those keys plus every key the stream touches
+ * from the mark until the compare's result is in. A key that is neither
+ * saw no batch between the mark and T, so its row in T is its row at the
+ * mark, where recount + D0 is its right value: it was right when T checked
+ * it. Correcting steps between batches then check the candidates again
+ * with the deltas as they are then, and write only cells that differ, in
+ * steps sized by time (stepsize.h) and cancelled at twice
+ * reconcile.chunk_time. */
 #ifndef WALCOUNT_RECONCILE_H
 #define WALCOUNT_RECONCILE_H
 
@@ -22,12 +32,16 @@ struct sweep_result {
 	uint64_t corrected;       /* rows written (or that would be) */
 	uint64_t cells[COL__ALL]; /* per column */
 	int64_t duration_ms;
+	uint64_t steps;           /* correcting steps run, cancelled ones too */
+	int64_t longest_pause_us; /* longest time the stream waited for the sweep */
 };
 
 enum sweep_state {
-	SWEEP_RECOUNTING, /* the recount runs on the sweep's connection */
+	SWEEP_RECOUNTING, /* the recount and the stage run on the sweep's connection */
 	SWEEP_WAITING,    /* recounted; the stream has not applied all S saw */
-	SWEEP_CORRECTING, /* sweep_step corrects one chunk per call */
+	SWEEP_CAUGHT_UP,  /* it has: sweep_compare at a settled point */
+	SWEEP_COMPARING,  /* the compare runs on the sweep's connection */
+	SWEEP_CORRECTING, /* sweep_step checks the next candidates per call */
 	SWEEP_DONE,
 	SWEEP_FAILED,
 };
@@ -51,14 +65,25 @@ bool sweep_saw(const struct sweep *s, uint64_t xid);
  * Returns false when out of memory (the sweep is then failed). */
 bool sweep_note(struct sweep *s, const struct delta *d, size_t n);
 
-/* Advances the recount without blocking, and moves to SWEEP_CORRECTING once
- * `applied` (everything up to it is durably applied) reaches the WAL
- * position the snapshot was taken at. */
+/* Advances the recount and the compare without blocking, and moves to
+ * SWEEP_CAUGHT_UP once `applied` (everything up to it is durably applied)
+ * reaches the WAL position the snapshot was taken at. */
 enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t errlen);
 
-/* In SWEEP_CORRECTING: corrects the next chunk (one short transaction) and
- * returns the new state. Call only between batches. */
+/* In SWEEP_CAUGHT_UP, with nothing held or in flight (the mark): takes the
+ * noted deltas and starts the compare; from here until its result is in,
+ * every noted key becomes a candidate. */
+enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen);
+
+/* In SWEEP_CORRECTING: checks and corrects the next candidates (one short
+ * transaction) and returns the new state. Call only between batches, with
+ * nothing held or in flight. */
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen);
+
+/* True, with *us, when the last call of sweep_begin, sweep_poll,
+ * sweep_compare or sweep_step made the stream wait (ran a statement or read
+ * a result); each wait is reported once. */
+bool sweep_take_pause(struct sweep *s, int64_t *us);
 
 const struct sweep_result *sweep_result(const struct sweep *s);
 

@@ -75,6 +75,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->checkpoint_interval_ms, b->checkpoint_interval_ms);
 	assert_int_equal(a->reconcile_enabled, b->reconcile_enabled);
 	assert_int_equal(a->reconcile_chunk_rows, b->reconcile_chunk_rows);
+	assert_int_equal(a->reconcile_chunk_time_ms, b->reconcile_chunk_time_ms);
 	assert_same_string(a->metrics_listen, b->metrics_listen);
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->log_format, b->log_format);
@@ -116,6 +117,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.checkpoint_interval_ms, 10 * 60 * 1000);
 	assert_true(cfg.reconcile_enabled);
 	assert_int_equal(cfg.reconcile_chunk_rows, 50000);
+	assert_int_equal(cfg.reconcile_chunk_time_ms, 40);
 	assert_string_equal(cfg.metrics_listen, "127.0.0.1:9187");
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	assert_int_equal(cfg.log_format, LOG_TEXT);
@@ -153,6 +155,7 @@ static void test_full_file(void **state)
 				   "reconcile:\n"
 				   "  enabled: off\n"
 				   "  chunk_rows: 1000\n"
+				   "  chunk_time: 250ms\n"
 				   "metrics:\n"
 				   "  listen: \"\"\n"
 				   "log:\n"
@@ -179,6 +182,7 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg.checkpoint_interval_ms, 3600 * 1000);
 	assert_false(cfg.reconcile_enabled);
 	assert_int_equal(cfg.reconcile_chunk_rows, 1000);
+	assert_int_equal(cfg.reconcile_chunk_time_ms, 250);
 	assert_string_equal(cfg.metrics_listen, "");
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_int_equal(cfg.log_format, LOG_JSON);
@@ -379,6 +383,8 @@ static void test_error_out_of_range(void **state)
 	expect_error("apply:\n  workers: 0\n", NULL, "config.yaml:2:12: apply.workers must be > 0");
 	expect_error("apply:\n  workers: 65\n", NULL, "config.yaml:2:12: apply.workers must be <= 64");
 	expect_error("reconcile:\n  chunk_rows: -3\n", NULL, "config.yaml:2:15: reconcile.chunk_rows must be > 0");
+	expect_error("reconcile:\n  chunk_time: 0s\n", NULL, "config.yaml:2:15: reconcile.chunk_time must be > 0");
+	expect_error("reconcile:\n  chunk_time: 2m\n", NULL, "config.yaml:2:15: reconcile.chunk_time must be <= 60000ms");
 	expect_error("decode:\n  workers: -1\n", NULL, "config.yaml:2:12: decode.workers must be >= 0");
 	expect_error("decode:\n  workers: 65\n", NULL, "config.yaml:2:12: decode.workers must be <= 64");
 	expect_error("checkpoint:\n  interval: 0s\n", NULL, "config.yaml:2:13: checkpoint.interval must be > 0");

@@ -290,6 +290,7 @@ static const struct {
 	{"walcount_checkpoint_interval_seconds", "gauge"},
 	{"walcount_prerequisite_violations_total", "counter"},
 	{"walcount_counts_stale", "gauge"},
+	{"walcount_reconcile_pause_seconds", "histogram"},
 };
 
 static void test_help_and_type(void **state)
