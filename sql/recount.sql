@@ -4,8 +4,9 @@
 --  - the exact initial load (design.md §6), in the snapshot the new slot
 --    exported, followed by initial_load.sql;
 --  - a reconcile sweep (design.md §8), right after its snapshot was taken,
---    followed by the correcting chunks (reconcile_*.sql) once the stream
---    has applied everything the snapshot saw.
+--    followed by reconcile_stage.sql, then the compare and the correcting
+--    steps (reconcile_*.sql) once the stream has applied everything the
+--    snapshot saw.
 -- Every statement ends with ';' at the end of a line: the initial load
 -- sends the pieces between such lines one by one, to say how far it is
 -- (src/loadwatch.c; a piece of comments only is an empty query).
