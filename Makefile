@@ -56,10 +56,13 @@ FORCE:
 $(BUILD)/sqlfiles.o: $(BUILD)/sqlfiles.c
 	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-# Unit tests link the pure modules only: they must not need a server.
+# Unit tests link the pure modules only: they must not need a server. Only
+# sources and objects go to the compiler: the headers the .d file adds as
+# prerequisites would be compiled as precompiled headers, which gcc may
+# write over the test binary.
 $(BUILD)/tests/%: tests/unit/%.c $(PURE:%=$(BUILD)/%.o) $(BUILD)/log.o
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -MF $@.d -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(WFLAGS) $(DEPFLAGS) -MF $@.d -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/integration: tests/integration/*.c tests/integration/*.h src/lsn.h $(BUILD)/lsn.o
 	@mkdir -p $(BUILD)/tests
