@@ -324,17 +324,16 @@ enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen)
 }
 
 /* A step is cancelled at twice reconcile.chunk_time, by the server, as is
- * a wait for a row lock another writer holds; the unbounded step after
- * STEPSIZE_TIMEOUTS cancelled ones runs without either. */
-static bool bound_steps(struct sweep *s, bool on, char *err, size_t errlen)
+ * a wait for a row lock another writer holds. */
+static bool bound_steps(struct sweep *s, char *err, size_t errlen)
 {
 	char ms[24];
 	const char *params[1] = {ms};
 
-	if (s->bounded == on)
+	if (s->bounded)
 		return true;
-	snprintf(ms, sizeof ms, "%" PRId64, on ? 2 * s->chunk_time_ms : 0);
-	s->bounded = on;
+	snprintf(ms, sizeof ms, "%" PRId64, 2 * s->chunk_time_ms);
+	s->bounded = true;
 	return db_command_params(s->conn, "bounding reconcile steps",
 				 "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false)", 1,
 				 params, err, errlen);
@@ -382,32 +381,46 @@ static bool next_candidates(struct sweep *s)
 	return s->table < AGG__COUNT;
 }
 
+/* After a cancelled step: retried smaller, after a wait at the floor; the
+ * sweep fails once that has not helped (stepsize.h). */
+static enum sweep_state cancelled_step(struct sweep *s, const int64_t *keys, size_t n, char *err, size_t errlen)
+{
+	char why[256];
+
+	stepsize_timed_out(&s->size, clock_now_ms());
+	if (!stepsize_exhausted(&s->size)) {
+		log_debug("%s; retried with %" PRId64 " keys", err, s->size.n);
+		return s->state;
+	}
+	snprintf(why, sizeof why, "%s", err);
+	snprintf(err, errlen,
+		 "reconcile: %d steps of %zu keys of %s (keys %" PRId64 "..%" PRId64 ") in a row were cancelled at %" PRId64
+		 " ms, twice reconcile.chunk_time (%s): another session holds row locks on them, or the server needs a larger "
+		 "reconcile.chunk_time",
+		 STEPSIZE_ATTEMPTS, n, agg_table_name(s->table), keys[0], keys[n - 1], 2 * s->chunk_time_ms, why);
+	return failed(s);
+}
+
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 {
 	bool cancelled = false;
 
-	if (s->state != SWEEP_CORRECTING)
+	if (s->state != SWEEP_CORRECTING || !stepsize_ready(&s->size, clock_now_ms()))
 		return s->state;
 	if (!next_candidates(s)) {
 		s->result.duration_ms = clock_now_ms() - s->started_ms;
 		s->state = SWEEP_DONE;
 		return s->state;
 	}
-	const struct keyset *c = &s->cand[s->table];
-	size_t n = c->n - s->next < (size_t) s->size.n ? c->n - s->next : (size_t) s->size.n;
-	bool unbounded = stepsize_unbounded(&s->size);
+	const int64_t *keys = s->cand[s->table].key + s->next;
+	size_t left = s->cand[s->table].n - s->next;
+	size_t n = left < (size_t) s->size.n ? left : (size_t) s->size.n;
 	int64_t t0 = clock_now_us();
-	bool ok = bound_steps(s, !unbounded, err, errlen) && run_step(s, s->table, c->key + s->next, n, &cancelled, err, errlen);
+	bool ok = bound_steps(s, err, errlen) && run_step(s, s->table, keys, n, &cancelled, err, errlen);
 	paused_since(s, t0);
 	s->result.steps++;
-	if (unbounded && ok)
-		log_warn("reconcile: a step of %zu keys of %s was cancelled %d times in a row at %" PRId64
-			 " ms (row locks held by another writer?); it ran unbounded and took %" PRId64 " ms",
-			 n, agg_table_name(s->table), STEPSIZE_TIMEOUTS, 2 * s->chunk_time_ms, s->pause_us / 1000);
-	if (cancelled) {
-		stepsize_timed_out(&s->size);
-		return s->state;
-	}
+	if (cancelled)
+		return cancelled_step(s, keys, n, err, errlen);
 	if (!ok)
 		return failed(s);
 	stepsize_done(&s->size, (int64_t) n, s->pause_us);

@@ -16,6 +16,7 @@ void stepsize_init(struct stepsize *z, int64_t target_ms, int64_t cap)
 	z->target_us = target_ms * 1000;
 	z->n = clamp(STEPSIZE_FIRST, 1, z->cap);
 	z->timeouts = 0;
+	z->not_before_ms = 0;
 }
 
 void stepsize_done(struct stepsize *z, int64_t keys, int64_t us)
@@ -27,19 +28,27 @@ void stepsize_done(struct stepsize *z, int64_t keys, int64_t us)
 	int64_t grow = z->n > z->cap / 2 ? z->cap : 2 * z->n;
 
 	z->timeouts = 0;
+	z->not_before_ms = 0;
 	z->n = clamp(want >= (double) INT64_MAX ? INT64_MAX : (int64_t) want, floor_of(z), grow);
 }
 
-void stepsize_timed_out(struct stepsize *z)
+void stepsize_timed_out(struct stepsize *z, int64_t now_ms)
 {
 	int64_t lo = floor_of(z);
 
-	if (z->n <= lo)
+	if (z->n <= lo) {
+		z->not_before_ms = now_ms + ((int64_t) STEPSIZE_BACKOFF_MS << (z->timeouts < 20 ? z->timeouts : 20));
 		z->timeouts++;
+	}
 	z->n = z->n / 2 < lo ? lo : z->n / 2;
 }
 
-bool stepsize_unbounded(const struct stepsize *z)
+bool stepsize_ready(const struct stepsize *z, int64_t now_ms)
 {
-	return z->timeouts >= STEPSIZE_TIMEOUTS;
+	return now_ms >= z->not_before_ms;
+}
+
+bool stepsize_exhausted(const struct stepsize *z)
+{
+	return z->timeouts >= STEPSIZE_ATTEMPTS;
 }

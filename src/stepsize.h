@@ -15,15 +15,20 @@
 /* Below this a step is not halved further: a step of a few keys that hits
  * the bound waits for a lock, not for work. */
 #define STEPSIZE_FLOOR 64
-/* Cancelled steps at the floor in a row before one runs unbounded, so a
- * sweep behind a long-held row lock still ends. */
-#define STEPSIZE_TIMEOUTS 3
+/* Steps at the floor cancelled in a row before the sweep gives up: the
+ * stream must never wait for a sweep longer than the bound, so a row lock
+ * held elsewhere for long fails the sweep rather than the stream. */
+#define STEPSIZE_ATTEMPTS 6
+/* The wait before retrying after the first cancellation at the floor,
+ * doubled after each next one: 6 attempts span about 3 s. */
+#define STEPSIZE_BACKOFF_MS 100
 
 struct stepsize {
-	int64_t n;         /* keys of the next step */
-	int64_t cap;       /* reconcile.chunk_rows */
-	int64_t target_us; /* reconcile.chunk_time */
-	int timeouts;      /* cancelled steps in a row */
+	int64_t n;             /* keys of the next step */
+	int64_t cap;           /* reconcile.chunk_rows */
+	int64_t target_us;     /* reconcile.chunk_time */
+	int timeouts;          /* steps at the floor cancelled in a row */
+	int64_t not_before_ms; /* after such a cancellation: when to retry */
 };
 
 void stepsize_init(struct stepsize *z, int64_t target_ms, int64_t cap);
@@ -31,11 +36,14 @@ void stepsize_init(struct stepsize *z, int64_t target_ms, int64_t cap);
 /* A step of `keys` keys took `us` microseconds. */
 void stepsize_done(struct stepsize *z, int64_t keys, int64_t us);
 
-/* The step was cancelled at the hard bound: the next one is half as big. */
-void stepsize_timed_out(struct stepsize *z);
+/* The step was cancelled at the hard bound, at now_ms: the next one is
+ * half as big, and at the floor it waits first (STEPSIZE_BACKOFF_MS). */
+void stepsize_timed_out(struct stepsize *z, int64_t now_ms);
 
-/* True when the next step is to run without the bound (see
- * STEPSIZE_TIMEOUTS). */
-bool stepsize_unbounded(const struct stepsize *z);
+/* False while a retry after a cancellation at the floor must wait. */
+bool stepsize_ready(const struct stepsize *z, int64_t now_ms);
+
+/* True after STEPSIZE_ATTEMPTS cancellations at the floor in a row. */
+bool stepsize_exhausted(const struct stepsize *z);
 
 #endif

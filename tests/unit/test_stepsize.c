@@ -16,7 +16,7 @@ static void test_first_step(void **state)
 	assert_int_equal(z.n, STEPSIZE_FIRST);
 	stepsize_init(&z, 40, 100);
 	assert_int_equal(z.n, 100);
-	assert_false(stepsize_unbounded(&z));
+	assert_false(stepsize_exhausted(&z));
 }
 
 /* A step at the target rate keeps its size; a slow one shrinks it in
@@ -68,30 +68,36 @@ static void test_floor(void **state)
 	assert_int_equal(z.n, 10);
 }
 
-/* Cancelled steps halve the size down to the floor; STEPSIZE_TIMEOUTS
- * cancellations at the floor in a row let one step run unbounded, and a
- * finished step ends that. */
+/* Cancelled steps halve the size down to the floor without a wait; at the
+ * floor each cancellation waits, twice as long as the one before, and
+ * STEPSIZE_ATTEMPTS of them in a row exhaust the sweep; a finished step
+ * ends all that. */
 static void test_cancelled(void **state)
 {
 	struct stepsize z;
+	int64_t now = 1000, wait = STEPSIZE_BACKOFF_MS;
 
 	(void) state;
 	stepsize_init(&z, 40, 50000);
-	stepsize_timed_out(&z);
+	stepsize_timed_out(&z, now);
 	assert_int_equal(z.n, 256);
-	stepsize_timed_out(&z);
-	stepsize_timed_out(&z);
+	assert_true(stepsize_ready(&z, now));
+	stepsize_timed_out(&z, now);
+	stepsize_timed_out(&z, now);
 	assert_int_equal(z.n, STEPSIZE_FLOOR);
-	assert_int_equal(z.timeouts, 0);
-	for (int i = 0; i < STEPSIZE_TIMEOUTS - 1; i++) {
-		stepsize_timed_out(&z);
-		assert_false(stepsize_unbounded(&z));
+	assert_true(stepsize_ready(&z, now));
+	for (int i = 0; i < STEPSIZE_ATTEMPTS; i++, wait *= 2) {
+		assert_false(stepsize_exhausted(&z));
+		stepsize_timed_out(&z, now);
+		assert_int_equal(z.n, STEPSIZE_FLOOR);
+		assert_false(stepsize_ready(&z, now + wait - 1));
+		assert_true(stepsize_ready(&z, now + wait));
+		now += wait;
 	}
-	stepsize_timed_out(&z);
-	assert_true(stepsize_unbounded(&z));
-	assert_int_equal(z.n, STEPSIZE_FLOOR);
+	assert_true(stepsize_exhausted(&z));
 	stepsize_done(&z, STEPSIZE_FLOOR, 500000);
-	assert_false(stepsize_unbounded(&z));
+	assert_false(stepsize_exhausted(&z));
+	assert_true(stepsize_ready(&z, 0));
 }
 
 int main(void)
