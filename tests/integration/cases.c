@@ -75,6 +75,8 @@ bool configure(struct ctx *t, const struct wc_opts *o)
 	/* The stream alone must be exact: a reconcile sweep would hide drift.
 	 * Only the reconcile tests turn it on. */
 	fprintf(f, "reconcile:\n  enabled: %s\n", o->reconcile ? "true" : "false");
+	if (o->chunk_time)
+		fprintf(f, "  chunk_time: %s\n", o->chunk_time);
 	/* Off unless asked for: other walcount instances may run on this host. */
 	fprintf(f, "metrics:\n  listen: \"%s\"\n", o->metrics_listen ? o->metrics_listen : "");
 	if (o->metrics_idle_timeout)

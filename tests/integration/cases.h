@@ -32,6 +32,7 @@ struct wc_opts {
 	const char *dsn_extra;            /* appended to the DSN */
 	const char *checkpoint_interval;  /* checkpoint.interval; default 10m */
 	bool reconcile;                   /* reconcile.enabled; default false */
+	const char *chunk_time;           /* reconcile.chunk_time; default walcount's */
 	const char *refresh;              /* slot.refresh_interval; default 5s */
 	const char *release_wait;         /* slot.release_wait; default 15s */
 	const char *create_report_after;  /* slot.create_report_after; default 5s */
