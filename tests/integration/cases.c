@@ -373,3 +373,14 @@ bool poll_until(struct ctx *t, const char *what, const char *sql, const char *sh
 		snprintf(seen, sizeof seen, "(unreadable: %.200s)", err);
 	return fail(t, "%s: not within %.0f s; last seen %s", what, timeout_s, seen);
 }
+
+bool progress_rows(struct ctx *t, long want)
+{
+	const char *params[1] = {t->db};
+	char err[IT_ERRLEN], v[32];
+
+	if (!it_value(t->conn, "SELECT count(*) FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v, err,
+		      sizeof err))
+		return fail_err(t, "counting progress rows", err);
+	return expect_eq_long(t, "progress rows", want, atol(v));
+}

@@ -104,6 +104,10 @@ bool preload(struct ctx *t, long *rows);
 pid_t start_writer(struct ctx *t, long changes);
 bool writer_done(struct ctx *t, pid_t pid);
 
+/* walcount.progress holds `want` rows for t's slot: one per partition
+ * (apply.workers). */
+bool progress_rows(struct ctx *t, long want);
+
 /* GET /metrics on 127.0.0.1:port: the value of series, -1 when absent. */
 double metric(int port, const char *series);
 

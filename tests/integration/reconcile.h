@@ -29,6 +29,10 @@
 #define PROCS (WRITERS + 1) /* the workload writers, then the bulk writer */
 #define WRITER_CHUNK 50     /* changes per workload_run call: how soon a writer stops */
 #define FULL_RECOUNT "tests/integration/full_recount.sql"
+/* How much WAL the writers write before and after a sweep, so it recounts
+ * and corrects in the middle of their traffic (a couple of bulk
+ * transactions and the workload around them). */
+#define WARMUP_WAL (2L << 20)
 
 /* The columns the stream maintains; a baseline sweep must leave them alone. */
 #define STREAM_CELLS                                                                                           \
@@ -75,6 +79,8 @@ bool last_checkpoint(struct ctx *t, long *id);
  * (a sweep retried because of a just-committed transaction leaves a row
  * without a result; the next one counts). */
 bool wait_sweep(struct ctx *t, long after, long *id);
+/* Waits until the writers have written `bytes` of WAL from now on. */
+bool traffic(struct ctx *t, long bytes);
 /* Lines of walcount's log containing needle. */
 int log_lines(struct ctx *t, const char *needle);
 /* Waits until walcount streams. The slot is already active while `run`

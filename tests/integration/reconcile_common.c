@@ -178,6 +178,22 @@ bool wait_sweep(struct ctx *t, long after, long *id)
 	return true;
 }
 
+/* Waits until the writers have written `bytes` of WAL from now on. */
+bool traffic(struct ctx *t, long bytes)
+{
+	char from[LSN_BUFLEN], n[24], err[IT_ERRLEN];
+	const char *params[2] = {from, n};
+
+	snprintf(n, sizeof n, "%ld", bytes);
+	if (!it_value(t->conn, "SELECT pg_current_wal_lsn()::text", 0, NULL, from, sizeof from, err, sizeof err))
+		return fail_err(t, "reading the WAL position", err);
+	int rc = it_poll(t->conn, "SELECT pg_current_wal_lsn() - $1::pg_lsn >= $2::bigint", 2, params, 60, &t->wc, err,
+			 sizeof err);
+	if (rc < 0)
+		return fail_err(t, "waiting for the writers' traffic", err);
+	return rc > 0 || fail(t, "the writers wrote less than %ld bytes of WAL in 60 s", bytes);
+}
+
 /* Lines of walcount's log containing needle. */
 int log_lines(struct ctx *t, const char *needle)
 {

@@ -5,11 +5,8 @@
 #include "reconcile.h"
 
 #define INJECTED_CELLS 40
-#define HOT_CELLS 12 /* of them on the writers' hot keys, stream columns */
-/* How much WAL the writers write before and after each sweep, so every
- * sweep recounts and corrects in the middle of their traffic (a couple of
- * bulk transactions and the workload around them). */
-#define WARMUP_WAL (2L << 20)
+#define HOT_CELLS 12    /* of them on the writers' hot keys, stream columns */
+#define DRIFT_WORKERS 3 /* apply.workers of reconcile_drift_workers */
 
 /* An aggregate column a test may damage. */
 struct column {
@@ -141,25 +138,10 @@ static bool inject_drift(struct ctx *t, const struct writers *w)
 	return expect_cells(t, "SELECT tbl || '.' || col AS cell, count(*) AS n FROM injected GROUP BY 1");
 }
 
-/* Waits until the writers have written `bytes` of WAL from now on. */
-static bool traffic(struct ctx *t, long bytes)
+/* The drift test with apply.workers = workers (0: the default). */
+static bool drift(struct ctx *t, long workers)
 {
-	char from[LSN_BUFLEN], n[24], err[IT_ERRLEN];
-	const char *params[2] = {from, n};
-
-	snprintf(n, sizeof n, "%ld", bytes);
-	if (!it_value(t->conn, "SELECT pg_current_wal_lsn()::text", 0, NULL, from, sizeof from, err, sizeof err))
-		return fail_err(t, "reading the WAL position", err);
-	int rc = it_poll(t->conn, "SELECT pg_current_wal_lsn() - $1::pg_lsn >= $2::bigint", 2, params, 60, &t->wc, err,
-			 sizeof err);
-	if (rc < 0)
-		return fail_err(t, "waiting for the writers' traffic", err);
-	return rc > 0 || fail(t, "the writers wrote less than %ld bytes of WAL in 60 s", bytes);
-}
-
-bool test_reconcile_drift(struct ctx *t)
-{
-	struct wc_opts o = {.checkpoint_interval = "1h", .reconcile = true};
+	struct wc_opts o = {.checkpoint_interval = "1h", .reconcile = true, .workers = workers};
 	struct sweep_row base, fix;
 	struct writers w = {0};
 	char err[IT_ERRLEN];
@@ -174,14 +156,30 @@ bool test_reconcile_drift(struct ctx *t)
 	bool ok = traffic(t, WARMUP_WAL) && sweep_now(t, &id) && check_sweep(t, id, "baseline", &base) && inject_drift(t, &w) &&
 		  traffic(t, WARMUP_WAL);
 	ok = ok && sweep_now(t, &id) && check_sweep(t, id, "drift", &fix) && traffic(t, WARMUP_WAL);
-	if (!settle(t, &w, ok))
+	if (!settle(t, &w, ok) || (workers > 0 && !progress_rows(t, workers)))
 		return false;
+	char apply[40] = "";
+	if (workers > 0)
+		snprintf(apply, sizeof apply, "apply.workers %ld; ", workers);
 	snprintf(t->details, sizeof t->details,
-		 "baseline sweep: %ld rows checked, %ld cells corrected (track/playlist/genre/comment columns only), "
+		 "%sbaseline sweep: %ld rows checked, %ld cells corrected (track/playlist/genre/comment columns only), "
 		 "%ld ms; injected %d cells (%d on hot stream keys) under %d writers: sweep corrected %ld in %ld ms; "
 		 "writers committed %ld changes and %ld in %d-row transactions in %.1f s (%ld conflicts); "
 		 "full recount and drift 0",
-		 base.checked, base.corrected, base.ms, INJECTED_CELLS, HOT_CELLS, WRITERS, fix.corrected, fix.ms, w.committed,
-		 w.bulk, BULK_ROWS, w.secs, w.conflicts);
+		 apply, base.checked, base.corrected, base.ms, INJECTED_CELLS, HOT_CELLS, WRITERS, fix.corrected, fix.ms,
+		 w.committed, w.bulk, BULK_ROWS, w.secs, w.conflicts);
 	return true;
+}
+
+bool test_reconcile_drift(struct ctx *t)
+{
+	return drift(t, 0);
+}
+
+/* The same drift and writers with the partitioned apply: a sweep's chunks
+ * run with every partition settled, and the deltas it notes come from all
+ * partitions' shares. */
+bool test_reconcile_drift_workers(struct ctx *t)
+{
+	return drift(t, DRIFT_WORKERS);
 }

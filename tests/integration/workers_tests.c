@@ -10,24 +10,13 @@
 #include "expect.h"
 #include "harness.h"
 
-static bool rows_are(struct ctx *t, long want)
-{
-	const char *params[1] = {t->db};
-	char err[IT_ERRLEN], v[32];
-
-	if (!it_value(t->conn, "SELECT count(*) FROM walcount.progress WHERE slot_name = $1", 1, params, v, sizeof v, err,
-		      sizeof err))
-		return fail_err(t, "counting progress rows", err);
-	return expect_eq_long(t, "progress rows", want, atol(v));
-}
-
 /* Runs with `workers`, applies changes exactly, stops. */
 static bool run_with(struct ctx *t, long workers, const char *repartitioned)
 {
 	int before = count_in_file(t->wc.log, repartitioned);
 
 	if (!configure(t, &(struct wc_opts){.workers = workers}) || !start_streaming(t) || !run_changes(t, 3000, false) ||
-	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !stop_clean(t) || !rows_are(t, workers))
+	    !caught_up(t, CAUGHT_UP_TIMEOUT) || !drift_zero(t) || !stop_clean(t) || !progress_rows(t, workers))
 		return false;
 	if (*repartitioned != '\0' && count_in_file(t->wc.log, repartitioned) <= before)
 		return fail(t, "no \"%s\" line in %s", repartitioned, t->wc.log);
@@ -52,7 +41,7 @@ static bool refused_while_apart(struct ctx *t)
 	bool ok = configure(t, &(struct wc_opts){.workers = 2}) && run_walcount(t, label, run, &status, &out, &errtext) &&
 		  expect_exit_code(t, label, 1, status, errtext) &&
 		  expect_str_contains(t, "refusal", errtext, "has 4 partitions at different positions") &&
-		  expect_str_contains(t, "procedure", errtext, "start once with apply.workers: 4") && rows_are(t, 4);
+		  expect_str_contains(t, "procedure", errtext, "start once with apply.workers: 4") && progress_rows(t, 4);
 	const char *restore[2] = {t->db, saved};
 	if (!it_exec(t->conn, "UPDATE walcount.progress SET lsn = $2::pg_lsn WHERE slot_name = $1 AND part = 3", 2, restore, err,
 		     sizeof err))
