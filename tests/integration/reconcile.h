@@ -100,10 +100,10 @@ bool expect_baseline(struct ctx *t);
 bool settle(struct ctx *t, struct writers *w, bool ok);
 /* Starts WRITERS workload writers, each on its own hot keys (the first on
  * t->wl's) with its own txhash tag, and the bulk writer on the first one's
- * hot users. Writers sharing hot identities would mostly wait for each
+ * hot users (unless !bulk). Writers sharing hot identities would mostly wait for each
  * other's row locks and deadlock (a tenth of the throughput of one); apart,
  * each runs at full speed. */
-bool start_writers(struct ctx *t, struct writers *w);
+bool start_writers(struct ctx *t, struct writers *w, bool bulk);
 /* Stops the writers (SIGTERM: each ends after its current chunk) and adds
  * up what they committed. Every writer must have run until told to stop. */
 bool stop_writers(struct ctx *t, struct writers *w);

@@ -149,7 +149,8 @@ static bool drift(struct ctx *t, long workers)
 
 	if (!it_exec(t->conn, WORLD_SQL, 0, NULL, err, sizeof err))
 		return fail_err(t, "creating the world", err);
-	if (!expect_baseline(t) || !configure(t, &o) || !start_streaming(t) || !wait_stream_started(t) || !start_writers(t, &w)) {
+	if (!expect_baseline(t) || !configure(t, &o) || !start_streaming(t) || !wait_stream_started(t) ||
+	    !start_writers(t, &w, true)) {
 		stop_writers(t, &w); /* those that did start */
 		return false;
 	}

@@ -89,7 +89,7 @@ bool test_reconcile_no_drift(struct ctx *t)
 
 	if (!it_exec(t->conn, WORLD_SQL, 0, NULL, err, sizeof err))
 		return fail_err(t, "creating the world", err);
-	if (!expect_baseline(t) || !configure(t, &o) || !start_streaming(t) || !start_writers(t, &w)) {
+	if (!expect_baseline(t) || !configure(t, &o) || !start_streaming(t) || !start_writers(t, &w, true)) {
 		stop_writers(t, &w); /* those that did start */
 		return false;
 	}

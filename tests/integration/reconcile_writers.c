@@ -91,10 +91,10 @@ static void writer_main(struct workload wl, bool bulk, const char *db, int fd)
  * hot users. Writers sharing hot identities would mostly wait for each
  * other's row locks and deadlock (a tenth of the throughput of one); apart,
  * each runs at full speed. */
-bool start_writers(struct ctx *t, struct writers *w)
+bool start_writers(struct ctx *t, struct writers *w, bool bulk)
 {
 	*w = (struct writers){.started = it_now()};
-	for (int i = 0; i < PROCS; i++) {
+	for (int i = 0; i < (bulk ? PROCS : WRITERS); i++) {
 		struct workload wl = i < WRITERS ? t->wl : w->wl[0];
 		int p[2];
 		if (i > 0 && i < WRITERS)
