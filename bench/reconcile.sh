@@ -29,7 +29,7 @@
 # a free port or BENCH_PORT, fsync on; walcount's metrics on a free port or
 # BENCH_METRICS), stops it on exit, and writes the "## Reconcile" section of
 # bench/results.md. Exits non-zero when a dry-run sweep of the current
-# variant after its load finds something to correct. About 15 minutes on 2
+# variant after its load finds something to correct. About 12 minutes on 2
 # CPUs at the defaults; sizes and durations can be changed from the
 # environment (BENCH_* below).
 # `set -- $(...)` and `read a b c` split result lines into named fields on
@@ -50,7 +50,7 @@ reposts=${BENCH_REPOSTS:-500000}
 saves=${BENCH_SAVES:-400000}
 follows=${BENCH_FOLLOWS:-300000}
 min_source=${BENCH_MIN_SOURCE:-1000000}
-reps=${BENCH_REPS:-3}
+reps=${BENCH_REPS:-5}
 phase_s=${BENCH_PHASE_SECONDS:-30}
 warmup_s=${BENCH_WARMUP_SECONDS:-5}
 rates=${BENCH_RATES:-200 2000}
@@ -609,7 +609,7 @@ EOF
 	srow "dry-run sweep after the block: would correct" dry_cell
 	cat <<EOF
 
-What each row is. Probe: a procedure (bench/reconcile_probe.sql) toggles its own repost in place, commits and polls the probe track's aggregate_track.repost_count every 2 ms until it moves; from just before COMMIT to the first poll that sees the change, exact but of one row; nearest-rank percentiles. Histogram: deltas of walcount_commit_to_apply_seconds (commit timestamp -> batch committed, every transaction of the load) over the phase, p99 interpolated within the buckets (bounds 1 ms ... 10 s) as Prometheus histogram_quantile does: an estimate. walcount_lag_bytes (server WAL position minus applied, all WAL including full-page images) is refreshed every 5 s and sampled every second: a coarse view. Stall (sampler): bench.stall polls max(lsn) of walcount.progress, which walcount writes with every batch it applies, every 2 ms; the longest time it did not move, the same measurement for both variants; without a sweep it is the batch interval (batch.max_delay 200ms) plus one apply, so the sweeps' own share is the difference, itself noisy by a batch interval. walcount_reconcile_pause_seconds: walcount's own histogram of the stream's pauses for a sweep step, where the binary exports it (n/a: it does not), over the sweep phase; its max is the upper bound of the highest bucket that gained a pause. Sweeps: the checkpoints rows' reconcile_duration_ms of the sweeps in the phase. The dry-run sweep ran right after the block, with the block's binary.
+What each row is. Probe: a procedure (bench/reconcile_probe.sql) toggles its own repost in place, commits and polls the probe track's aggregate_track.repost_count every 2 ms until it moves; from just before COMMIT to the first poll that sees the change, exact but of one row; nearest-rank percentiles. Histogram: deltas of walcount_commit_to_apply_seconds (commit timestamp -> batch committed, every transaction of the load) over the phase, p99 interpolated within the buckets (bounds 1 ms ... 10 s) as Prometheus histogram_quantile does: an estimate. walcount_lag_bytes (server WAL position minus applied, all WAL including full-page images) is refreshed every 5 s and sampled every second: a coarse view. Stall (sampler): bench.stall polls max(lsn) of walcount.progress, which walcount writes with every batch it applies, every 2 ms; the longest time it did not move, the same measurement for both variants; without a sweep it is the longest gap between two batches (under a steady load at most batch.max_delay, 200ms, plus one apply), so the sweeps' own share is the difference, itself noisy by that much. walcount_reconcile_pause_seconds: walcount's own histogram of the stream's pauses for a sweep step, where the binary exports it (n/a: it does not), over the sweep phase; its max is the upper bound of the highest bucket that gained a pause. Sweeps: the checkpoints rows' reconcile_duration_ms of the sweeps in the phase. The dry-run sweep ran right after the block, with the block's binary.
 
 EOF
 	for r in $rates; do
