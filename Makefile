@@ -173,7 +173,9 @@ uninstall:
 FORCE:
 
 # Reconcile benchmark (bench/reconcile.sh): sweep vs bare recount over >= 1M
-# source rows and streaming latency during sweeps; writes bench/results.md.
+# source rows and streaming latency during sweeps, for a baseline revision
+# (BENCH_BASELINE, built from git archive; none: skip) and the current tree
+# side by side, ~15 min on 2 CPUs; writes bench/results.md.
 bench-reconcile: all
 	@sh bench/reconcile.sh
 
