@@ -352,6 +352,11 @@ static void read_notifications(struct sweeper *s)
 			s->request_check = true;
 }
 
+int64_t checkpoint_reconcile_period(const struct sweeper *s, int64_t period_ms)
+{
+	return s->sweep != NULL && sweep_waiting(s->sweep) ? CHECKPOINT_SWEEP_POLL_MS : period_ms;
+}
+
 enum stream_result checkpoint_reconcile_cron(struct sweeper *s, struct watch *w)
 {
 	enum stream_result rc = STREAM_CONTINUE;

@@ -37,6 +37,13 @@ enum stream_result checkpoint_cron(struct sweeper *s);
 /* Starts a requested sweep once w says the prerequisites hold, or drives
  * the one in progress. */
 enum stream_result checkpoint_reconcile_cron(struct sweeper *s, struct watch *w);
+/* When checkpoint_reconcile_cron is to run again: every
+ * CHECKPOINT_SWEEP_POLL_MS while a sweep waits for its own statements or
+ * for the stream, so it moves on as soon as they are done (a sweep passes
+ * about ten such points; a poll every 100 ms added half a second to it),
+ * else every period_ms. */
+#define CHECKPOINT_SWEEP_POLL_MS 10
+int64_t checkpoint_reconcile_period(const struct sweeper *s, int64_t period_ms);
 
 /* What the consumer tells it. */
 

@@ -81,8 +81,9 @@ struct consumer {
 	struct slot_opts slot_opts; /* the first slot_ensure's; cleared after */
 	bool standby;               /* another process streams from the slot */
 	int64_t standby_since_ms;
-	int last_walsender;    /* backend PID of this process's last stream */
-	struct server_id seen; /* the server streamed from last (identity.h) */
+	int last_walsender;        /* backend PID of this process's last stream */
+	struct server_id seen;     /* the server streamed from last (identity.h) */
+	int64_t reconcile_poll_ms; /* the reconcile task's period (checkpoint_reconcile_period) */
 	struct cron_task cron[7];
 };
 
@@ -571,9 +572,11 @@ static enum stream_result cron_checkpoint(void *ctx, int64_t now)
 static enum stream_result cron_reconcile(void *ctx, int64_t now)
 {
 	struct consumer *c = ctx;
+	enum stream_result rc = checkpoint_reconcile_cron(c->sweeper, c->watch);
 
 	(void) now;
-	return checkpoint_reconcile_cron(c->sweeper, c->watch);
+	c->reconcile_poll_ms = checkpoint_reconcile_period(c->sweeper, signal_poll_ms);
+	return rc;
 }
 
 static enum stream_result cron_watch(void *ctx, int64_t now)
@@ -974,6 +977,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 		.stop = stop,
 		.db = opts->conn,
 		.locked = opts->conn != NULL,
+		.reconcile_poll_ms = signal_poll_ms,
 		.slot_opts = opts->slot,
 		.cron =
 			{
@@ -982,7 +986,7 @@ int consumer_run(const struct config *cfg, const struct consumer_opts *opts, vol
 				{"slot refresh", &cfg->slot_refresh_interval_ms, cron_slot_refresh, 0},
 				{"checkpoint", &cfg->checkpoint_interval_ms, cron_checkpoint, 0},
 				{"signals", &signal_poll_ms, cron_signals, 0},
-				{"reconcile", &signal_poll_ms, cron_reconcile, 0},
+				{"reconcile", &c.reconcile_poll_ms, cron_reconcile, 0},
 				{"prerequisites", &cfg->slot_refresh_interval_ms, cron_watch, 0},
 			},
 	};

@@ -10,8 +10,8 @@
 
 struct cron_task {
 	const char *name;
-	/* Read at every run, so a reloaded configuration applies from the
-	 * task's next run on. */
+	/* Read after every run, so a reloaded configuration, or the task
+	 * itself, sets when it runs next. */
 	const int64_t *period_ms;
 	/* Does the task's work; returns STREAM_CONTINUE, or what the stream
 	 * should do instead. */

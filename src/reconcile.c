@@ -46,7 +46,7 @@ struct sweep {
 	enum agg_table table;                       /* CORRECTING: the next candidate */
 	size_t next;
 	struct stepsize size;
-	bool bounded; /* the session's statement_timeout and lock_timeout are set */
+	bool prepared; /* the session's settings for the steps are made */
 	int64_t started_ms;
 	int64_t pause_us; /* the last call's wait, -1 when it did not make one */
 	struct sweep_result result;
@@ -323,20 +323,28 @@ enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen)
 	return s->state;
 }
 
-/* A step is cancelled at twice reconcile.chunk_time, by the server, as is
- * a wait for a row lock another writer holds. */
-static bool bound_steps(struct sweep *s, char *err, size_t errlen)
+/* Before the first correcting step, on the sweep's own connection, where
+ * the recount and the compare are done:
+ *  - the server cancels a step at twice reconcile.chunk_time, as it does a
+ *    wait for a row lock another writer holds;
+ *  - joins are nested loops over the primary keys. A step checks a few
+ *    hundred or thousand keys, and the planner's choice at that size, a hash
+ *    over each whole recount, stage and aggregate table, made the stream
+ *    wait 8x longer: 30 ms against 4 ms for 512 keys on
+ *    bench/reconcile.sh's data. */
+static bool prepare_steps(struct sweep *s, char *err, size_t errlen)
 {
 	char ms[24];
 	const char *params[1] = {ms};
 
-	if (s->bounded)
+	if (s->prepared)
 		return true;
 	snprintf(ms, sizeof ms, "%" PRId64, 2 * s->chunk_time_ms);
-	s->bounded = true;
-	return db_command_params(s->conn, "bounding reconcile steps",
-				 "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false)", 1,
-				 params, err, errlen);
+	s->prepared = true;
+	return db_command_params(s->conn, "preparing reconcile steps",
+				 "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false), "
+				 "set_config('enable_hashjoin', 'off', false), set_config('enable_mergejoin', 'off', false)",
+				 1, params, err, errlen);
 }
 
 static void add_counts(struct sweep *s, enum agg_table t, PGresult *res)
@@ -372,15 +380,6 @@ static bool run_step(struct sweep *s, enum agg_table t, const int64_t *keys, siz
 	return res != NULL;
 }
 
-static bool next_candidates(struct sweep *s)
-{
-	while (s->table < AGG__COUNT && s->next == s->cand[s->table].n) {
-		s->table++;
-		s->next = 0;
-	}
-	return s->table < AGG__COUNT;
-}
-
 /* After a cancelled step: retried smaller, after a wait at the floor; the
  * sweep fails once that has not helped (stepsize.h). */
 static enum sweep_state cancelled_step(struct sweep *s, const int64_t *keys, size_t n, char *err, size_t errlen)
@@ -401,22 +400,31 @@ static enum sweep_state cancelled_step(struct sweep *s, const int64_t *keys, siz
 	return failed(s);
 }
 
+/* Moves to the next candidate; DONE when there is none. */
+static enum sweep_state next_step(struct sweep *s)
+{
+	while (s->table < AGG__COUNT && s->next == s->cand[s->table].n) {
+		s->table++;
+		s->next = 0;
+	}
+	if (s->table == AGG__COUNT) {
+		s->result.duration_ms = clock_now_ms() - s->started_ms;
+		s->state = SWEEP_DONE;
+	}
+	return s->state;
+}
+
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 {
 	bool cancelled = false;
 
-	if (s->state != SWEEP_CORRECTING || !stepsize_ready(&s->size, clock_now_ms()))
+	if (s->state != SWEEP_CORRECTING || !stepsize_ready(&s->size, clock_now_ms()) || next_step(s) == SWEEP_DONE)
 		return s->state;
-	if (!next_candidates(s)) {
-		s->result.duration_ms = clock_now_ms() - s->started_ms;
-		s->state = SWEEP_DONE;
-		return s->state;
-	}
 	const int64_t *keys = s->cand[s->table].key + s->next;
 	size_t left = s->cand[s->table].n - s->next;
 	size_t n = left < (size_t) s->size.n ? left : (size_t) s->size.n;
 	int64_t t0 = clock_now_us();
-	bool ok = bound_steps(s, err, errlen) && run_step(s, s->table, keys, n, &cancelled, err, errlen);
+	bool ok = prepare_steps(s, err, errlen) && run_step(s, s->table, keys, n, &cancelled, err, errlen);
 	paused_since(s, t0);
 	s->result.steps++;
 	if (cancelled)
@@ -425,7 +433,7 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 		return failed(s);
 	stepsize_done(&s->size, (int64_t) n, s->pause_us);
 	s->next += n;
-	return s->state;
+	return next_step(s);
 }
 
 bool sweep_take_pause(struct sweep *s, int64_t *us)
@@ -435,6 +443,12 @@ bool sweep_take_pause(struct sweep *s, int64_t *us)
 	*us = s->pause_us;
 	s->pause_us = -1;
 	return true;
+}
+
+bool sweep_waiting(const struct sweep *s)
+{
+	return s->state == SWEEP_RECOUNTING || s->state == SWEEP_WAITING || s->state == SWEEP_CAUGHT_UP ||
+	       s->state == SWEEP_COMPARING;
 }
 
 const struct sweep_result *sweep_result(const struct sweep *s)

@@ -85,6 +85,11 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen);
  * a result); each wait is reported once. */
 bool sweep_take_pause(struct sweep *s, int64_t *us);
 
+/* True while the sweep waits for its own statements or for the stream,
+ * rather than for a turn between batches: it is to be polled often then,
+ * so it moves on as soon as they are done. */
+bool sweep_waiting(const struct sweep *s);
+
 const struct sweep_result *sweep_result(const struct sweep *s);
 
 /* Writes "aggregate_user.repost_count: 3, ..." (columns with corrections)
