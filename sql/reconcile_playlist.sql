@@ -4,27 +4,30 @@
 -- seed's triggers do.
 WITH d AS (
 	SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS d (id, rp, sv)
-), keys AS (
-	SELECT unnest($2::int[]) AS playlist_id
-	UNION
-	SELECT playlist_id FROM recount_playlist WHERE $2 IS NULL
-	UNION
-	SELECT playlist_id FROM aggregate_playlist WHERE $2 IS NULL
-	UNION
-	SELECT id FROM d WHERE $2 IS NULL
-), want AS (
-	SELECT k.playlist_id,
+), cur AS (
+	-- As in reconcile_user.sql: per key its recount, row and noted delta.
+	SELECT coalesce(r.playlist_id, a.playlist_id, d.id) AS playlist_id, a.playlist_id IS NULL AS missing,
 		(coalesce(r.repost_count, 0) + coalesce(d.rp, 0))::int AS repost_count,
-		(coalesce(r.save_count, 0) + coalesce(d.sv, 0))::int AS save_count
-	FROM keys k
+		(coalesce(r.save_count, 0) + coalesce(d.sv, 0))::int AS save_count,
+		a.repost_count AS a_repost_count, a.save_count AS a_save_count
+	FROM recount_playlist r
+	FULL JOIN aggregate_playlist a ON a.playlist_id = r.playlist_id
+	FULL JOIN d ON d.id = coalesce(r.playlist_id, a.playlist_id)
+	WHERE $2::int[] IS NULL
+	UNION ALL
+	SELECT k.playlist_id, a.playlist_id IS NULL,
+		(coalesce(r.repost_count, 0) + coalesce(d.rp, 0))::int, (coalesce(r.save_count, 0) + coalesce(d.sv, 0))::int,
+		a.repost_count, a.save_count
+	FROM unnest($2::int[]) AS k (playlist_id)
 	LEFT JOIN recount_playlist r ON r.playlist_id = k.playlist_id
+	LEFT JOIN aggregate_playlist a ON a.playlist_id = k.playlist_id
 	LEFT JOIN d ON d.id = k.playlist_id
 ), diff AS (
-	SELECT w.*, a.playlist_id IS NULL AS missing,
-		a.repost_count IS DISTINCT FROM w.repost_count AND (a.playlist_id IS NOT NULL OR w.repost_count <> 0) AS c1,
-		a.save_count IS DISTINCT FROM w.save_count AND (a.playlist_id IS NOT NULL OR w.save_count <> 0) AS c2
-	FROM want w LEFT JOIN aggregate_playlist a ON a.playlist_id = w.playlist_id
-	WHERE a.playlist_id IS NOT NULL OR (w.repost_count, w.save_count) <> (0, 0)
+	SELECT c.*,
+		c.a_repost_count IS DISTINCT FROM c.repost_count AND (NOT c.missing OR c.repost_count <> 0) AS c1,
+		c.a_save_count IS DISTINCT FROM c.save_count AND (NOT c.missing OR c.save_count <> 0) AS c2
+	FROM cur c
+	WHERE NOT c.missing OR (c.repost_count, c.save_count) <> (0, 0)
 ), fix AS (
 	SELECT * FROM diff WHERE c1 OR c2
 ), upd AS (
@@ -40,7 +43,7 @@ WITH d AS (
 	ON CONFLICT (playlist_id) DO NOTHING
 	RETURNING 1
 )
-SELECT (SELECT count(*) FROM want), count(*),
+SELECT (SELECT count(*) FROM cur), count(*),
 	count(*) FILTER (WHERE c1), count(*) FILTER (WHERE c2),
 	(SELECT count(*) FROM upd) + (SELECT count(*) FROM ins),
 	coalesce(string_agg(playlist_id::text, ',' ORDER BY playlist_id), '')

@@ -21,43 +21,55 @@
 WITH d AS (
 	SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
 		AS d (id, rp, ts, fr, fg)
-), keys AS (
-	SELECT unnest($2::int[]) AS user_id
-	UNION
-	SELECT user_id FROM recount_user WHERE $2 IS NULL
-	UNION
-	SELECT user_id FROM aggregate_user WHERE $2 IS NULL
-	UNION
-	SELECT id FROM d WHERE $2 IS NULL
-), want AS (
-	SELECT k.user_id,
+), cur AS (
+	-- Per key its recount r, its row a (missing: none) and its noted delta:
+	-- for the compare every key, in one pass over the recount, the rows and
+	-- the deltas; for a step the keys $2.
+	SELECT coalesce(r.user_id, a.user_id, d.id) AS user_id, a.user_id IS NULL AS missing,
 		coalesce(r.repost_count, 0) + coalesce(d.rp, 0) AS repost_count,
 		coalesce(r.track_save_count, 0) + coalesce(d.ts, 0) AS track_save_count,
 		coalesce(r.follower_count, 0) + coalesce(d.fr, 0) AS follower_count,
 		coalesce(r.following_count, 0) + coalesce(d.fg, 0) AS following_count,
+		a.repost_count AS a_repost_count, a.track_save_count AS a_track_save_count,
+		a.follower_count AS a_follower_count, a.following_count AS a_following_count,
+		a.track_count AS a_track_count, a.playlist_count AS a_playlist_count, a.album_count AS a_album_count,
+		a.dominant_genre AS a_dominant_genre, a.dominant_genre_count AS a_dominant_genre_count
+	FROM recount_user r
+	FULL JOIN aggregate_user a ON a.user_id = r.user_id
+	FULL JOIN d ON d.id = coalesce(r.user_id, a.user_id)
+	WHERE $2::int[] IS NULL
+	UNION ALL
+	SELECT k.user_id, a.user_id IS NULL,
+		coalesce(r.repost_count, 0) + coalesce(d.rp, 0), coalesce(r.track_save_count, 0) + coalesce(d.ts, 0),
+		coalesce(r.follower_count, 0) + coalesce(d.fr, 0), coalesce(r.following_count, 0) + coalesce(d.fg, 0),
+		a.repost_count, a.track_save_count, a.follower_count, a.following_count,
+		a.track_count, a.playlist_count, a.album_count, a.dominant_genre, a.dominant_genre_count
+	FROM unnest($2::int[]) AS k (user_id)
+	LEFT JOIN recount_user r ON r.user_id = k.user_id
+	LEFT JOIN aggregate_user a ON a.user_id = k.user_id
+	LEFT JOIN d ON d.id = k.user_id
+), want AS (
+	SELECT c.*,
 		coalesce(s.track_count, 0) AS track_count,
 		coalesce(s.playlist_count, 0) AS playlist_count,
 		coalesce(s.album_count, 0) AS album_count,
 		s.dominant_genre,
 		s.dominant_genre_count
-	FROM keys k
-	LEFT JOIN recount_user r ON r.user_id = k.user_id
-	LEFT JOIN d ON d.id = k.user_id
-	LEFT JOIN stage_user s ON s.user_id = k.user_id
+	FROM cur c LEFT JOIN stage_user s ON s.user_id = c.user_id
 ), diff AS (
 	-- A missing row compares as the row an INSERT would create.
-	SELECT w.*, a.user_id IS NULL AS missing,
-		a.repost_count IS DISTINCT FROM w.repost_count AND (a.user_id IS NOT NULL OR w.repost_count <> 0) AS c1,
-		a.track_save_count IS DISTINCT FROM w.track_save_count AND (a.user_id IS NOT NULL OR w.track_save_count <> 0) AS c2,
-		a.follower_count IS DISTINCT FROM w.follower_count AND (a.user_id IS NOT NULL OR w.follower_count <> 0) AS c3,
-		a.following_count IS DISTINCT FROM w.following_count AND (a.user_id IS NOT NULL OR w.following_count <> 0) AS c4,
-		a.track_count IS DISTINCT FROM w.track_count AND (a.user_id IS NOT NULL OR w.track_count <> 0) AS c5,
-		a.playlist_count IS DISTINCT FROM w.playlist_count AND (a.user_id IS NOT NULL OR w.playlist_count <> 0) AS c6,
-		a.album_count IS DISTINCT FROM w.album_count AND (a.user_id IS NOT NULL OR w.album_count <> 0) AS c7,
-		a.dominant_genre IS DISTINCT FROM w.dominant_genre AND (a.user_id IS NOT NULL OR w.dominant_genre IS NOT NULL) AS c8,
-		a.dominant_genre_count IS DISTINCT FROM w.dominant_genre_count AND (a.user_id IS NOT NULL OR w.dominant_genre_count IS NOT NULL) AS c9
-	FROM want w LEFT JOIN aggregate_user a ON a.user_id = w.user_id
-	WHERE a.user_id IS NOT NULL
+	SELECT w.*,
+		w.a_repost_count IS DISTINCT FROM w.repost_count AND (NOT w.missing OR w.repost_count <> 0) AS c1,
+		w.a_track_save_count IS DISTINCT FROM w.track_save_count AND (NOT w.missing OR w.track_save_count <> 0) AS c2,
+		w.a_follower_count IS DISTINCT FROM w.follower_count AND (NOT w.missing OR w.follower_count <> 0) AS c3,
+		w.a_following_count IS DISTINCT FROM w.following_count AND (NOT w.missing OR w.following_count <> 0) AS c4,
+		w.a_track_count IS DISTINCT FROM w.track_count AND (NOT w.missing OR w.track_count <> 0) AS c5,
+		w.a_playlist_count IS DISTINCT FROM w.playlist_count AND (NOT w.missing OR w.playlist_count <> 0) AS c6,
+		w.a_album_count IS DISTINCT FROM w.album_count AND (NOT w.missing OR w.album_count <> 0) AS c7,
+		w.a_dominant_genre IS DISTINCT FROM w.dominant_genre AND (NOT w.missing OR w.dominant_genre IS NOT NULL) AS c8,
+		w.a_dominant_genre_count IS DISTINCT FROM w.dominant_genre_count AND (NOT w.missing OR w.dominant_genre_count IS NOT NULL) AS c9
+	FROM want w
+	WHERE NOT w.missing
 		OR (w.repost_count, w.track_save_count, w.follower_count, w.following_count) <> (0, 0, 0, 0)
 ), fix AS (
 	SELECT * FROM diff WHERE c1 OR c2 OR c3 OR c4 OR c5 OR c6 OR c7 OR c8 OR c9
@@ -79,7 +91,7 @@ WITH d AS (
 	ON CONFLICT (user_id) DO NOTHING
 	RETURNING 1
 )
-SELECT (SELECT count(*) FROM want), count(*),
+SELECT (SELECT count(*) FROM cur), count(*),
 	count(*) FILTER (WHERE c1), count(*) FILTER (WHERE c2), count(*) FILTER (WHERE c3),
 	count(*) FILTER (WHERE c4), count(*) FILTER (WHERE c5), count(*) FILTER (WHERE c6),
 	count(*) FILTER (WHERE c7), count(*) FILTER (WHERE c8), count(*) FILTER (WHERE c9),
