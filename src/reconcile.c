@@ -180,17 +180,12 @@ static enum sweep_state failed(struct sweep *s)
 	return s->state;
 }
 
-/* While the compare runs, every key the stream touches is a candidate:
- * its row in the compare's snapshot may not be its row at the mark. */
 bool sweep_note(struct sweep *s, const struct delta *d, size_t n)
 {
-	bool ok = batch_add(s->unseen, d, n);
-
-	for (size_t i = 0; ok && s->state == SWEEP_COMPARING && i < n; i++)
-		ok = keyset_add(&s->cand[agg_column_table(d[i].column)], d[i].key);
-	if (!ok)
-		failed(s);
-	return ok;
+	if (batch_add(s->unseen, d, n))
+		return true;
+	failed(s);
+	return false;
 }
 
 /* Once a recount step's results are all in, sends the next one. */
@@ -253,14 +248,15 @@ static void start_correcting(struct sweep *s)
 }
 
 /* Once a table's compare is in: its differing keys are candidates, and the
- * next table's compare is sent. */
-static void poll_compare(struct sweep *s, char *err, size_t errlen)
+ * next table's compare is sent; after the last one, the end of the
+ * compare's transaction. */
+static bool next_compare(struct sweep *s, char *err, size_t errlen)
 {
 	PGresult *res = NULL;
 	enum db_async st = db_collect(s->conn, "reconcile compare", false, &res, err, errlen);
 
 	if (st == DB_BUSY)
-		return;
+		return true;
 	int64_t t0 = clock_now_us();
 	enum agg_table t = (enum agg_table) s->phase;
 	bool ok = st == DB_DONE && read_compare(s, t, res, err, errlen);
@@ -269,11 +265,26 @@ static void poll_compare(struct sweep *s, char *err, size_t errlen)
 		strbuf_free(&s->d0[t][i]);
 	if (ok && ++s->phase < AGG__COUNT)
 		ok = send_compare(s, (enum agg_table) s->phase, err, errlen);
-	else if (ok)
-		start_correcting(s);
-	if (!ok)
-		failed(s);
+	else if (ok && !PQsendQuery(s->conn, "COMMIT")) {
+		snprintf(err, errlen, "ending reconcile compare: sending: %s", PQerrorMessage(s->conn));
+		ok = false;
+	}
 	paused_since(s, t0);
+	return ok;
+}
+
+static void poll_compare(struct sweep *s, char *err, size_t errlen)
+{
+	if (s->phase < AGG__COUNT) {
+		if (!next_compare(s, err, errlen))
+			failed(s);
+		return;
+	}
+	enum db_async st = db_collect(s->conn, "ending reconcile compare", false, NULL, err, errlen);
+	if (st == DB_DONE)
+		start_correcting(s);
+	else if (st == DB_FAILED)
+		failed(s);
 }
 
 enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t errlen)
@@ -305,6 +316,12 @@ static bool delta_arrays(const struct sweep *s, enum agg_table t, const int64_t 
 	return ok;
 }
 
+/* The mark: nothing is held or in flight, so the aggregates hold exactly
+ * what the stream applied, and D0 is its noted deltas. The compare's
+ * snapshot T is taken here, before the stream goes on: every key is
+ * compared as it was at the mark, where recount + D0 is its right value. A
+ * key right there stays right, since the stream applies and notes the same
+ * deltas from then on, so only the keys that differ need a step. */
 enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen)
 {
 	int64_t t0 = clock_now_us();
@@ -317,7 +334,9 @@ enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen)
 	if (!ok)
 		snprintf(err, errlen, "reconcile: out of memory");
 	s->phase = 0;
-	ok = ok && send_compare(s, AGG_USER, err, errlen);
+	ok = ok &&
+	     db_command(s->conn, "reconcile compare snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1", err, errlen) &&
+	     send_compare(s, AGG_USER, err, errlen);
 	s->state = ok ? SWEEP_COMPARING : SWEEP_FAILED;
 	paused_since(s, t0);
 	return s->state;

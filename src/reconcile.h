@@ -5,17 +5,15 @@
  * see. Once the stream has applied everything S saw, each aggregate row must
  * equal recount + noted delta (a key the recount lacks counts 0 there: a
  * row the stream created after S is checked too).
- * The stream only waits for short steps. At a settled point (the mark) the
- * sweep takes the noted deltas D0 and starts the compare, off the stream:
- * one statement per table, in its own snapshot T, returning the keys that
- * differ. The candidates are those keys plus every key the stream touches
- * from the mark until the compare's result is in. A key that is neither
- * saw no batch between the mark and T, so its row in T is its row at the
- * mark, where recount + D0 is its right value: it was right when T checked
- * it. Correcting steps between batches then check the candidates again
- * with the deltas as they are then, and write only cells that differ, in
- * steps sized by time (stepsize.h) and cancelled at twice
- * reconcile.chunk_time. */
+ * The stream only waits for short steps. At a settled point (the mark),
+ * with nothing held or in flight, the sweep takes the noted deltas D0 and
+ * the compare's snapshot T; the compare then runs off the stream, one
+ * statement per table, and returns the keys that differ at the mark (the
+ * candidates). A key that was right at the mark stays right: the stream
+ * applies and notes the same deltas from then on. Correcting steps between
+ * batches check the candidates again with the deltas as they are then, and
+ * write only cells that differ, in steps sized by time (stepsize.h) and
+ * cancelled at twice reconcile.chunk_time. */
 #ifndef WALCOUNT_RECONCILE_H
 #define WALCOUNT_RECONCILE_H
 
@@ -71,8 +69,7 @@ bool sweep_note(struct sweep *s, const struct delta *d, size_t n);
 enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t errlen);
 
 /* In SWEEP_CAUGHT_UP, with nothing held or in flight (the mark): takes the
- * noted deltas and starts the compare; from here until its result is in,
- * every noted key becomes a candidate. */
+ * noted deltas and the compare's snapshot, and starts the compare. */
 enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen);
 
 /* In SWEEP_CORRECTING: checks and corrects the next candidates (one short
