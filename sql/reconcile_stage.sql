@@ -1,12 +1,11 @@
 -- Reconcile: the columns the stream does not maintain (track, playlist and
 -- album counts, the dominant genre, comment_count), recounted once per
--- sweep, right after recount.sql in the same REPEATABLE READ transaction,
--- so in the sweep's snapshot S, on the sweep's own connection while the
--- stream keeps applying. One pass over tracks, playlists and comments each:
--- the correcting steps then only look these values up by key, and the
--- stream never waits for a scan of the source tables. As the seed's job,
--- a sweep writes the values of one snapshot; a track uploaded after S is
--- counted by the next sweep.
+-- sweep, right after the transaction of recount.sql, on the sweep's own
+-- connection while the stream keeps applying. One pass over tracks,
+-- playlists and comments each: the compare and the correcting steps then
+-- only look these values up by key, and the stream never waits for a scan
+-- of the source tables. As the seed's job, a sweep writes the values it
+-- read here; a track uploaded later is counted by the next sweep.
 CREATE TEMP TABLE IF NOT EXISTS stage_user (
 	user_id int PRIMARY KEY, track_count bigint, playlist_count bigint, album_count bigint,
 	dominant_genre varchar, dominant_genre_count int);

@@ -52,15 +52,18 @@ struct sweep {
 	struct sweep_result result;
 };
 
-/* What runs in S on the sweep's connection, one after the other, without
- * the stream waiting for any of them. */
+/* What runs on the sweep's connection before the compare, one after the
+ * other, without the stream waiting for any of them: the recount in S, and
+ * the stage after S's transaction ends. The stage needs no part of S, and
+ * every second a snapshot stays open keeps the server from pruning the old
+ * versions of the hot aggregate rows the stream updates meanwhile. */
 static const struct {
 	const char *what;
 	const char *sql;
 } recount_steps[] = {
 	{"reconcile recount", sql_recount},
-	{"reconcile stage", sql_reconcile_stage},
 	{"ending reconcile recount", "COMMIT"},
+	{"reconcile stage", sql_reconcile_stage},
 };
 
 /* Per table, the compare and correcting statement: its delta arrays and
