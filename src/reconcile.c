@@ -448,7 +448,6 @@ enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 	int64_t t0 = clock_now_us();
 	bool ok = prepare_steps(s, err, errlen) && run_step(s, s->table, keys, n, &cancelled, err, errlen);
 	paused_since(s, t0);
-	s->result.steps++;
 	if (cancelled)
 		return cancelled_step(s, keys, n, err, errlen);
 	if (!ok)

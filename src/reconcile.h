@@ -30,7 +30,6 @@ struct sweep_result {
 	uint64_t corrected;       /* rows written (or that would be) */
 	uint64_t cells[COL__ALL]; /* per column */
 	int64_t duration_ms;
-	uint64_t steps;           /* correcting steps run, cancelled ones too */
 	int64_t longest_pause_us; /* longest time the stream waited for the sweep */
 };
 
