@@ -22,7 +22,10 @@
 #              walcount_lag_bytes, the longest stream stall seen by a poller
 #              of walcount.progress (bench.stall, the same for both
 #              variants) and walcount_reconcile_pause_seconds where the
-#              binary exports it.
+#              binary exports it. A control phase for the current
+#              variant: as long again with no sweep, while a loop runs the
+#              bare recount (bench/bare_recount.sql) back to back, the
+#              server-side cost that any sweep pays.
 #   Goals:     issue 16's goals checked on the current variant, PASS/FAIL.
 #
 # Starts its own PostgreSQL 15 + wal2json (scripts/pg-local.sh, bench/tmp/pg,
@@ -77,10 +80,10 @@ export WALCOUNT_CONFIG="$tmp/walcount.yaml"
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 # Everything started here is stopped on exit, by its pid, then the server.
-load_pid="" probe_pid="" stall_pid="" sampler_pid="" usr1_pid=""
+load_pid="" probe_pid="" stall_pid="" sampler_pid="" usr1_pid="" bare_pid=""
 trap 'bench_cleanup_all "$?"' EXIT
 bench_cleanup_all() {
-	bg_pids="$usr1_pid $sampler_pid $stall_pid $load_pid $probe_pid"
+	bg_pids="$usr1_pid $bare_pid $sampler_pid $stall_pid $load_pid $probe_pid"
 	bench_cleanup "$1"
 }
 trap 'exit 130' INT
@@ -393,6 +396,29 @@ phase_stats() { # phase_stats NAME
 	put "tps_$1" "$(tps "$1")"
 }
 
+# bare_loop BLOCK: the bare recount back to back until SIGTERM, each run's
+# ms appended to bare-BLOCK.ms. Its psql runs in the background so that the
+# trap can stop it at once; the server finishes the statement in flight
+# anyway, so bare_stop terminates its backend by the application name.
+bare_loop() {
+	local bq
+	bq=""
+	trap '[ -z "$bq" ] || kill "$bq" 2>/dev/null; exit 0' TERM
+	while :; do
+		PGAPPNAME=walbench_bare psql -X -q -At -v ON_ERROR_STOP=1 -c '\timing on' -f "$bench/bare_recount.sql" \
+			>"$tmp/bare-$1.out" 2>>"$tmp/bare-$1.err" &
+		bq=$!
+		wait "$bq" || exit 0
+		awk '/^Time:/ { s += $2 } END { printf "%.0f\n", s }' "$tmp/bare-$1.out" >>"$tmp/bare-$1.ms"
+	done
+}
+bare_stop() {
+	kill "$bare_pid" 2>/dev/null || true
+	wait "$bare_pid" 2>/dev/null || true
+	bare_pid=""
+	q -c "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE application_name = 'walbench_bare'" >/dev/null
+}
+
 # One block: VARIANT at RATE tx/s, from start to stop, then a dry run of
 # the same binary. 4 clients as in the first runs of this benchmark, more
 # from 1000 tx/s up: with fsync on, each client waits for its commit.
@@ -440,10 +466,25 @@ fig2_block() { # fig2_block VARIANT RATE
 	put "sweeps_med_$b" "$3"
 	shift 3
 	put "sweeps_list_$b" "$*"
+	if [ "$v" = current ]; then
+		catch_up
+		say "  $phase_s s without a sweep, the bare recount back to back"
+		sweep_from=$(q -c "SELECT coalesce(max(id), 0) FROM walcount.checkpoints")
+		: >"$tmp/bare-$b.ms"
+		bare_loop "$b" &
+		bare_pid=$!
+		phase "$b-bare"
+		bare_stop
+		put "bare_n_$b" "$(wc -l <"$tmp/bare-$b.ms")"
+		put "bare_med_$b" "$(median <"$tmp/bare-$b.ms")"
+		put "bare_sweeps_$b" "$(q -c "SELECT count(*) FROM walcount.checkpoints WHERE id > $sweep_from AND reconcile_duration_ms IS NOT NULL")"
+		catch_up
+	fi
 	wc_stop
 	put "run_corrections_$b" "$(grep -c 'reconcile: corrected' "$tmp/run-$b.log" || true)"
 	phase_stats "$b-nosweep"
 	phase_stats "$b-sweep"
+	[ "$v" != current ] || phase_stats "$b-bare"
 	say "  dry-run sweep"
 	sweep "$bin" --dry-run
 	set -- $sweep_r
@@ -462,7 +503,9 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 run_s=$(($(date +%s) - started))
 # cell VARIANT RATE PHASE KEY: a figure of one phase.
 cell() { get "$4_$1-$2-$3"; }
-# row TITLE UNIT KEY [SWEEP_ONLY_TEXT]: one table row over every column.
+# Per rate, the columns: each variant's no-sweep and sweeps phases, then
+# the current variant's bare-recount control phase.
+# row TITLE UNIT KEY: one table row over every column.
 row() {
 	local line r v
 	line="| $1 |"
@@ -470,12 +513,14 @@ row() {
 		for v in $variants; do
 			line="$line $(unit "$(cell "$v" "$r" nosweep "$3")" "$2") | $(unit "$(cell "$v" "$r" sweep "$3")" "$2") |"
 		done
+		line="$line $(unit "$(cell current "$r" bare "$3")" "$2") |"
 	done
 	echo "$line"
 }
 unit() { case $1 in n/a | - | "") echo "${1:-n/a}" ;; *) echo "$1$2" ;; esac; }
-# srow TITLE CMD: a row whose no-sweep cells are "" and sweep cells come
-# from CMD VARIANT RATE.
+# srow TITLE CMD [BARE_CMD]: a row whose no-sweep cells are "", sweep
+# cells come from CMD VARIANT RATE and bare-recount cells from BARE_CMD
+# RATE ("" without it).
 srow() {
 	local line r v
 	line="| $1 |"
@@ -483,10 +528,17 @@ srow() {
 		for v in $variants; do
 			line="$line | $($2 "$v" "$r") |"
 		done
+		line="$line $([ -z "${3:-}" ] || $3 "$r") |"
 	done
 	echo "$line"
 }
 p99_ratio() { ratio "$(cell "$1" "$2" sweep probe_99)" "$(cell "$1" "$2" nosweep probe_99)"; }
+bare_p99_ratio() { ratio "$(cell current "$1" bare probe_99)" "$(cell current "$1" nosweep probe_99)"; }
+bare_stall_added() {
+	awk -v a="$(cell current "$1" bare stall)" -v b="$(cell current "$1" nosweep stall)" \
+		'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%+d ms", a - b }'
+}
+bare_cell() { echo "$(get "bare_n_current-$1") bare recounts, median $(get "bare_med_current-$1") ms; $(get "bare_sweeps_current-$1") walcount sweeps"; }
 stall_added() {
 	awk -v a="$(cell "$1" "$2" sweep stall)" -v b="$(cell "$1" "$2" nosweep stall)" \
 		'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%+d ms", a - b }'
@@ -522,6 +574,7 @@ verdict() {
 for r in $rates; do
 	pr=$(p99_ratio current "$r")
 	goal "$(verdict "$pr" "<" 2)" "probe p99 at $r tx/s: $(cell current "$r" sweep probe_99) ms during sweeps vs $(cell current "$r" nosweep probe_99) ms without: **${pr}x** (goal < 2x)"
+	echo "- (info, no goal) probe p99 at $r tx/s during back-to-back bare recounts (no sweep): $(cell current "$r" bare probe_99) ms = $(bare_p99_ratio "$r")x the no-sweep p99; sweeps / bare-recount loop: $(ratio "$(cell current "$r" sweep probe_99)" "$(cell current "$r" bare probe_99)")x" >>"$goals"
 done
 pause_max=$(for r in $rates; do cell current "$r" sweep pause_max; done | awk '
 	$1 == "n/a" { na = 1 } $1 ~ /^>/ { inf = $1 } $1 ~ /^[0-9]/ && $1 + 0 > m { m = $1 + 0 }
@@ -547,10 +600,10 @@ goal "$([ "$dry_bad" = 0 ] && echo PASS || echo FAIL)" "the dry-run sweeps after
 machine="$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(free -h | awk '/^Mem:/ { print $2 }') memory"
 if [ "$baseline" = none ]; then
 	revisions="current tree only (BENCH_BASELINE=none): \`$(get version_current)\` at $rev_current"
-	header="| | $(for r in $rates; do printf '%s tx/s no sweep | %s tx/s sweeps | ' "$r" "$r"; done)"
+	header="| | $(for r in $rates; do printf '%s tx/s no sweep | %s tx/s sweeps | %s tx/s bare recounts | ' "$r" "$r" "$r"; done)"
 else
 	revisions="baseline \`$(get version_baseline)\` (BENCH_BASELINE=$baseline, built from git archive), current \`$(get version_current)\` at $rev_current"
-	header="| | $(for r in $rates; do printf '%s/s baseline no sweep | %s/s baseline sweeps | %s/s current no sweep | %s/s current sweeps | ' "$r" "$r" "$r" "$r"; done)"
+	header="| | $(for r in $rates; do printf '%s/s baseline no sweep | %s/s baseline sweeps | %s/s current no sweep | %s/s current sweeps | %s/s current, bare recounts | ' "$r" "$r" "$r" "$r" "$r"; done)"
 fi
 ncols=$(echo "$header" | awk -F'|' '{ print NF - 2 }')
 align="|---|$(i=1; while [ "$i" -lt "$ncols" ]; do printf -- '---:|'; i=$((i + 1)); done)"
@@ -587,7 +640,7 @@ EOF
 
 ### Figure 2: streaming during sweeps, side by side
 
-For each rate, each variant: \`walcount run\` streaming while pgbench (-R rate; 4 clients, rate/250 from 1000 tx/s up) upserts in place (60% reposts, 30% saves, 10% follows, hot items; one change per transaction, so tx/s = changes/s), $phase_s s without a sweep, then $phase_s s with sweeps back to back (SIGUSR1 every second), a catch-up between. Rates and variants alternate: $(for r in $rates; do for v in $variants; do printf '%s@%s ' "$v" "$r"; done; done | sed 's/ $//').
+For each rate, each variant: \`walcount run\` streaming while pgbench (-R rate; 4 clients, rate/250 from 1000 tx/s up) upserts in place (60% reposts, 30% saves, 10% follows, hot items; one change per transaction, so tx/s = changes/s), $phase_s s without a sweep, then $phase_s s with sweeps back to back (SIGUSR1 every second), then, for the current variant only, $phase_s s with no sweep while a loop runs the bare recount (Figure 1's bench/bare_recount.sql, psql) back to back, a catch-up between: the control, what recounting every row costs the stream on this machine (CPU, a snapshot held as long) without any sweep. Rates and variants alternate: $(for r in $rates; do for v in $variants; do printf '%s@%s ' "$v" "$r"; done; done | sed 's/ $//').
 
 $header
 $align
@@ -597,14 +650,15 @@ EOF
 	row "probe p99" " ms" probe_99
 	row "probe max" " ms" probe_max
 	row "probe samples" "" probe_n
-	srow "probe p99 sweeps / no sweep" p99_ratio
+	srow "probe p99 sweeps (bare recounts) / no sweep" p99_ratio bare_p99_ratio
 	row "histogram p99 (estimate)" " ms" hist_99
 	row "walcount_lag_bytes max" " B" lag_max
 	row "longest stall (sampler)" " ms" stall
 	row "p99 stall (sampler)" " ms" stall_p99
-	srow "longest stall, sweeps minus no sweep" stall_added
+	srow "longest stall, sweeps (bare recounts) minus no sweep" stall_added bare_stall_added
 	srow "walcount_reconcile_pause_seconds max" pause_cell
 	srow "sweeps in the phase, ms under load" sweeps_cell
+	srow "bare recounts in the phase, ms under load" true bare_cell
 	srow "sweep / bare, Figure 1 (idle)" fig1_cell
 	srow "dry-run sweep after the block: would correct" dry_cell
 	cat <<EOF
