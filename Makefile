@@ -14,7 +14,7 @@ LDLIBS  := -lpq -ljansson -lyaml -lmicrohttpd -lpthread -lm
 
 BUILD   := build
 WALCOUNT := bin/walcount
-PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch keyset stepsize ledger pgarray config config_show cron ratelimit dsn metrics notify version procstats utf8
+PURE    := lsn clock xalloc strbuf counters decode decodepool delta batch keyset stepsize sqlscript ledger pgarray config config_show cron ratelimit dsn metrics notify version procstats utf8
 MODULES := $(PURE) log help session db prereq identity slot slotwait loadwatch apply fanout stream consumer checkpoint watch http status reconcile request
 OBJS    := $(MODULES:%=$(BUILD)/%.o) $(BUILD)/sqlfiles.o
 # Run by operators and docker with psql, never by walcount: not compiled in.

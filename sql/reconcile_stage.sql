@@ -15,8 +15,8 @@ TRUNCATE stage_user, stage_track;
 
 INSERT INTO stage_user
 WITH t AS (
-	-- The tracks counted by track_count and the genre, grouped by genre;
-	-- latest breaks a tie in count.
+	-- The tracks counted by track_count and the genre, grouped by genre,
+	-- with the latest to break a tie in count.
 	SELECT owner_id, genre, count(*) AS n, max(created_at) AS latest
 	FROM tracks
 	WHERE is_current AND NOT is_delete AND NOT is_unlisted AND is_available AND stem_of IS NULL

@@ -2,14 +2,14 @@
 -- every key with source rows, into temporary tables of this session, in the
 -- snapshot of the REPEATABLE READ transaction it runs in. Two users:
 --  - the exact initial load (design.md §6), in the snapshot the new slot
---    exported, followed by initial_load.sql;
+--    exported, followed by initial_load.sql,
 --  - a reconcile sweep (design.md §8), right after its snapshot was taken,
 --    followed by reconcile_stage.sql, then the compare and the correcting
 --    steps (reconcile_*.sql) once the stream has applied everything the
 --    snapshot saw.
--- Every statement ends with ';' at the end of a line: the initial load
--- sends the pieces between such lines one by one, to say how far it is
--- (src/loadwatch.c; a piece of comments only is an empty query).
+-- Every statement ends with ';' at the end of a line, and no comment line
+-- does: the initial load and a sweep send the statements one by one
+-- (src/sqlscript.h).
 CREATE TEMP TABLE IF NOT EXISTS recount_user (
 	user_id int PRIMARY KEY, repost_count bigint, track_save_count bigint,
 	follower_count bigint, following_count bigint);

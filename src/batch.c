@@ -186,6 +186,16 @@ struct batch_row *batch_rows(const struct batch *b, enum agg_table t, size_t *n)
 	return rows;
 }
 
+bool batch_find(const struct batch *b, enum agg_table t, int64_t key, struct batch_row *out)
+{
+	const struct slot *s = probe(b->slots, b->cap, t, key);
+
+	if (!wanted(s, t))
+		return false;
+	*out = s->row;
+	return true;
+}
+
 bool batch_group(struct batch_row *rows, size_t n, enum agg_table t, int parts, size_t *start)
 {
 	size_t next[AGG_MAX_PARTITIONS];

@@ -38,6 +38,10 @@ size_t batch_changes(const struct batch *b);
  * are none; NULL with *n = SIZE_MAX when out of memory. */
 struct batch_row *batch_rows(const struct batch *b, enum agg_table t, size_t *n);
 
+/* The row of key in table t, into *out, when its deltas are not all zero
+ * (as batch_rows would list it); false otherwise. */
+bool batch_find(const struct batch *b, enum agg_table t, int64_t key, struct batch_row *out);
+
 /* Reorders rows[0..n) of table t, sorted by key as batch_rows returns
  * them, so that each partition's rows (agg_partition) are contiguous and
  * still sorted: partition p's are rows[start[p]..start[p + 1]), start has

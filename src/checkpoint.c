@@ -307,9 +307,13 @@ static enum stream_result drive_sweep(struct sweeper *s, struct watch *w)
 	}
 	if (st == SWEEP_CAUGHT_UP && (rc = consumer_flush_durable(s->c)) == STREAM_CONTINUE)
 		st = sweep_compare(s->sweep, err, sizeof err);
-	if (st == SWEEP_CORRECTING && (rc = consumer_flush_durable(s->c)) == STREAM_CONTINUE)
+	if (st == SWEEP_CORRECTING && sweep_step_ready(s->sweep) && (rc = consumer_flush_durable(s->c)) == STREAM_CONTINUE)
 		st = sweep_step(s->sweep, err, sizeof err);
 	note_pause(s);
+	/* The request's answer goes over the apply connection, where a batch
+	 * may be in flight when the sweep failed on its own connection. */
+	if (st == SWEEP_FAILED && rc == STREAM_CONTINUE)
+		rc = consumer_settle(s->c);
 	if (st == SWEEP_FAILED)
 		log_warn("%s; the sweep is skipped until the next checkpoint", err);
 	if (st == SWEEP_DONE || st == SWEEP_FAILED)

@@ -58,19 +58,6 @@ void keyset_seal(struct keyset *s)
 	s->n = out + 1;
 }
 
-size_t keyset_filter_rows(const int64_t *keys, size_t nkeys, struct batch_row *rows, size_t n)
-{
-	size_t out = 0, k = 0;
-
-	for (size_t i = 0; i < n && k < nkeys; i++) {
-		while (k < nkeys && keys[k] < rows[i].key)
-			k++;
-		if (k < nkeys && keys[k] == rows[i].key)
-			rows[out++] = rows[i];
-	}
-	return out;
-}
-
 void keyset_free(struct keyset *s)
 {
 	free(s->key);

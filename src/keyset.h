@@ -1,15 +1,12 @@
 /* keyset: the aggregate keys of one table that a reconcile sweep's
- * correcting steps check, built by appending (from the compare's result and
- * from the changes the stream applies meanwhile), then sorted and
- * deduplicated once. Pure, no I/O. */
+ * correcting steps check, built by appending (from the compare's result),
+ * then sorted and deduplicated once. Pure, no I/O. */
 #ifndef WALCOUNT_KEYSET_H
 #define WALCOUNT_KEYSET_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "batch.h"
 
 struct keyset {
 	int64_t *key;
@@ -28,11 +25,6 @@ bool keyset_add_list(struct keyset *s, const char *list, const char **bad);
 
 /* Sorts the keys and drops duplicates. */
 void keyset_seal(struct keyset *s);
-
-/* Keeps of rows[0..n) (sorted by key, as batch_rows returns them) those
- * whose key is in keys[0..nkeys) (sorted), in order, at the front; returns
- * how many. */
-size_t keyset_filter_rows(const int64_t *keys, size_t nkeys, struct batch_row *rows, size_t n);
 
 void keyset_free(struct keyset *s);
 

@@ -12,6 +12,7 @@
 #include "db.h"
 #include "log.h"
 #include "notify.h"
+#include "sqlscript.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -150,28 +151,19 @@ static PGresult *exec_one(struct loadwatch *w, PGconn *conn, const char *sql, in
 	return NULL;
 }
 
-/* The script one statement at a time: the server sends a statement's
- * completion only with the whole query string's, so a script sent at once
- * would tell nothing until its end. Statements end with ';' at the end of a
- * line (recount.sql is written so); a piece holding only comments is an
- * empty query, which succeeds. */
+/* The script one statement at a time (sqlscript.h), so that each one's
+ * end is seen. */
 static PGresult *exec_script(struct loadwatch *w, PGconn *conn, const char *sql, volatile sig_atomic_t *stop, int64_t *since,
 			     char *err, size_t errlen)
 {
 	PGresult *res = NULL;
 
-	for (const char *p = sql; *p != '\0';) {
-		const char *end = strstr(p, ";\n");
-		size_t n = end != NULL ? (size_t) (end - p) + 1 : strlen(p);
-		char *stmt = xmalloc(n + 1);
-		memcpy(stmt, p, n);
-		stmt[n] = '\0';
+	for (char *stmt; (stmt = sqlscript_next(&sql)) != NULL;) {
 		PQclear(res);
 		res = exec_one(w, conn, stmt, 0, NULL, stop, since, err, errlen);
 		free(stmt);
 		if (res == NULL)
 			return NULL;
-		p += end != NULL ? n + 1 : n;
 	}
 	return res;
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pgarray.h"
 #include "sqlfiles.h"
+#include "sqlscript.h"
 #include "stepsize.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -38,9 +39,10 @@ struct sweep {
 	struct snap snap;
 	lsn_t taken_at;       /* WAL insert position right after S */
 	struct batch *unseen; /* net deltas the stream applied that S did not see */
-	/* RECOUNTING: the statement in flight (recount_steps); COMPARING: the
-	 * table compared. */
+	/* RECOUNTING: the script in flight (recount_steps) and the rest of it
+	 * (sqlscript.h); COMPARING: the table compared. */
 	int phase;
+	const char *script;
 	struct strbuf d0[AGG__COUNT][DELTA_ARRAYS]; /* the noted deltas at the mark */
 	struct keyset cand[AGG__COUNT];             /* sealed once the compare is in */
 	enum agg_table table;                       /* CORRECTING: the next candidate */
@@ -138,6 +140,35 @@ static bool recent_unseen(const struct sweep *s, const uint64_t *recent, size_t 
 	return false;
 }
 
+static enum sweep_state failed(struct sweep *s)
+{
+	s->state = SWEEP_FAILED;
+	return s->state;
+}
+
+/* Sends the next statement of the recount's scripts, one at a time
+ * (sqlscript.h); after the last one's result the sweep waits for the
+ * stream. False, with the sweep failed, when it cannot be sent. */
+static bool send_recount(struct sweep *s, char *err, size_t errlen)
+{
+	for (char *stmt;;) {
+		if ((stmt = sqlscript_next(&s->script)) != NULL) {
+			int sent = PQsendQuery(s->conn, stmt);
+			free(stmt);
+			if (sent)
+				return true;
+			snprintf(err, errlen, "%s: sending: %s", recount_steps[s->phase].what, PQerrorMessage(s->conn));
+			failed(s);
+			return false;
+		}
+		if (++s->phase == (int) (sizeof recount_steps / sizeof recount_steps[0])) {
+			s->state = SWEEP_WAITING;
+			return true;
+		}
+		s->script = recount_steps[s->phase].sql;
+	}
+}
+
 /* Adds the wait from t0 until now to the sweep's pauses. */
 static void paused_since(struct sweep *s, int64_t t0)
 {
@@ -153,6 +184,7 @@ struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t
 	struct sweep *s = xcalloc(1, sizeof *s);
 
 	*retry = false;
+	s->pause_us = -1;
 	s->unseen = batch_new();
 	s->dry_run = dry_run;
 	s->chunk_time_ms = cfg->reconcile_chunk_time_ms;
@@ -164,23 +196,16 @@ struct sweep *sweep_begin(const struct config *cfg, bool dry_run, const uint64_t
 		*retry = true;
 		ok = false;
 	}
-	if (ok && !PQsendQuery(s->conn, recount_steps[0].sql)) {
-		snprintf(err, errlen, "%s: sending: %s", recount_steps[0].what, PQerrorMessage(s->conn));
+	s->state = SWEEP_RECOUNTING;
+	s->script = recount_steps[0].sql;
+	if (ok && !send_recount(s, err, errlen))
 		ok = false;
-	}
 	if (!ok) {
 		sweep_free(s);
 		return NULL;
 	}
-	s->state = SWEEP_RECOUNTING;
 	paused_since(s, t0);
 	return s;
-}
-
-static enum sweep_state failed(struct sweep *s)
-{
-	s->state = SWEEP_FAILED;
-	return s->state;
 }
 
 bool sweep_note(struct sweep *s, const struct delta *d, size_t n)
@@ -191,25 +216,15 @@ bool sweep_note(struct sweep *s, const struct delta *d, size_t n)
 	return false;
 }
 
-/* Once a recount step's results are all in, sends the next one. */
+/* Once a statement's result is in, sends the next one. */
 static void poll_recount(struct sweep *s, char *err, size_t errlen)
 {
 	enum db_async st = db_collect(s->conn, recount_steps[s->phase].what, false, NULL, err, errlen);
 
-	if (st == DB_BUSY)
-		return;
-	if (st == DB_FAILED) {
+	if (st == DB_FAILED)
 		failed(s);
-		return;
-	}
-	if (++s->phase == (int) (sizeof recount_steps / sizeof recount_steps[0])) {
-		s->state = SWEEP_WAITING;
-		return;
-	}
-	if (!PQsendQuery(s->conn, recount_steps[s->phase].sql)) {
-		snprintf(err, errlen, "%s: sending: %s", recount_steps[s->phase].what, PQerrorMessage(s->conn));
-		failed(s);
-	}
+	else if (st == DB_DONE)
+		send_recount(s, err, errlen);
 }
 
 /* The compare of table t: every key, nothing written, D0 as the deltas. */
@@ -301,19 +316,20 @@ enum sweep_state sweep_poll(struct sweep *s, lsn_t applied, char *err, size_t er
 	return s->state;
 }
 
-/* The noted deltas of table t's rows, filtered to keys[0..nkeys) when keys
- * is not NULL, as the statement's arrays. False when out of memory: they
- * grow with what is written during the sweep, so that fails the sweep,
- * not the process. */
+/* The noted deltas as the statement's arrays: of every row of table t
+ * (keys NULL), or of keys[0..nkeys) (sorted), each looked up, so a step
+ * costs its own keys and not the whole noted set. False when out of
+ * memory: they grow with what is written during the sweep, so that fails
+ * the sweep, not the process. */
 static bool delta_arrays(const struct sweep *s, enum agg_table t, const int64_t *keys, size_t nkeys, struct strbuf *arrays)
 {
-	size_t n;
-	struct batch_row *rows = batch_rows(s->unseen, t, &n);
+	size_t n = 0;
+	struct batch_row *rows = keys == NULL ? batch_rows(s->unseen, t, &n) : malloc((nkeys ? nkeys : 1) * sizeof *rows);
 
-	if (rows == NULL && n != 0)
+	if (rows == NULL && (keys != NULL || n != 0))
 		return false;
-	if (keys != NULL)
-		n = keyset_filter_rows(keys, nkeys, rows, n);
+	for (size_t i = 0; keys != NULL && i < nkeys; i++)
+		n += batch_find(s->unseen, t, keys[i], &rows[n]);
 	bool ok = pgarray_table(arrays, t, rows, n, false);
 	free(rows);
 	return ok;
@@ -392,7 +408,9 @@ static bool run_step(struct sweep *s, enum agg_table t, const int64_t *keys, siz
 	PGresult *res = ok ? db_exec_params_code(s->conn, "reconcile", correct_sql[t], nparams, params, code, err, errlen) : NULL;
 	if (!ok)
 		snprintf(err, errlen, "reconcile: out of memory");
-	*cancelled = strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0;
+	/* Cancelled at the bound, given up on a row lock, or chosen as a
+	 * deadlock's victim: each rolls the step back, a smaller one may pass. */
+	*cancelled = strcmp(code, "57014") == 0 || strcmp(code, "55P03") == 0 || strcmp(code, "40P01") == 0;
 	if (res != NULL)
 		add_counts(s, t, res);
 	PQclear(res);
@@ -436,11 +454,16 @@ static enum sweep_state next_step(struct sweep *s)
 	return s->state;
 }
 
+bool sweep_step_ready(const struct sweep *s)
+{
+	return s->state == SWEEP_CORRECTING && stepsize_ready(&s->size, clock_now_ms());
+}
+
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen)
 {
 	bool cancelled = false;
 
-	if (s->state != SWEEP_CORRECTING || !stepsize_ready(&s->size, clock_now_ms()) || next_step(s) == SWEEP_DONE)
+	if (!sweep_step_ready(s) || next_step(s) == SWEEP_DONE)
 		return s->state;
 	const int64_t *keys = s->cand[s->table].key + s->next;
 	size_t left = s->cand[s->table].n - s->next;

@@ -76,6 +76,10 @@ enum sweep_state sweep_compare(struct sweep *s, char *err, size_t errlen);
  * nothing held or in flight. */
 enum sweep_state sweep_step(struct sweep *s, char *err, size_t errlen);
 
+/* In SWEEP_CORRECTING: false while a retry after cancelled steps waits
+ * (stepsize.h), so the caller need not settle the stream for nothing. */
+bool sweep_step_ready(const struct sweep *s);
+
 /* True, with *us, when the last call of sweep_begin, sweep_poll,
  * sweep_compare or sweep_step made the stream wait (ran a statement or read
  * a result); each wait is reported once. */

@@ -83,6 +83,25 @@ static void test_same_key_in_different_tables_stays_apart(void **state)
 	batch_free(b);
 }
 
+/* batch_find sees what batch_rows lists: a key's row in its own table,
+ * nothing for a row whose deltas cancel, another table or an absent key. */
+static void test_find_one_key(void **state)
+{
+	struct batch *b = new_batch(state);
+	struct batch_row row;
+
+	add1(b, COL_TRACK_SAVE, 7, +2);
+	add1(b, COL_USER_REPOST, 7, +1);
+	add1(b, COL_USER_REPOST, 7, -1);
+	assert_true(batch_find(b, AGG_TRACK, 7, &row));
+	assert_int_equal(row.key, 7);
+	assert_int_equal(col_sum(&row, COL_TRACK_SAVE), 2);
+	assert_false(batch_find(b, AGG_USER, 7, &row));
+	assert_false(batch_find(b, AGG_PLAYLIST, 7, &row));
+	assert_false(batch_find(b, AGG_TRACK, 8, &row));
+	batch_free(b);
+}
+
 static void test_user_columns_sum_on_one_key(void **state)
 {
 	struct batch *b = new_batch(state);
@@ -326,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_empty_batch_has_no_rows),
 		cmocka_unit_test(test_cancelling_deltas_drop_row_but_keep_key),
 		cmocka_unit_test(test_same_key_in_different_tables_stays_apart),
+		cmocka_unit_test(test_find_one_key),
 		cmocka_unit_test(test_user_columns_sum_on_one_key),
 		cmocka_unit_test(test_rows_sorted_by_key),
 		cmocka_unit_test(test_changes_count_calls_not_deltas),

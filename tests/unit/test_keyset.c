@@ -1,5 +1,4 @@
-/* keyset: candidate keys appended, parsed, sealed, and the noted deltas
- * filtered to them. */
+/* keyset: candidate keys appended, parsed and sealed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,33 +66,12 @@ static void test_bad_list(void **state)
 	}
 }
 
-/* Only the rows of candidate keys go into a step, in order; rows and
- * candidates interleave in every way. */
-static void test_filter_rows(void **state)
-{
-	static const int64_t keys[] = {2, 3, 9, 10, 40};
-	struct batch_row rows[] = {{.key = 1},  {.key = 3, .d = {5}}, {.key = 4}, {.key = 9, .d = {-1}},
-				   {.key = 11}, {.key = 40, .d = {2}}};
-
-	(void) state;
-	size_t n = keyset_filter_rows(keys, 5, rows, 6);
-	assert_int_equal(n, 3);
-	assert_int_equal(rows[0].key, 3);
-	assert_int_equal(rows[0].d[0], 5);
-	assert_int_equal(rows[1].key, 9);
-	assert_int_equal(rows[1].d[0], -1);
-	assert_int_equal(rows[2].key, 40);
-	assert_int_equal(keyset_filter_rows(keys, 0, rows, 3), 0);
-	assert_int_equal(keyset_filter_rows(keys, 5, rows, 0), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_grows),
 		cmocka_unit_test(test_bad_list),
-		cmocka_unit_test(test_filter_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
