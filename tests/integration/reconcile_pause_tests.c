@@ -27,8 +27,12 @@
  * steps stops this world's stream for seconds. The workload writers run
  * without the bulk writer: applying one of its 5000-row transactions stalls
  * the stream for 0.2-0.5 s by itself, longer while a sweep's scans take the
- * CPUs, and that is not the stream waiting for the sweep. */
-#define STALL_FLOOR_MS 400.0
+ * CPUs, and that is not the stream waiting for the sweep. The floor is
+ * 1.5 s: on the shared 2-CPU machine the stream stalls for about 1 s now and
+ * then, in the phase without sweeps as well, while sweeps that correct
+ * inside their steps stalled it for 4.7-10 s here. The precise check is
+ * walcount's own pause histogram, below. */
+#define STALL_FLOOR_MS 1500.0
 #define STALL_SLACK_MS 300.0
 /* The in-stream step histogram's bucket every step must fall in. */
 #define PAUSE_BUCKET "walcount_reconcile_pause_seconds_bucket{le=\"0.25\"}"
